@@ -1,0 +1,3 @@
+from recommendation_engine.cli import main
+
+raise SystemExit(main())

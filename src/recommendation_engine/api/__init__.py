@@ -1,0 +1,1 @@
+"""HTTP: routes, schemas, authentication, middleware and error rendering."""

@@ -1,0 +1,37 @@
+"""JSON rendering with orjson (numpy arrays and datetimes included)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi.responses import JSONResponse
+
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+
+
+def dumps(content: Any) -> bytes:
+    return orjson.dumps(content, option=_OPTIONS)
+
+
+class FastJSONResponse(JSONResponse):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> FastJSONResponse:
+    return FastJSONResponse(
+        error_body(code, message, details), status_code=status_code, headers=headers
+    )

@@ -1,0 +1,45 @@
+"""Probes and service information: /health, /ready, /api/config."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from recommendation_engine import __version__
+from recommendation_engine.api.deps import SettingsDep, require_api_key
+from recommendation_engine.api.responses import FastJSONResponse, error_response
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health", summary="Liveness: 200 while the process runs")
+async def health() -> dict[str, Any]:
+    return {"status": "ok", "version": __version__}
+
+
+@router.get(
+    "/ready",
+    summary="Readiness: 200 when the database answers, 503 while starting or stopping",
+    responses={503: {"description": "Not ready"}},
+)
+async def ready(request: Request) -> Response:
+    state = request.app.state
+    if not getattr(state, "ready", False):
+        return error_response(503, "not_ready", "the service is starting or shutting down")
+    try:
+        async with asyncio.timeout(2.0):
+            await state.services.pool.fetchval("SELECT 1")
+    except Exception as exc:
+        return error_response(503, "database_unavailable", f"the database does not answer: {exc}")
+    return FastJSONResponse({"status": "ready", "checks": {"database": "ok"}})
+
+
+@router.get(
+    "/api/config",
+    summary="The effective configuration, secrets masked",
+    dependencies=[Depends(require_api_key)],
+)
+async def config(settings: SettingsDep) -> dict[str, Any]:
+    return settings.public_view()

@@ -1,0 +1,97 @@
+"""Response models: they document the API (OpenAPI) and describe what handlers return."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from recommendation_engine.models import InteractionType
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["not_found"])
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class EntityOut(BaseModel):
+    entity_id: str
+    entity_type: str
+    tenant_id: str
+    attributes: dict[str, Any]
+    feature_vector: list[float]
+    created_at: datetime
+    updated_at: datetime
+
+
+class InteractionOut(BaseModel):
+    id: int
+    user_id: str
+    entity_id: str
+    entity_type: str
+    interaction_type: str
+    weight: float = Field(description="Effective weight: explicit, or the type's weight x value")
+    value: float | None
+    metadata: dict[str, Any]
+    event_id: str | None
+    timestamp: datetime
+    tenant_id: str
+
+
+class InteractionTypeOut(BaseModel):
+    interaction_type: str
+    default_weight: float
+    built_in: bool
+    description: str | None = None
+
+
+class RowErrorOut(BaseModel):
+    index: int = Field(description="Position of the row in the request")
+    reason: str = Field(examples=["invalid", "unknown_entity", "unknown_interaction_type"])
+    details: Any = None
+
+
+class BulkResultOut(BaseModel):
+    received: int
+    created: int
+    updated: int
+    skipped: int = Field(description="Rows not written again: repeated keys or event ids")
+    failed: int
+    errors: list[RowErrorOut]
+
+
+class BulkEntitiesIn(BaseModel):
+    entities: list[dict[str, Any]] = Field(description="Entity objects as for POST /entities")
+
+
+class BulkInteractionsIn(BaseModel):
+    interactions: list[dict[str, Any]] = Field(
+        description="Interaction objects as for POST /interactions"
+    )
+
+
+def interaction_type_out(kind: InteractionType) -> dict[str, Any]:
+    return {
+        "interaction_type": kind.interaction_type,
+        "default_weight": kind.default_weight,
+        "built_in": kind.built_in,
+        "description": kind.description,
+    }
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in {
+        401: "Missing or invalid API key",
+        404: "Not found",
+        409: "Conflict",
+        413: "Request body too large",
+        422: "Invalid input",
+    }.items()
+}

@@ -1,0 +1,196 @@
+"""The `recommendation-engine` command: serve, migrate, import, export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import orjson
+from pydantic import ValidationError
+
+from recommendation_engine import __version__
+from recommendation_engine.config import Settings, get_settings
+from recommendation_engine.logging_setup import configure_logging
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as error:
+        lines = [
+            f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
+        ]
+        sys.exit("configuration error:\n" + "\n".join(lines))
+
+
+def serve(_: argparse.Namespace) -> int:
+    import uvicorn
+
+    from recommendation_engine.storage.setup import open_database
+
+    settings = _settings()
+    configure_logging(settings.server.log_level, settings.server.log_format)
+    database = open_database(settings)
+    # Worker processes use the server this process started (or the configured one).
+    os.environ["DATABASE_URL"] = database.url
+    get_settings.cache_clear()
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        uvicorn.run(
+            "recommendation_engine.api.app:create_app",
+            factory=True,
+            host=settings.server.host,
+            port=settings.server.port,
+            workers=settings.server.workers,
+            loop="uvloop",
+            http="httptools",
+            log_level="warning"
+            if settings.server.log_level in ("warn", "warning", "error")
+            else "info",
+            access_log=settings.server.log_level in ("debug", "trace"),
+            log_config=None,
+            timeout_graceful_shutdown=int(settings.server.shutdown_timeout_secs),
+            server_header=False,
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        database.stop()
+    return 0
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    # Uvicorn re-raises the signal that stopped it; exit cleanly so the database stops too.
+    raise KeyboardInterrupt
+
+
+def migrate(_: argparse.Namespace) -> int:
+    from recommendation_engine.storage.setup import open_database
+
+    settings = _settings()
+    configure_logging(settings.server.log_level, settings.server.log_format)
+    database = open_database(settings)  # applies every pending migration
+    database.stop()
+    print("database schema is up to date")
+    return 0
+
+
+@contextmanager
+def _services(settings: Settings) -> Iterator[tuple[object, str]]:
+    from recommendation_engine.storage.setup import open_database
+
+    database = open_database(settings)
+    try:
+        yield database, database.url
+    finally:
+        database.stop()
+
+
+async def _with_services(settings: Settings, url: str, work):  # type: ignore[no-untyped-def]
+    from recommendation_engine.service.container import Services
+    from recommendation_engine.storage.database import create_pool
+
+    pool = await create_pool(url, 4)
+    try:
+        return await work(Services.build(settings, pool))
+    finally:
+        await pool.close()
+
+
+def import_(args: argparse.Namespace) -> int:
+    from recommendation_engine.service.transfer import import_lines
+
+    settings = _settings()
+    configure_logging("warning", settings.server.log_format)
+    tenant = args.tenant or settings.tenancy.default_tenant_id
+    source: IO[bytes] = sys.stdin.buffer if args.file == "-" else Path(args.file).open("rb")  # noqa: SIM115
+    with source, _services(settings) as (_, url):
+        summary = asyncio.run(
+            _with_services(
+                settings,
+                url,
+                lambda services: import_lines(
+                    services, tenant, source, settings.limits.max_bulk_items
+                ),
+            )
+        )
+    report = {
+        "lines": summary.lines,
+        "unreadable_lines": summary.unreadable,
+        "entities": _bulk_report(summary.entities),
+        "interactions": _bulk_report(summary.interactions),
+    }
+    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    failed = summary.entities.failed + summary.interactions.failed + len(summary.unreadable)
+    return 1 if failed else 0
+
+
+def _bulk_report(result) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "received": result.received,
+        "created": result.created,
+        "updated": result.updated,
+        "skipped": result.skipped,
+        "failed": result.failed,
+        "errors": [
+            {"line": e.index, "reason": e.reason, "details": e.details} for e in result.errors[:100]
+        ],
+    }
+
+
+def export(args: argparse.Namespace) -> int:
+    from recommendation_engine.api.responses import dumps
+    from recommendation_engine.service.transfer import export_records
+
+    settings = _settings()
+    configure_logging("warning", settings.server.log_format)
+    tenant = args.tenant or settings.tenancy.default_tenant_id
+    target: IO[bytes] = sys.stdout.buffer if args.output == "-" else Path(args.output).open("wb")  # noqa: SIM115
+
+    async def write(services) -> int:  # type: ignore[no-untyped-def]
+        count = 0
+        async for record in export_records(services, tenant, args.what):
+            target.write(dumps(record) + b"\n")
+            count += 1
+        return count
+
+    with target, _services(settings) as (_, url):
+        count = asyncio.run(_with_services(settings, url, write))
+    print(f"exported {count} records", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recommendation-engine",
+        description="Self-hosted recommendation service. Configuration comes from the "
+        "environment (and .env); see the README.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="start the HTTP API").set_defaults(run=serve)
+    commands.add_parser("migrate", help="apply pending database migrations").set_defaults(
+        run=migrate
+    )
+    importer = commands.add_parser("import", help="import entities and interactions (NDJSON)")
+    importer.add_argument("file", help="NDJSON file, or - for standard input")
+    importer.add_argument("--tenant", help="tenant to import into (default: DEFAULT_TENANT_ID)")
+    importer.set_defaults(run=import_)
+    exporter = commands.add_parser("export", help="export entities and interactions (NDJSON)")
+    exporter.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    exporter.add_argument("--what", choices=["entities", "interactions", "all"], default="all")
+    exporter.add_argument("--tenant", help="tenant to export (default: DEFAULT_TENANT_ID)")
+    exporter.set_defaults(run=export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))

@@ -1,0 +1,123 @@
+"""Settings read from the environment (and an optional `.env` file).
+
+Variable names are the documented contract: each field below is read from the
+upper-case environment variable of the same name.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ENV = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+
+class ServerSettings(BaseSettings):
+    model_config = _ENV
+    host: str = "0.0.0.0"
+    port: int = Field(8080, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64, description="HTTP worker processes")
+    worker_threads: int = Field(4, ge=1, description="Accepted for compatibility; unused")
+    log_level: Literal["trace", "debug", "info", "warn", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    data_dir: Path = Path("./data")
+    max_request_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    cors_allowed_origins: str = ""
+    shutdown_timeout_secs: float = Field(30.0, ge=0)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(**_ENV, env_prefix="DATABASE_")
+    url: SecretStr | None = None
+    max_connections: int = Field(20, ge=2, le=1000)
+
+
+class RedisSettings(BaseSettings):
+    model_config = SettingsConfigDict(**_ENV, env_prefix="REDIS_")
+    url: SecretStr | None = None
+    pool_size: int = Field(10, ge=1)
+
+
+class AuthSettings(BaseSettings):
+    model_config = _ENV
+    api_key: SecretStr | None = None
+    require_api_key: bool = True
+
+
+class EngineSettings(BaseSettings):
+    model_config = _ENV
+    collaborative_weight: float = Field(0.6, ge=0)
+    content_based_weight: float = Field(0.4, ge=0)
+    similarity_threshold: float = Field(0.5, ge=-1, le=1)
+    default_recommendation_count: int = Field(10, ge=1)
+    max_recommendation_count: int = Field(100, ge=1)
+    feature_vector_dimension: int = Field(512, ge=8, le=4096)
+    incremental_update_interval_secs: int = Field(10, ge=1)
+    full_rebuild_interval_hours: int = Field(24, ge=1)
+    trending_update_interval_hours: int = Field(1, ge=1)
+
+
+class LimitSettings(BaseSettings):
+    model_config = _ENV
+    rate_limit_requests_per_minute: int = Field(1000, ge=1)
+    rate_limit_burst_size: int = Field(100, ge=1)
+    recommendation_cache_ttl_secs: int = Field(300, ge=0)
+    max_bulk_items: int = Field(10_000, ge=1, description="Rows accepted by one bulk request")
+
+
+class TenancySettings(BaseSettings):
+    model_config = _ENV
+    default_tenant_id: str = "default"
+    enable_multi_tenancy: bool = False
+
+
+class TracingSettings(BaseSettings):
+    model_config = SettingsConfigDict(**_ENV, env_prefix="TRACING_")
+    enabled: bool = False
+    endpoint: str = "http://localhost:4317"
+
+
+class Settings(BaseSettings):
+    """All settings, grouped. Each group reads its own variables."""
+
+    model_config = _ENV
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    tenancy: TenancySettings = Field(default_factory=TenancySettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> Settings:
+        key = self.auth.api_key.get_secret_value() if self.auth.api_key else ""
+        if self.auth.require_api_key and not key:
+            raise ValueError(
+                "API_KEY is not set while REQUIRE_API_KEY is true: set API_KEY to the key "
+                "clients must send, or set REQUIRE_API_KEY=false to run without authentication"
+            )
+        return self
+
+    def public_view(self) -> dict[str, Any]:
+        """The effective configuration with every secret masked."""
+        view = self.model_dump(mode="json")
+        for group, field in (("database", "url"), ("redis", "url"), ("auth", "api_key")):
+            value = getattr(getattr(self, group), field)
+            view[group][field] = "********" if value else None
+        return view
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

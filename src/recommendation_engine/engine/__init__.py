@@ -1,0 +1,1 @@
+"""Pure computation: feature extraction and recommendation algorithms."""

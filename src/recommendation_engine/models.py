@@ -1,0 +1,176 @@
+"""Shared domain types, identifier rules and built-in interaction types."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+# Identifiers travel in URL paths, so they exclude '/', whitespace and control characters.
+ID_PATTERN = r"^[A-Za-z0-9_.:@+=~-]{1,255}$"
+NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+EntityId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+UserId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+EntityType = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+InteractionTypeName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+TenantId = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+
+_ID_RE = re.compile(ID_PATTERN)
+_NAME_RE = re.compile(NAME_PATTERN)
+
+ID_RULE = "1-255 characters from A-Z a-z 0-9 and _ . : @ + = ~ -"
+NAME_RULE = "1-64 characters from A-Z a-z 0-9 and _ . : -"
+
+
+def is_valid_id(value: str) -> bool:
+    return bool(_ID_RE.match(value))
+
+
+def is_valid_name(value: str) -> bool:
+    return bool(_NAME_RE.match(value))
+
+
+# Built-in interaction types and their default weights. A tenant may override any of
+# these weights; a `rating` interaction's weight is the type weight times its value.
+BUILT_IN_INTERACTION_TYPES: dict[str, float] = {
+    "view": 1.0,
+    "click": 2.0,
+    "like": 3.0,
+    "add_to_cart": 3.0,
+    "purchase": 5.0,
+    "rating": 1.0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionType:
+    interaction_type: str
+    default_weight: float
+    built_in: bool
+    description: str | None = None
+
+
+@dataclass(slots=True)
+class Entity:
+    tenant_id: str
+    entity_type: str
+    entity_id: str
+    attributes: dict[str, Any]
+    feature_vector: list[float]
+    created_at: datetime
+    updated_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "entity_id": self.entity_id,
+            "entity_type": self.entity_type,
+            "tenant_id": self.tenant_id,
+            "attributes": self.attributes,
+            "feature_vector": self.feature_vector,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(slots=True)
+class Interaction:
+    id: int
+    tenant_id: str
+    user_id: str
+    entity_type: str
+    entity_id: str
+    interaction_type: str
+    weight: float | None
+    value: float | None
+    metadata: dict[str, Any]
+    event_id: str | None
+    timestamp: datetime
+
+    def as_dict(self, weight: float | None) -> dict[str, Any]:
+        """The interaction as the API shows it, with ``weight`` as given."""
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "entity_id": self.entity_id,
+            "entity_type": self.entity_type,
+            "interaction_type": self.interaction_type,
+            "weight": weight,
+            "value": self.value,
+            "metadata": self.metadata,
+            "event_id": self.event_id,
+            "timestamp": self.timestamp,
+            "tenant_id": self.tenant_id,
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# Inputs, validated the same way for single and bulk requests.
+
+
+def _finite_vector(value: list[float] | None) -> list[float] | None:
+    if value is not None and not all(math.isfinite(x) for x in value):
+        raise ValueError("feature_vector values must be finite numbers")
+    return value
+
+
+FeatureVector = Annotated[list[float] | None, AfterValidator(_finite_vector)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class EntityInput(_Input):
+    entity_id: EntityId
+    entity_type: EntityType
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    feature_vector: FeatureVector = Field(
+        default=None, description="Optional client-computed vector of FEATURE_VECTOR_DIMENSION"
+    )
+
+
+class EntityUpdate(_Input):
+    attributes: dict[str, Any]
+    feature_vector: FeatureVector = None
+
+
+class InteractionInput(_Input):
+    user_id: UserId
+    entity_id: EntityId
+    entity_type: EntityType | None = Field(
+        default=None, description="May be omitted when the entity id is unique in the tenant"
+    )
+    interaction_type: InteractionTypeName
+    weight: float | None = Field(
+        default=None,
+        allow_inf_nan=False,
+        description="Explicit weight; by default the interaction type's weight",
+    )
+    value: float | None = Field(
+        default=None,
+        allow_inf_nan=False,
+        description="A rating or other magnitude; multiplies the type's weight",
+    )
+    metadata: dict[str, Any] | None = None
+    timestamp: datetime | None = Field(default=None, description="RFC 3339; defaults to now")
+    event_id: str | None = Field(
+        default=None,
+        pattern=ID_PATTERN,
+        description="Client id of this event; a retried POST with the same id is not duplicated",
+    )
+
+
+class InteractionTypeInput(_Input):
+    interaction_type: InteractionTypeName
+    default_weight: float = Field(allow_inf_nan=False)
+    description: str | None = Field(default=None, max_length=500)
+
+
+class InteractionTypeUpdate(_Input):
+    weight: float = Field(allow_inf_nan=False)
+    description: str | None = Field(default=None, max_length=500)

@@ -1,0 +1,1 @@
+"""Use cases: what the API asks for, decided here, stored through `storage`."""

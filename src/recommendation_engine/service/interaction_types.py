@@ -1,0 +1,85 @@
+"""A tenant's interaction types: the built-in ones and its own, with their weights."""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+
+from recommendation_engine.errors import Conflict, NotFound
+from recommendation_engine.models import BUILT_IN_INTERACTION_TYPES, InteractionType
+from recommendation_engine.storage import interaction_types as repo
+from recommendation_engine.storage import interactions as interactions_repo
+
+# How long a replica trusts its copy of a tenant's types before reading them again.
+CACHE_SECONDS = 5.0
+
+
+class InteractionTypeService:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._cache: dict[str, tuple[float, dict[str, InteractionType]]] = {}
+
+    async def all(self, tenant_id: str) -> dict[str, InteractionType]:
+        cached = self._cache.get(tenant_id)
+        if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        async with self._pool.acquire() as conn:
+            rows = await repo.list_stored(conn, tenant_id)
+        types = {
+            name: InteractionType(name, weight, built_in=True)
+            for name, weight in BUILT_IN_INTERACTION_TYPES.items()
+        }
+        for row in rows:
+            name = row["interaction_type"]
+            types[name] = InteractionType(
+                name,
+                float(row["default_weight"]),
+                built_in=name in BUILT_IN_INTERACTION_TYPES,
+                description=row["description"],
+            )
+        self._cache[tenant_id] = (time.monotonic(), types)
+        return types
+
+    async def get(self, tenant_id: str, name: str) -> InteractionType:
+        found = (await self.all(tenant_id)).get(name)
+        if found is None:
+            raise NotFound(f"interaction type '{name}' does not exist")
+        return found
+
+    async def create(
+        self, tenant_id: str, name: str, weight: float, description: str | None
+    ) -> InteractionType:
+        if name in BUILT_IN_INTERACTION_TYPES:
+            raise Conflict(
+                f"'{name}' is a built-in interaction type; change its weight with "
+                f"PUT /api/v1/interaction-types/{name}"
+            )
+        async with self._pool.acquire() as conn:
+            created = await repo.insert(conn, tenant_id, name, weight, description)
+        if not created:
+            raise Conflict(f"interaction type '{name}' already exists")
+        self._cache.pop(tenant_id, None)
+        return InteractionType(name, weight, built_in=False, description=description)
+
+    async def update(
+        self, tenant_id: str, name: str, weight: float, description: str | None
+    ) -> InteractionType:
+        current = await self.get(tenant_id, name)
+        async with self._pool.acquire() as conn:
+            await repo.upsert(conn, tenant_id, name, weight, description)
+        self._cache.pop(tenant_id, None)
+        return InteractionType(name, weight, current.built_in, description or current.description)
+
+    async def delete(self, tenant_id: str, name: str) -> None:
+        current = await self.get(tenant_id, name)
+        if current.built_in:
+            raise Conflict(f"'{name}' is a built-in interaction type and cannot be deleted")
+        async with self._pool.acquire() as conn, conn.transaction():
+            if await interactions_repo.type_in_use(conn, tenant_id, name):
+                raise Conflict(
+                    f"interaction type '{name}' is used by recorded interactions",
+                    details={"interaction_type": name},
+                )
+            await repo.delete(conn, tenant_id, name)
+        self._cache.pop(tenant_id, None)

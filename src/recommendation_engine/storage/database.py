@@ -1,0 +1,87 @@
+"""The asyncpg connection pool and the database's lifecycle for one process."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+from pgvector.asyncpg import register_vector
+
+from recommendation_engine.storage.embedded import TUNING, EmbeddedPostgres, needs_tuning
+
+logger = logging.getLogger(__name__)
+
+Pool = asyncpg.Pool
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        encoder=lambda value: b"\x01" + orjson.dumps(value),
+        decoder=lambda data: orjson.loads(data[1:]),
+        format="binary",
+    )
+    await register_vector(conn)
+
+
+async def create_pool(url: str, max_size: int, min_size: int = 1) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        url,
+        min_size=min(min_size, max_size),
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=60,
+        statement_cache_size=256,
+    )
+
+
+class Database:
+    """Where the data lives: an external server (DATABASE_URL) or the embedded one."""
+
+    def __init__(self, url: str | None, data_dir: Path) -> None:
+        self._external_url = url
+        self._data_dir = data_dir
+        self._embedded: EmbeddedPostgres | None = None
+        self.url: str = url or ""
+
+    @property
+    def embedded(self) -> bool:
+        return self._embedded is not None
+
+    def start(self) -> str:
+        """Return a connection URL, starting the embedded server when there is no URL."""
+        if self._external_url:
+            return self._external_url
+        self._embedded = EmbeddedPostgres(self._data_dir)
+        self.url = self._embedded.url
+        return self.url
+
+    def restart(self) -> None:
+        if self._embedded is not None:
+            self._embedded.restart()
+            self.url = self._embedded.url
+
+    def stop(self) -> None:
+        if self._embedded is not None:
+            self._embedded.stop()
+            self._embedded = None
+
+
+async def tune_embedded(url: str) -> bool:
+    """Apply TUNING to an embedded server; True when a restart is needed to take effect."""
+    conn = await asyncpg.connect(url)
+    try:
+        current: dict[str, Any] = {name: await conn.fetchval(f"SHOW {name}") for name in TUNING}
+        missing = needs_tuning(current)
+        for name, value in missing.items():
+            await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        if missing:
+            await conn.execute("SELECT pg_reload_conf()")
+        restart = await conn.fetchval("SELECT count(*) FROM pg_settings WHERE pending_restart")
+        return bool(restart)
+    finally:
+        await conn.close()

@@ -1,0 +1,173 @@
+"""SQL for entities. Every statement is scoped by tenant."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import asyncpg
+import numpy as np
+
+from recommendation_engine.models import Entity
+
+_EMPTY = np.zeros(0, dtype=np.float32)
+_COLUMNS = "tenant_id, entity_type, entity_id, attributes, feature_vector, created_at, updated_at"
+
+
+def _entity(row: asyncpg.Record) -> Entity:
+    vector = row["feature_vector"]
+    return Entity(
+        tenant_id=row["tenant_id"],
+        entity_type=row["entity_type"],
+        entity_id=row["entity_id"],
+        attributes=row["attributes"],
+        feature_vector=vector.to_numpy() if vector is not None else _EMPTY,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def insert(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    entity_type: str,
+    entity_id: str,
+    attributes: dict[str, Any],
+    vector: np.ndarray,
+) -> Entity | None:
+    """Insert a new entity; None when (tenant, type, id) already exists."""
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO entities (tenant_id, entity_type, entity_id, attributes, feature_vector)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT DO NOTHING
+        RETURNING {_COLUMNS}
+        """,
+        tenant_id,
+        entity_type,
+        entity_id,
+        attributes,
+        vector,
+    )
+    return _entity(row) if row else None
+
+
+async def update(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    entity_type: str,
+    entity_id: str,
+    attributes: dict[str, Any],
+    vector: np.ndarray,
+) -> Entity | None:
+    row = await conn.fetchrow(
+        f"""
+        UPDATE entities SET attributes = $4, feature_vector = $5, updated_at = now()
+        WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+        RETURNING {_COLUMNS}
+        """,
+        tenant_id,
+        entity_type,
+        entity_id,
+        attributes,
+        vector,
+    )
+    return _entity(row) if row else None
+
+
+async def get(
+    conn: asyncpg.Connection, tenant_id: str, entity_type: str, entity_id: str
+) -> Entity | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM entities "
+        "WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
+        tenant_id,
+        entity_type,
+        entity_id,
+    )
+    return _entity(row) if row else None
+
+
+async def types_of(conn: asyncpg.Connection, tenant_id: str, entity_id: str) -> list[str]:
+    """The entity types under which ``entity_id`` exists in the tenant (at most two read)."""
+    rows = await conn.fetch(
+        "SELECT entity_type FROM entities WHERE tenant_id = $1 AND entity_id = $2 LIMIT 2",
+        tenant_id,
+        entity_id,
+    )
+    return [row["entity_type"] for row in rows]
+
+
+async def types_by_id(
+    conn: asyncpg.Connection, tenant_id: str, entity_ids: Sequence[str]
+) -> dict[str, list[str]]:
+    """For each id, the entity types it exists under in the tenant."""
+    rows = await conn.fetch(
+        "SELECT entity_id, array_agg(entity_type) AS types FROM entities "
+        "WHERE tenant_id = $1 AND entity_id = ANY($2::text[]) GROUP BY entity_id",
+        tenant_id,
+        list(entity_ids),
+    )
+    return {row["entity_id"]: list(row["types"]) for row in rows}
+
+
+async def delete(
+    conn: asyncpg.Connection, tenant_id: str, entity_type: str, entity_id: str
+) -> bool:
+    status = await conn.execute(
+        "DELETE FROM entities WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
+        tenant_id,
+        entity_type,
+        entity_id,
+    )
+    return status != "DELETE 0"
+
+
+async def upsert_many(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    rows: Sequence[tuple[str, str, dict[str, Any], np.ndarray]],
+) -> tuple[int, int]:
+    """Insert or replace ``(entity_type, entity_id, attributes, vector)`` rows.
+
+    Returns ``(created, updated)``. Rows must not repeat a key.
+    """
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS entities_staging "
+        "(entity_type text, entity_id text, attributes jsonb, feature_vector vector) "
+        "ON COMMIT DELETE ROWS"
+    )
+    await conn.copy_records_to_table(
+        "entities_staging",
+        records=rows,
+        columns=["entity_type", "entity_id", "attributes", "feature_vector"],
+    )
+    counts = await conn.fetchrow(
+        """
+        WITH written AS (
+            INSERT INTO entities AS e
+                (tenant_id, entity_type, entity_id, attributes, feature_vector)
+            SELECT $1, entity_type, entity_id, attributes, feature_vector FROM entities_staging
+            ON CONFLICT (tenant_id, entity_type, entity_id) DO UPDATE
+                SET attributes = EXCLUDED.attributes,
+                    feature_vector = EXCLUDED.feature_vector,
+                    updated_at = now()
+            RETURNING (xmax = 0) AS inserted
+        )
+        SELECT count(*) FILTER (WHERE inserted) AS created,
+               count(*) FILTER (WHERE NOT inserted) AS updated
+        FROM written
+        """,
+        tenant_id,
+    )
+    return counts["created"], counts["updated"]
+
+
+async def stream(conn: asyncpg.Connection, tenant_id: str) -> AsyncIterator[Entity]:
+    """Every entity of the tenant, read through a server-side cursor (needs a transaction)."""
+    async for row in conn.cursor(
+        f"SELECT {_COLUMNS} FROM entities WHERE tenant_id = $1 ORDER BY entity_type, entity_id",
+        tenant_id,
+        prefetch=500,
+    ):
+        yield _entity(row)

@@ -1,0 +1,101 @@
+"""Entities, interactions and interaction types.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-26
+"""
+
+from alembic import context, op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    dimension = int(context.config.attributes["feature_vector_dimension"])
+    op.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    op.execute(
+        """
+        CREATE TABLE service_settings (
+            name text PRIMARY KEY,
+            value text NOT NULL
+        )
+        """
+    )
+    op.execute(
+        "INSERT INTO service_settings (name, value) "
+        f"VALUES ('feature_vector_dimension', '{dimension}')"
+    )
+    op.execute(
+        f"""
+        CREATE TABLE entities (
+            tenant_id text NOT NULL,
+            entity_type text NOT NULL,
+            entity_id text NOT NULL,
+            attributes jsonb NOT NULL DEFAULT '{{}}',
+            feature_vector vector({dimension}),
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (tenant_id, entity_type, entity_id)
+        )
+        """
+    )
+    op.execute("CREATE INDEX entities_tenant_entity_id_idx ON entities (tenant_id, entity_id)")
+    op.execute(
+        "CREATE INDEX entities_feature_vector_idx ON entities "
+        "USING hnsw (feature_vector vector_cosine_ops)"
+    )
+    op.execute(
+        """
+        CREATE TABLE interaction_types (
+            tenant_id text NOT NULL,
+            interaction_type text NOT NULL,
+            default_weight real NOT NULL,
+            description text,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (tenant_id, interaction_type)
+        )
+        """
+    )
+    op.execute(
+        """
+        CREATE TABLE interactions (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            tenant_id text NOT NULL,
+            user_id text NOT NULL,
+            entity_type text NOT NULL,
+            entity_id text NOT NULL,
+            interaction_type text NOT NULL,
+            weight real,
+            value real,
+            metadata jsonb,
+            event_id text,
+            occurred_at timestamptz NOT NULL DEFAULT now(),
+            created_at timestamptz NOT NULL DEFAULT now(),
+            FOREIGN KEY (tenant_id, entity_type, entity_id)
+                REFERENCES entities (tenant_id, entity_type, entity_id) ON DELETE CASCADE
+        )
+        """
+    )
+    op.execute(
+        "CREATE UNIQUE INDEX interactions_event_id_key ON interactions (tenant_id, event_id) "
+        "WHERE event_id IS NOT NULL"
+    )
+    op.execute(
+        "CREATE INDEX interactions_user_idx ON interactions "
+        "(tenant_id, user_id, occurred_at DESC, id DESC)"
+    )
+    op.execute(
+        "CREATE INDEX interactions_entity_idx ON interactions "
+        "(tenant_id, entity_type, entity_id, occurred_at DESC, id DESC)"
+    )
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE interactions")
+    op.execute("DROP TABLE interaction_types")
+    op.execute("DROP TABLE entities")
+    op.execute("DROP TABLE service_settings")
