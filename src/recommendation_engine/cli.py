@@ -7,10 +7,9 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -18,6 +17,12 @@ from pydantic import ValidationError
 from recommendation_engine import __version__
 from recommendation_engine.config import Settings, get_settings
 from recommendation_engine.logging_setup import configure_logging
+
+if TYPE_CHECKING:
+    from recommendation_engine.service.container import Services
+    from recommendation_engine.service.entities import BulkResult
+
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
@@ -82,26 +87,24 @@ def migrate(_: argparse.Namespace) -> int:
     return 0
 
 
-@contextmanager
-def _services(settings: Settings) -> Iterator[tuple[object, str]]:
+def _run_with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
+    """Open the database (embedded or external), run ``work`` with the services, close."""
+    from recommendation_engine.service.container import Services
+    from recommendation_engine.storage.database import create_pool
     from recommendation_engine.storage.setup import open_database
+
+    async def run(url: str) -> T:
+        pool = await create_pool(url, 4)
+        try:
+            return await work(Services.build(settings, pool))
+        finally:
+            await pool.close()
 
     database = open_database(settings)
     try:
-        yield database, database.url
+        return asyncio.run(run(database.url))
     finally:
         database.stop()
-
-
-async def _with_services(settings: Settings, url: str, work):  # type: ignore[no-untyped-def]
-    from recommendation_engine.service.container import Services
-    from recommendation_engine.storage.database import create_pool
-
-    pool = await create_pool(url, 4)
-    try:
-        return await work(Services.build(settings, pool))
-    finally:
-        await pool.close()
 
 
 def import_(args: argparse.Namespace) -> int:
@@ -111,15 +114,10 @@ def import_(args: argparse.Namespace) -> int:
     configure_logging("warning", settings.server.log_format)
     tenant = args.tenant or settings.tenancy.default_tenant_id
     source: IO[bytes] = sys.stdin.buffer if args.file == "-" else Path(args.file).open("rb")  # noqa: SIM115
-    with source, _services(settings) as (_, url):
-        summary = asyncio.run(
-            _with_services(
-                settings,
-                url,
-                lambda services: import_lines(
-                    services, tenant, source, settings.limits.max_bulk_items
-                ),
-            )
+    with source:
+        summary = _run_with_services(
+            settings,
+            lambda services: import_lines(services, tenant, source, settings.limits.max_bulk_items),
         )
     report = {
         "lines": summary.lines,
@@ -132,7 +130,7 @@ def import_(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _bulk_report(result) -> dict:  # type: ignore[no-untyped-def]
+def _bulk_report(result: BulkResult) -> dict[str, Any]:
     return {
         "received": result.received,
         "created": result.created,
@@ -154,15 +152,15 @@ def export(args: argparse.Namespace) -> int:
     tenant = args.tenant or settings.tenancy.default_tenant_id
     target: IO[bytes] = sys.stdout.buffer if args.output == "-" else Path(args.output).open("wb")  # noqa: SIM115
 
-    async def write(services) -> int:  # type: ignore[no-untyped-def]
+    async def write(services: Services) -> int:
         count = 0
         async for record in export_records(services, tenant, args.what):
             target.write(dumps(record) + b"\n")
             count += 1
         return count
 
-    with target, _services(settings) as (_, url):
-        count = asyncio.run(_with_services(settings, url, write))
+    with target:
+        count = _run_with_services(settings, write)
     print(f"exported {count} records", file=sys.stderr)
     return 0
 

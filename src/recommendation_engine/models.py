@@ -28,11 +28,11 @@ NAME_RULE = "1-64 characters from A-Z a-z 0-9 and _ . : -"
 
 
 def is_valid_id(value: str) -> bool:
-    return bool(_ID_RE.match(value))
+    return bool(_ID_RE.fullmatch(value))  # `$` alone would allow a trailing newline
 
 
 def is_valid_name(value: str) -> bool:
-    return bool(_NAME_RE.match(value))
+    return bool(_NAME_RE.fullmatch(value))
 
 
 # Built-in interaction types and their default weights. A tenant may override any of
@@ -125,8 +125,18 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
+# `GET /api/v1/entities/export` is the export route, so no entity may use that id.
+RESERVED_ENTITY_IDS = frozenset({"export"})
+
+
+def _not_reserved(value: str) -> str:
+    if value in RESERVED_ENTITY_IDS:
+        raise ValueError(f"'{value}' is reserved and cannot be used as an entity id")
+    return value
+
+
 class EntityInput(_Input):
-    entity_id: EntityId
+    entity_id: Annotated[EntityId, AfterValidator(_not_reserved)]
     entity_type: EntityType
     attributes: dict[str, Any] = Field(default_factory=dict)
     feature_vector: FeatureVector = Field(

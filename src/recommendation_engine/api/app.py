@@ -35,13 +35,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.ready = False
     database = await asyncio.to_thread(open_database, settings)
     pool = await create_pool(database.url, settings.database.max_connections)
-    app.state.services = Services.build(settings, pool)
+    services = Services.build(settings, pool)
+    services.start_background()
+    app.state.services = services
     app.state.ready = True
     logger.info("ready (database: %s)", "embedded" if database.embedded else "external")
     try:
         yield
     finally:
         app.state.ready = False
+        await services.stop_background()
         await pool.close()
         await asyncio.to_thread(database.stop)
 

@@ -14,15 +14,15 @@ from recommendation_engine.models import NAME_RULE, is_valid_name
 from recommendation_engine.service.container import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_tenant(request: Request) -> str:
+async def get_tenant(request: Request) -> str:
     settings: Settings = request.app.state.settings
     if not settings.tenancy.enable_multi_tenancy:
         return settings.tenancy.default_tenant_id
@@ -38,7 +38,7 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="
 _bearer = HTTPBearer(auto_error=False, scheme_name="Bearer")
 
 
-def require_api_key(
+async def require_api_key(
     request: Request,
     api_key: Annotated[str | None, Depends(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

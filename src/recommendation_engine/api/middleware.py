@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recommendation_engine.api.responses import error_response
-from recommendation_engine.errors import PayloadTooLarge
 
 
 class BodySizeLimit:
@@ -37,7 +37,9 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise PayloadTooLarge(self._message(), {"max_bytes": self.max_bytes})
+                    # An HTTPException, because FastAPI turns any other error raised
+                    # while it reads the body into 400 "error parsing the body".
+                    raise HTTPException(413, self._message(), {"Connection": "close"})
             return message
 
         await self.app(scope, limited_receive, send)

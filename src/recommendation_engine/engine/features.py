@@ -20,6 +20,7 @@ import math
 import re
 import zlib
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -64,7 +65,9 @@ def _features(key: str, value: Any, depth: int = 0) -> Iterator[tuple[str, float
             yield from _features(f"{key}.{sub_key}", sub_value, depth + 1)
 
 
+@lru_cache(maxsize=1 << 16)
 def _bucket(feature: str, dimension: int) -> tuple[int, float]:
+    """The dimension a feature hashes to, and its sign (CRC-32: stable across runs)."""
     digest = zlib.crc32(feature.encode("utf-8"))
     sign = 1.0 if digest & 1 else -1.0
     return (digest >> 1) % dimension, sign
@@ -75,11 +78,14 @@ def extract_features(attributes: Mapping[str, Any], dimension: int) -> NDArray[n
 
     An entity with no usable attributes gets the zero vector.
     """
-    vector = np.zeros(dimension, dtype=np.float32)
+    sums: dict[int, float] = {}
     for key, value in attributes.items():
         for feature, weight in _features(str(key).lower(), value):
             index, sign = _bucket(feature, dimension)
-            vector[index] += sign * weight
+            sums[index] = sums.get(index, 0.0) + sign * weight
+    vector = np.zeros(dimension, dtype=np.float32)
+    if sums:
+        vector[list(sums)] = list(sums.values())
     return normalise(vector)
 
 

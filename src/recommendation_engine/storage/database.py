@@ -79,9 +79,15 @@ async def tune_embedded(url: str) -> bool:
         missing = needs_tuning(current)
         for name, value in missing.items():
             await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-        if missing:
-            await conn.execute("SELECT pg_reload_conf()")
-        restart = await conn.fetchval("SELECT count(*) FROM pg_settings WHERE pending_restart")
-        return bool(restart)
+        if not missing:
+            return False
+        await conn.execute("SELECT pg_reload_conf()")
+        # Settings of context 'postmaster' take effect only after a restart.
+        return bool(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_settings WHERE name = ANY($1) AND context = 'postmaster'",
+                list(missing),
+            )
+        )
     finally:
         await conn.close()

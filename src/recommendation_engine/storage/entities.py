@@ -62,7 +62,8 @@ async def update(
 ) -> Entity | None:
     row = await conn.fetchrow(
         f"""
-        UPDATE entities SET attributes = $4, feature_vector = $5, updated_at = now()
+        UPDATE entities
+        SET attributes = $4, feature_vector = $5, indexed = false, updated_at = now()
         WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
         RETURNING {_COLUMNS}
         """,
@@ -151,6 +152,7 @@ async def upsert_many(
             ON CONFLICT (tenant_id, entity_type, entity_id) DO UPDATE
                 SET attributes = EXCLUDED.attributes,
                     feature_vector = EXCLUDED.feature_vector,
+                    indexed = false,
                     updated_at = now()
             RETURNING (xmax = 0) AS inserted
         )
@@ -171,3 +173,24 @@ async def stream(conn: asyncpg.Connection, tenant_id: str) -> AsyncIterator[Enti
         prefetch=500,
     ):
         yield _entity(row)
+
+
+async def index_pending(conn: asyncpg.Connection, limit: int) -> int:
+    """Move up to ``limit`` pending entities into the vector index; returns how many.
+
+    Rows locked by a writer or another replica's indexer are skipped, not waited for.
+    """
+    status = await conn.execute(
+        """
+        UPDATE entities SET indexed = true
+        WHERE ctid = ANY(ARRAY(
+            SELECT ctid FROM entities WHERE NOT indexed LIMIT $1 FOR UPDATE SKIP LOCKED
+        ))
+        """,
+        limit,
+    )
+    return int(status.rsplit(" ", 1)[1])
+
+
+async def count_pending(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM entities WHERE NOT indexed")

@@ -64,7 +64,7 @@ _INSERT_MANY = f"""
 WITH input AS (
     SELECT * FROM unnest(
         $1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-        $6::real[], $7::real[], $8::jsonb[], $9::text[], $10::timestamptz[]
+        $6::float8[], $7::float8[], $8::jsonb[], $9::text[], $10::timestamptz[]
     ) AS t(tenant_id, user_id, entity_type, entity_id, interaction_type,
            weight, value, metadata, event_id, occurred_at)
 )
@@ -156,7 +156,7 @@ async def bulk_insert(
         """
         CREATE TEMP TABLE IF NOT EXISTS interactions_staging (
             ord int, user_id text, entity_type text, entity_id text, interaction_type text,
-            weight real, value real, metadata jsonb, event_id text, occurred_at timestamptz
+            weight float8, value float8, metadata jsonb, event_id text, occurred_at timestamptz
         ) ON COMMIT DELETE ROWS
         """
     )

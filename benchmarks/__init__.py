@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks.foundation` (see RESULTS.md)."""

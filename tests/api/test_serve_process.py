@@ -1,0 +1,117 @@
+"""`recommendation-engine serve` as a process: embedded database, SIGTERM, restart."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.support import API_KEY, cli_env, fetch, free_port, run_cli
+
+
+@contextmanager
+def serving(data_dir: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Start `serve` on the embedded database in ``data_dir``; wait until /ready."""
+    port = free_port()
+    env = cli_env(DATA_DIR=str(data_dir), PORT=str(port), HOST="127.0.0.1", API_KEY=API_KEY)
+    assert "DATABASE_URL" not in env
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "recommendation_engine", "serve"],
+            env=env,
+            cwd=data_dir.parent,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "not ready in time:\n" + log.read_text()
+            try:
+                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def stop(process: subprocess.Popen[bytes], log: Path) -> None:
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0, log.read_text()
+
+
+def postgres_running_in(pgdata: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["name", "cmdline", "status"]):
+        try:
+            if process.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if str(pgdata) in " ".join(process.info["cmdline"] or []):
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_data_survives_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    pgdata = (data_dir / "postgres").resolve()
+    log = tmp_path / "serve.log"
+    headers = {"X-API-Key": API_KEY}
+
+    with serving(data_dir, log) as (process, url):
+        assert postgres_running_in(pgdata)
+        # The embedded server was tuned on first start, restart-only settings included.
+        socket_url = f"postgresql://postgres:@/postgres?host={pgdata}"
+        assert fetch(socket_url, "SHOW shared_buffers") == [{"shared_buffers": "256MB"}]
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
+            created = http.post(
+                "/api/v1/entities",
+                json={"entity_id": "p1", "entity_type": "product", "attributes": {"k": "v"}},
+            )
+            assert created.status_code == 201
+            recorded = http.post(
+                "/api/v1/interactions",
+                json={"user_id": "u1", "entity_id": "p1", "interaction_type": "purchase"},
+            )
+            assert recorded.status_code == 201
+            assert httpx.get(f"{url}/api/v1/entities/p1").status_code == 401
+        stop(process, log)
+
+    assert postgres_running_in(pgdata) == []
+    assert not (pgdata / "postmaster.pid").exists()
+
+    with serving(data_dir, log) as (process, url):
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
+            entity = http.get("/api/v1/entities/p1")
+            assert entity.status_code == 200
+            assert entity.json()["attributes"] == {"k": "v"}
+            history = http.get("/api/v1/interactions/user/u1").json()
+            assert [(i["entity_id"], i["weight"]) for i in history] == [("p1", 5.0)]
+            assert history[0]["id"] == recorded.json()["id"]
+        stop(process, log)
+
+    assert postgres_running_in(pgdata) == []
+
+
+def test_serve_refuses_to_start_without_a_required_key(tmp_path: Path) -> None:
+    env = cli_env(REQUIRE_API_KEY="true", DATA_DIR=str(tmp_path / "data"), PORT=str(free_port()))
+    result = run_cli("serve", env=env, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "API_KEY" in result.stderr
+    assert not (tmp_path / "data").exists()  # it stopped before touching the database

@@ -1,0 +1,92 @@
+"""Probes, the masked configuration and the OpenAPI document."""
+
+from __future__ import annotations
+
+import httpx
+
+from recommendation_engine import __version__
+from tests.support import API_KEY, assert_error, client
+
+API_ROUTES = {
+    "/api/v1/entities": {"post"},
+    "/api/v1/entities/bulk": {"post"},
+    "/api/v1/entities/export": {"get"},
+    "/api/v1/entities/{entity_id}": {"get", "put", "delete"},
+    "/api/v1/interactions": {"post"},
+    "/api/v1/interactions/bulk": {"post"},
+    "/api/v1/interactions/export": {"get"},
+    "/api/v1/interactions/user/{user_id}": {"get"},
+    "/api/v1/interactions/entity/{entity_id}": {"get"},
+    "/api/v1/interaction-types": {"get", "post"},
+    "/api/v1/interaction-types/{interaction_type}": {"get", "put", "delete"},
+}
+SYSTEM_ROUTES = {"/health": {"get"}, "/ready": {"get"}, "/api/config": {"get"}}
+
+
+def test_health_needs_no_key(base_url: str) -> None:
+    with client(base_url, api_key=None) as anonymous:
+        response = anonymous.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "version": __version__}
+
+
+def test_ready_checks_the_database(base_url: str) -> None:
+    with client(base_url, api_key=None) as anonymous:
+        response = anonymous.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"database": "ok"}}
+
+
+def test_config_requires_the_key(base_url: str) -> None:
+    with client(base_url, api_key=None) as anonymous:
+        assert_error(anonymous.get("/api/config"), 401, "unauthorized")
+    with client(base_url, api_key="wrong") as wrong:
+        assert_error(wrong.get("/api/config"), 401, "unauthorized")
+
+
+def test_config_masks_secrets(api: httpx.Client, database_url: str) -> None:
+    response = api.get("/api/config")
+    assert response.status_code == 200
+    config = response.json()
+    assert config["auth"] == {"api_key": "********", "require_api_key": True}
+    assert config["database"]["url"] == "********"
+    assert config["redis"]["url"] is None
+    assert config["limits"]["max_bulk_items"] == 1000
+    assert config["server"]["max_request_body_bytes"] == 1024 * 1024
+    assert API_KEY not in response.text
+    assert database_url not in response.text
+
+
+def test_openapi_document_lists_every_route_and_schema(api: httpx.Client) -> None:
+    response = api.get("/api/docs")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    assert document["info"]["title"] == "recommendation-engine"
+    paths = {
+        path: {method for method in item if method != "parameters"}
+        for path, item in document["paths"].items()
+    }
+    assert {p: m for p, m in paths.items() if p.startswith("/api/v1")} == API_ROUTES
+    for path, methods in SYSTEM_ROUTES.items():
+        assert paths[path] == methods
+
+    schemas = document["components"]["schemas"]
+    for name in (
+        "EntityOut",
+        "EntityInput",
+        "EntityUpdate",
+        "InteractionOut",
+        "InteractionInput",
+        "InteractionTypeOut",
+        "BulkResultOut",
+        "ErrorResponse",
+    ):
+        assert name in schemas, name
+    assert set(schemas["ErrorResponse"]["properties"]) == {"error"}
+    assert {"ApiKey", "Bearer"} <= set(document["components"]["securitySchemes"])
+
+    create = document["paths"]["/api/v1/entities"]["post"]
+    assert "201" in create["responses"]
+    error_ref = create["responses"]["409"]["content"]["application/json"]["schema"]["$ref"]
+    assert error_ref.endswith("/ErrorResponse")

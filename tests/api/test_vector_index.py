@@ -1,0 +1,55 @@
+"""The deferred HNSW index: written vectors reach the index in the background."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from tests.support import fetch, make_entity
+
+
+def wait_until_indexed(database_url: str, entity_id: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        rows = fetch(database_url, "SELECT indexed FROM entities WHERE entity_id = $1", entity_id)
+        if rows and rows[0]["indexed"]:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{entity_id} was not indexed in time")
+
+
+def nearest_through_the_index(database_url: str, vector: list[float]) -> list[str]:
+    """Nearest indexed entities, with sequential scans off so the HNSW index answers."""
+    literal = "[" + ",".join(repr(x) for x in vector) + "]"
+    rows = fetch(
+        database_url,
+        """
+        WITH _ AS (SELECT set_config('enable_seqscan', 'off', true))
+        SELECT entity_id FROM entities, _
+        WHERE indexed ORDER BY feature_vector <=> $1::vector LIMIT 3
+        """,
+        literal,
+    )
+    return [row["entity_id"] for row in rows]
+
+
+def test_new_and_updated_entities_are_indexed(api: httpx.Client, clean_db: str) -> None:
+    created = make_entity(api, "p1", "product", category="audio", tags=["wireless"])
+    make_entity(api, "p2", "product", category="garden", tags=["hose"])
+    wait_until_indexed(clean_db, "p1")
+    wait_until_indexed(clean_db, "p2")
+    assert nearest_through_the_index(clean_db, created["feature_vector"])[0] == "p1"
+
+    updated = api.put(
+        "/api/v1/entities/p1", json={"attributes": {"category": "garden", "tags": ["rake"]}}
+    ).json()
+    wait_until_indexed(clean_db, "p1")
+    assert nearest_through_the_index(clean_db, updated["feature_vector"])[0] == "p1"
+    plan = fetch(
+        clean_db,
+        "EXPLAIN SELECT entity_id FROM entities WHERE indexed "
+        "ORDER BY feature_vector <=> $1::vector LIMIT 3",
+        "[" + ",".join(["0.1"] * 512) + "]",
+    )
+    assert any("entities_feature_vector_idx" in row["QUERY PLAN"] for row in plan)

@@ -1,0 +1,59 @@
+"""Shared fixtures: one embedded PostgreSQL (with pgvector) for the whole test session."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from recommendation_engine.storage.database import Database
+from recommendation_engine.storage.migrate import upgrade
+from tests.support import client, make_settings, serve
+
+TABLES = ("interactions", "entities", "interaction_types")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL with pgvector, started from the embedded wheel, migrated once."""
+    database = Database(None, Path(tmp_path_factory.mktemp("pg")))
+    url = database.start()
+    upgrade(url, 512)
+    yield url
+    database.stop()
+
+
+def _truncate(url: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture
+def clean_db(database_url: str) -> str:
+    """The database URL, with every table emptied before the test."""
+    _truncate(database_url)
+    return database_url
+
+
+@pytest.fixture(scope="module")
+def base_url(database_url: str) -> Iterator[str]:
+    """One running app per test module, over real HTTP."""
+    with serve(make_settings(database_url)) as url:
+        yield url
+
+
+@pytest.fixture
+def api(base_url: str, clean_db: str) -> Iterator[httpx.Client]:
+    """An authenticated client of the module's app, with an empty database."""
+    with client(base_url) as http:
+        yield http

@@ -1,0 +1,163 @@
+"""Test support: the app served over real HTTP from a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import uvicorn
+
+from recommendation_engine.api.app import create_app
+from recommendation_engine.config import (
+    AuthSettings,
+    DatabaseSettings,
+    LimitSettings,
+    ServerSettings,
+    Settings,
+    TenancySettings,
+)
+
+API_KEY = "test-api-key"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_settings(database_url: str, **groups: object) -> Settings:
+    values: dict[str, object] = {
+        "database": DatabaseSettings(url=database_url, max_connections=10),
+        "auth": AuthSettings(api_key=API_KEY, require_api_key=True),
+        "server": ServerSettings(max_request_body_bytes=1024 * 1024),
+        "limits": LimitSettings(max_bulk_items=1000),
+        "tenancy": TenancySettings(),
+    }
+    values.update(groups)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@contextmanager
+def serve(settings: Settings) -> Iterator[str]:
+    """Run the app with ``settings`` on a free port; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def client(base_url: str, api_key: str | None = API_KEY, **headers: str) -> httpx.Client:
+    if api_key is not None:
+        headers["X-API-Key"] = api_key
+    return httpx.Client(base_url=base_url, headers=headers, timeout=30)
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Check ``response`` is the JSON error shape with ``status`` and ``code``; return it."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert error["code"] == code
+    assert isinstance(error["message"], str) and error["message"]
+    return error
+
+
+def fetch(database_url: str, sql: str, *args: object) -> list[dict[str, Any]]:
+    """Run one query straight against the database (bypassing the app)."""
+
+    async def run() -> list[dict[str, Any]]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return [dict(row) for row in await conn.fetch(sql, *args)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def count(database_url: str, table: str, tenant_id: str = "default") -> int:
+    rows = fetch(database_url, f"SELECT count(*) AS n FROM {table} WHERE tenant_id = $1", tenant_id)
+    return int(rows[0]["n"])
+
+
+def make_entity(
+    http: httpx.Client, entity_id: str, entity_type: str = "product", **attributes: Any
+) -> dict[str, Any]:
+    response = http.post(
+        "/api/v1/entities",
+        json={"entity_id": entity_id, "entity_type": entity_type, "attributes": attributes},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def read_ndjson(response: httpx.Response) -> list[dict[str, Any]]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    lines = response.text.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert all(isinstance(record, dict) for record in records)
+    return records
+
+
+def settings_variables() -> set[str]:
+    """Every environment variable the settings read (e.g. API_KEY, DATABASE_URL, PORT)."""
+    names: set[str] = set()
+    for field in Settings.model_fields.values():
+        group = field.annotation
+        assert isinstance(group, type)
+        prefix = group.model_config.get("env_prefix") or ""
+        names |= {f"{prefix}{name}".upper() for name in group.model_fields}
+    return names
+
+
+def cli_env(**values: str) -> dict[str, str]:
+    """This process's environment without any setting, plus ``values``."""
+    ours = settings_variables()
+    env = {name: value for name, value in os.environ.items() if name.upper() not in ours}
+    env.update(values)
+    return env
+
+
+def run_cli(
+    *args: str, env: dict[str, str], cwd: Path, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "recommendation_engine", *args],
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

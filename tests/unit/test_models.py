@@ -1,0 +1,76 @@
+"""Identifier rules and input validation shared by single and bulk requests."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from pydantic import ValidationError
+
+from recommendation_engine.models import (
+    ID_PATTERN,
+    NAME_PATTERN,
+    EntityInput,
+    InteractionInput,
+    is_valid_id,
+    is_valid_name,
+)
+
+VALID_IDS = ["user@x.com", "sku:12", "a", "A-Z_0.9+=~", "x" * 255]
+INVALID_IDS = ["a/b", "a b", " a", "a\n", "a\tb", "", "x" * 256, "x';DROP", "é", "a?b", "a#b"]
+
+
+@pytest.mark.parametrize("value", VALID_IDS)
+def test_id_pattern_accepts(value: str) -> None:
+    assert re.fullmatch(ID_PATTERN, value)
+    assert is_valid_id(value)
+    assert EntityInput(entity_id=value, entity_type="product").entity_id == value
+
+
+@pytest.mark.parametrize("value", INVALID_IDS)
+def test_id_pattern_rejects(value: str) -> None:
+    assert not is_valid_id(value)
+    with pytest.raises(ValidationError) as error:
+        EntityInput(entity_id=value, entity_type="product")
+    assert error.value.errors()[0]["loc"] == ("entity_id",)
+
+
+def test_names_are_shorter_and_stricter_than_ids() -> None:
+    assert re.fullmatch(NAME_PATTERN, "add_to_cart")
+    assert is_valid_name("x" * 64)
+    assert not is_valid_name("x" * 65)
+    assert not is_valid_name("user@x.com")
+    assert not is_valid_name("")
+    assert not is_valid_name("tenant\n")
+
+
+def test_entity_input_rejects_unknown_fields_and_non_finite_vectors() -> None:
+    with pytest.raises(ValidationError):
+        EntityInput.model_validate({"entity_id": "a", "entity_type": "t", "colour": "red"})
+    with pytest.raises(ValidationError, match="finite"):
+        EntityInput(entity_id="a", entity_type="t", feature_vector=[0.0, float("inf")])
+    with pytest.raises(ValidationError, match="finite"):
+        EntityInput(entity_id="a", entity_type="t", feature_vector=[float("nan")])
+
+
+def test_interaction_input_validates_ids_weights_and_event_ids() -> None:
+    ok = InteractionInput(user_id="u@x.com", entity_id="sku:1", interaction_type="view")
+    assert ok.entity_type is None and ok.weight is None and ok.event_id is None
+    for bad in (
+        {"user_id": "a b"},
+        {"entity_id": "a/b"},
+        {"weight": float("nan")},
+        {"value": float("inf")},
+        {"event_id": "has space"},
+        {"interaction_type": "no spaces"},
+    ):
+        with pytest.raises(ValidationError):
+            InteractionInput.model_validate(
+                {"user_id": "u", "entity_id": "e", "interaction_type": "view", **bad}
+            )
+
+
+def test_export_is_a_reserved_entity_id() -> None:
+    with pytest.raises(ValidationError, match="reserved"):
+        EntityInput(entity_id="export", entity_type="t")
+    assert EntityInput(entity_id="exports", entity_type="t").entity_id == "exports"
