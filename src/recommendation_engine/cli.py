@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -20,7 +20,6 @@ from recommendation_engine.logging_setup import configure_logging
 
 if TYPE_CHECKING:
     from recommendation_engine.service.container import Services
-    from recommendation_engine.service.entities import BulkResult
 
 T = TypeVar("T")
 
@@ -122,25 +121,12 @@ def import_(args: argparse.Namespace) -> int:
     report = {
         "lines": summary.lines,
         "unreadable_lines": summary.unreadable,
-        "entities": _bulk_report(summary.entities),
-        "interactions": _bulk_report(summary.interactions),
+        "entities": summary.entities.as_dict(position="line", max_errors=100),
+        "interactions": summary.interactions.as_dict(position="line", max_errors=100),
     }
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
     failed = summary.entities.failed + summary.interactions.failed + len(summary.unreadable)
     return 1 if failed else 0
-
-
-def _bulk_report(result: BulkResult) -> dict[str, Any]:
-    return {
-        "received": result.received,
-        "created": result.created,
-        "updated": result.updated,
-        "skipped": result.skipped,
-        "failed": result.failed,
-        "errors": [
-            {"line": e.index, "reason": e.reason, "details": e.details} for e in result.errors[:100]
-        ],
-    }
 
 
 def export(args: argparse.Namespace) -> int:

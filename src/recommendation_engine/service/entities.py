@@ -37,6 +37,20 @@ class BulkResult:
     def failed(self) -> int:
         return len(self.errors)
 
+    def as_dict(self, position: str = "index", max_errors: int | None = None) -> dict[str, Any]:
+        """The report as the API shows it; ``position`` names the row-position field."""
+        return {
+            "received": self.received,
+            "created": self.created,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "errors": [
+                {position: e.index, "reason": e.reason, "details": e.details}
+                for e in self.errors[:max_errors]
+            ],
+        }
+
 
 def validation_details(error: ValidationError) -> list[dict[str, Any]]:
     return [

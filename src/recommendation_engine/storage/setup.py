@@ -38,8 +38,10 @@ def open_database(settings: Settings) -> Database:
 async def check_schema(url: str, dimension: int) -> None:
     conn = await asyncpg.connect(url)
     try:
+        # pgvector keeps a vector column's dimension as the column's type modifier.
         stored = await conn.fetchval(
-            "SELECT value FROM service_settings WHERE name = 'feature_vector_dimension'"
+            "SELECT atttypmod FROM pg_attribute "
+            "WHERE attrelid = 'entities'::regclass AND attname = 'feature_vector'"
         )
     finally:
         await conn.close()

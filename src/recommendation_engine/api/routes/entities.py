@@ -44,18 +44,7 @@ def ndjson(records: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
 
 
 def bulk_response(result: BulkResult) -> FastJSONResponse:
-    return FastJSONResponse(
-        {
-            "received": result.received,
-            "created": result.created,
-            "updated": result.updated,
-            "skipped": result.skipped,
-            "failed": result.failed,
-            "errors": [
-                {"index": e.index, "reason": e.reason, "details": e.details} for e in result.errors
-            ],
-        }
-    )
+    return FastJSONResponse(result.as_dict())
 
 
 def check_bulk_size(count: int, limit: int) -> None:

@@ -17,18 +17,6 @@ def upgrade() -> None:
     dimension = int(context.config.attributes["feature_vector_dimension"])
     op.execute("CREATE EXTENSION IF NOT EXISTS vector")
     op.execute(
-        """
-        CREATE TABLE service_settings (
-            name text PRIMARY KEY,
-            value text NOT NULL
-        )
-        """
-    )
-    op.execute(
-        "INSERT INTO service_settings (name, value) "
-        f"VALUES ('feature_vector_dimension', '{dimension}')"
-    )
-    op.execute(
         f"""
         CREATE TABLE entities (
             tenant_id text NOT NULL,
@@ -46,8 +34,8 @@ def upgrade() -> None:
     op.execute("CREATE INDEX entities_tenant_entity_id_idx ON entities (tenant_id, entity_id)")
     # Writes leave `indexed` false; a background job moves rows into the HNSW index in
     # batches, and searches compare the few rows still pending exactly. m=12 and
-    # ef_construction=40 cost about half of pgvector's defaults (16, 64) per insert for a
-    # recall@10 of 0.94-0.97 on attribute vectors (benchmarks/RESULTS.md).
+    # ef_construction=40 cost about two thirds of pgvector's defaults (16, 64) per insert
+    # for a recall@10 of 0.95-0.97 on attribute vectors (benchmarks/RESULTS.md).
     op.execute(
         "CREATE INDEX entities_feature_vector_idx ON entities "
         "USING hnsw (feature_vector vector_cosine_ops) WITH (m = 12, ef_construction = 40) "
@@ -108,4 +96,3 @@ def downgrade() -> None:
     op.execute("DROP TABLE interactions")
     op.execute("DROP TABLE interaction_types")
     op.execute("DROP TABLE entities")
-    op.execute("DROP TABLE service_settings")
