@@ -39,7 +39,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     services.start_background()
     app.state.services = services
     app.state.ready = True
-    logger.info("ready (database: %s)", "embedded" if database.embedded else "external")
+    logger.info("ready")
     try:
         yield
     finally:
