@@ -1,0 +1,85 @@
+"""The sequence-aware item-kNN model: neighbours, scoring, persistence, quality."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from recommendation_engine.engine import sequential_knn as knn
+from recommendation_engine.engine.evaluation import UserHistories, evaluate, temporal_split
+from recommendation_engine.engine.log import InteractionLog
+from tests.engine.fixtures import chain_log
+
+
+def small_log() -> InteractionLog:
+    # user 0: a b c d, user 1: a b, user 2: c d ; items a=0 b=1 c=2 d=3 e=4 (e unused)
+    users = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    items = np.array([0, 1, 2, 3, 0, 1, 2, 3])
+    return InteractionLog.build(users, items, times=np.arange(8.0), n_users=3, n_items=5)
+
+
+def test_items_close_in_time_are_neighbours_and_far_ones_are_not() -> None:
+    model = knn.fit(small_log(), replace(knn.SequentialKNNConfig(), window=1))
+    neighbours, scores = model.neighbours_of(0)
+    assert neighbours.tolist() == [1]  # a is followed by b, never next to c or d
+    assert scores[0] > 0
+    assert model.neighbours_of(4)[0].size == 0  # an item nobody touched has no neighbours
+    wide = knn.fit(small_log(), replace(knn.SequentialKNNConfig(), window=3))
+    assert set(wide.neighbours_of(0)[0].tolist()) == {1, 2, 3}
+    near, far = (wide.matrix[0, 1], wide.matrix[0, 3])
+    assert near > far  # a pair one step apart counts more than three steps apart
+
+
+def test_neighbour_lists_are_bounded_and_sorted() -> None:
+    model = knn.fit(chain_log(), replace(knn.SequentialKNNConfig(), neighbours=5))
+    for item in range(model.n_items):
+        _, scores = model.neighbours_of(item)
+        assert len(scores) <= 5
+        assert np.all(np.diff(scores) <= 0)
+
+
+def test_recent_history_counts_more_than_old_history() -> None:
+    pairs = InteractionLog.build(  # a->b twice, c->d twice, nothing else
+        np.array([0, 0, 1, 1, 2, 2, 3, 3]), np.array([0, 1, 0, 1, 2, 3, 2, 3]), n_items=5
+    )
+    model = knn.fit(pairs, replace(knn.SequentialKNNConfig(), window=1, half_life=1))
+    # history: a (old) then c (recent); b follows a, d follows c
+    scores = knn.score_items(model, np.array([0, 2]), np.array([1.0, 1.0]))
+    assert scores[3] > scores[1] > 0
+    heavier_old = knn.score_items(model, np.array([0, 2]), np.array([10.0, 1.0]))
+    assert heavier_old[1] > heavier_old[3]  # interaction weight still matters
+
+
+def test_empty_history_scores_nothing() -> None:
+    model = knn.fit(small_log())
+    assert not knn.score_items(model, np.array([], int), np.array([])).any()
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    config = replace(knn.SequentialKNNConfig(), window=7, half_life=3.5, neighbours=17)
+    model = knn.fit(chain_log(), config)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = knn.ItemNeighbours.load(path)
+    assert loaded.config == config
+    assert (loaded.matrix != model.matrix).nnz == 0
+    np.testing.assert_array_equal(loaded.popularity, model.popularity)
+    history = np.array([3, 4, 5])
+    np.testing.assert_array_equal(
+        knn.score_items(loaded, history, np.ones(3)), knn.score_items(model, history, np.ones(3))
+    )
+
+
+def test_quality_on_a_sequential_fixture_beats_popularity() -> None:
+    train, test = temporal_split(chain_log())
+    model = knn.fit(train)
+    histories = UserHistories.of(train)
+    ours = evaluate(
+        lambda u: knn.score_items(model, histories.items[u], histories.weights[u]), train, test
+    )
+    popularity = train.item_weights()
+    baseline = evaluate(lambda u: popularity, train, test)
+    assert ours["ndcg@10"] >= 0.4
+    assert ours["ndcg@10"] > 3 * baseline["ndcg@10"]
