@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 Pool = asyncpg.Pool
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec(
         "jsonb",
         schema="pg_catalog",
@@ -33,7 +33,7 @@ async def create_pool(url: str, max_size: int, min_size: int = 1) -> asyncpg.Poo
         url,
         min_size=min(min_size, max_size),
         max_size=max_size,
-        init=_init_connection,
+        init=init_connection,
         command_timeout=60,
         statement_cache_size=256,
     )

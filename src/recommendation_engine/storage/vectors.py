@@ -1,0 +1,79 @@
+"""Nearest entities by feature-vector cosine similarity.
+
+Indexed rows are searched through the HNSW index (pgvector iterative scans keep going
+when filters discard candidates, so a filter never starves the result); rows whose
+vectors are still waiting for the background indexer are compared exactly. Both halves
+are merged by similarity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+import numpy as np
+
+EF_SEARCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    entity_type: str
+    entity_id: str
+    similarity: float
+
+
+_NEAREST = """
+WITH candidates AS (
+    (SELECT entity_type, entity_id, feature_vector <=> $2 AS distance
+     FROM entities
+     WHERE indexed AND tenant_id = $1
+       AND ($3::text IS NULL OR entity_type = $3)
+       AND entity_id <> ALL($5::text[])
+     ORDER BY feature_vector <=> $2
+     LIMIT $4)
+    UNION ALL
+    (SELECT entity_type, entity_id, feature_vector <=> $2 AS distance
+     FROM entities
+     WHERE NOT indexed AND tenant_id = $1
+       AND ($3::text IS NULL OR entity_type = $3)
+       AND entity_id <> ALL($5::text[])
+     ORDER BY feature_vector <=> $2
+     LIMIT $4)
+)
+SELECT entity_type, entity_id, 1 - distance AS similarity
+FROM candidates
+WHERE distance <> 'NaN' AND 1 - distance >= $6
+ORDER BY distance, entity_type, entity_id
+LIMIT $4
+"""
+
+
+async def nearest(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    vector: np.ndarray,
+    limit: int,
+    entity_type: str | None = None,
+    exclude_ids: Sequence[str] = (),
+    min_similarity: float = -1.0,
+) -> list[Neighbour]:
+    """The ``limit`` entities most similar to ``vector`` (cosine), best first."""
+    if limit <= 0 or not np.any(vector):
+        return []
+    async with conn.transaction(readonly=True):
+        await conn.execute(
+            f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, limit)}; "
+            "SET LOCAL hnsw.iterative_scan = relaxed_order"
+        )
+        rows = await conn.fetch(
+            _NEAREST,
+            tenant_id,
+            np.asarray(vector, dtype=np.float32),
+            entity_type,
+            limit,
+            list(exclude_ids),
+            min_similarity,
+        )
+    return [Neighbour(r["entity_type"], r["entity_id"], float(r["similarity"])) for r in rows]
