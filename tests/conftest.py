@@ -14,7 +14,7 @@ from recommendation_engine.storage.database import Database
 from recommendation_engine.storage.migrate import upgrade
 from tests.support import client, make_settings, serve
 
-TABLES = ("interactions", "entities", "interaction_types")
+TABLES = ("interactions", "entities", "interaction_types", "models")
 
 
 @pytest.fixture(scope="session")

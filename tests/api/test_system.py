@@ -19,6 +19,9 @@ API_ROUTES = {
     "/api/v1/interactions/entity/{entity_id}": {"get"},
     "/api/v1/interaction-types": {"get", "post"},
     "/api/v1/interaction-types/{interaction_type}": {"get", "put", "delete"},
+    "/api/v1/recommendations/user/{user_id}": {"get"},
+    "/api/v1/model/status": {"get"},
+    "/api/v1/model/rebuild": {"post"},
 }
 SYSTEM_ROUTES = {"/health": {"get"}, "/ready": {"get"}, "/api/config": {"get"}}
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from alembic.script import ScriptDirectory
 
-from recommendation_engine.storage.migrate import upgrade
+from recommendation_engine.storage.migrate import alembic_config, upgrade
 from recommendation_engine.storage.setup import SchemaMismatch, check_schema
 from tests.support import fetch
 
@@ -14,7 +15,8 @@ from tests.support import fetch
 def test_migrations_are_idempotent_and_recorded(database_url: str) -> None:
     upgrade(database_url, 512)  # already at head: a no-op, not an error
     versions = fetch(database_url, "SELECT version_num FROM alembic_version")
-    assert versions == [{"version_num": "0001"}]
+    head = ScriptDirectory.from_config(alembic_config(database_url, 512)).get_current_head()
+    assert versions == [{"version_num": head}]
     tables = {
         row["tablename"]
         for row in fetch(database_url, "SELECT tablename FROM pg_tables WHERE schemaname='public'")

@@ -14,7 +14,13 @@ from recommendation_engine.api import errors
 from recommendation_engine.api.deps import require_api_key
 from recommendation_engine.api.middleware import BodySizeLimit
 from recommendation_engine.api.responses import FastJSONResponse
-from recommendation_engine.api.routes import entities, interaction_types, interactions, system
+from recommendation_engine.api.routes import (
+    entities,
+    interaction_types,
+    interactions,
+    recommendations,
+    system,
+)
 from recommendation_engine.config import Settings, get_settings
 from recommendation_engine.service.container import Services
 from recommendation_engine.storage.database import create_pool
@@ -65,7 +71,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(system.router)
     secured = [Depends(require_api_key)]
-    for router in (entities.router, interactions.router, interaction_types.router):
+    routers = (
+        entities.router,
+        interactions.router,
+        interaction_types.router,
+        recommendations.router,
+    )
+    for router in routers:
         app.include_router(router, dependencies=secured)
     app.add_middleware(BodySizeLimit, max_bytes=settings.server.max_request_body_bytes)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -10,7 +11,10 @@ from recommendation_engine.config import Settings
 from recommendation_engine.service.entities import EntityService
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.interactions import InteractionService
+from recommendation_engine.service.recommendations import RecommendationService
+from recommendation_engine.service.training import ModelTrainer
 from recommendation_engine.service.vector_indexer import VectorIndexer
+from recommendation_engine.storage import model_store
 
 
 @dataclass(slots=True)
@@ -21,6 +25,8 @@ class Services:
     interactions: InteractionService
     interaction_types: InteractionTypeService
     vector_indexer: VectorIndexer
+    trainer: ModelTrainer
+    recommendations: RecommendationService
 
     @classmethod
     def build(cls, settings: Settings, pool: asyncpg.Pool) -> Services:
@@ -32,7 +38,28 @@ class Services:
             interactions=InteractionService(pool, types),
             interaction_types=types,
             vector_indexer=VectorIndexer(pool),
+            trainer=ModelTrainer(pool, types),
+            recommendations=RecommendationService(pool, types),
         )
+
+    async def model_status(self, tenant_id: str) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            live = await model_store.live(conn, tenant_id)
+            building = await model_store.building(conn, tenant_id)
+            newest = await model_store.newest_interaction_id(conn, tenant_id)
+        return {
+            "state": "live" if live else ("building" if building else "none"),
+            "building": building is not None,
+            "version": live.version if live else None,
+            "algorithm": live.algorithm if live else None,
+            "trained_at": live.trained_at if live else None,
+            "users": live.users if live else 0,
+            "entities": live.items if live else 0,
+            "interactions": live.interactions if live else 0,
+            "interactions_since_training": max(
+                0, newest - (live.last_interaction_id if live else 0)
+            ),
+        }
 
     def start_background(self) -> None:
         self.vector_indexer.start()

@@ -218,10 +218,17 @@ def _scorers(
         def content_based(user: int) -> NDArray[np.float64]:
             return content.score_items(vectors, *history(user), model.config)
 
+        def blended(user: int) -> NDArray[np.float64]:
+            # Normalised over what can be recommended (the user's unseen items), as the
+            # service does over its candidates.
+            seen = history(user)[0]
+            first, second = collaborative(user), content_based(user)
+            first[seen] = -np.inf
+            second[seen] = -np.inf
+            return hybrid.blend(first, second, *weights)
+
         scorers["content_based"] = content_based
-        scorers["hybrid"] = lambda user: hybrid.blend(
-            collaborative(user), content_based(user), *weights
-        )
+        scorers["hybrid"] = blended
     return scorers
 
 

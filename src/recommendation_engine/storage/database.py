@@ -35,6 +35,8 @@ async def create_pool(url: str, max_size: int, min_size: int = 1) -> asyncpg.Poo
         max_size=max_size,
         init=init_connection,
         command_timeout=60,
+        # Short OLTP queries: JIT compilation would cost more than it saves.
+        server_settings={"jit": "off"},
         statement_cache_size=256,
     )
 

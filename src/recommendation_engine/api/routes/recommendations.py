@@ -1,0 +1,136 @@
+"""/api/v1/recommendations and /api/v1/model"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel
+
+from recommendation_engine.api.deps import ServicesDep, TenantDep
+from recommendation_engine.api.responses import FastJSONResponse
+from recommendation_engine.api.schemas import ERRORS
+from recommendation_engine.errors import BadRequest
+from recommendation_engine.models import ID_PATTERN, NAME_PATTERN
+from recommendation_engine.service.recommendations import UserRequest
+
+router = APIRouter(tags=["recommendations"], responses=ERRORS)
+
+FILTER_PREFIX = "filter."
+
+
+class RecommendationOut(BaseModel):
+    entity_id: str
+    entity_type: str
+    score: float
+    reason: str
+    because: list[dict[str, str]]
+    attributes: dict[str, Any]
+
+
+class UserRecommendationsOut(BaseModel):
+    user_id: str
+    algorithm: str
+    count: int
+    recommendations: list[RecommendationOut]
+    cold_start: bool
+    model_version: int | None
+
+
+def _weights(
+    collaborative: float | None, content: float | None, defaults: tuple[float, float]
+) -> tuple[float, float]:
+    """Request weights over defaults; one weight alone implies the other as 1 - it."""
+    if collaborative is None and content is None:
+        return defaults
+    if collaborative is None:
+        collaborative = max(0.0, 1.0 - content) if content <= 1 else defaults[0]  # type: ignore[operator]
+    if content is None:
+        content = max(0.0, 1.0 - collaborative) if collaborative <= 1 else defaults[1]
+    if collaborative + content <= 0:
+        raise BadRequest("collaborative_weight and content_based_weight cannot both be 0")
+    return collaborative, content
+
+
+def _filters(request: Request) -> dict[str, str]:
+    return {
+        name[len(FILTER_PREFIX) :]: value
+        for name, value in request.query_params.multi_items()
+        if name.startswith(FILTER_PREFIX) and len(name) > len(FILTER_PREFIX)
+    }
+
+
+@router.get(
+    "/api/v1/recommendations/user/{user_id}",
+    response_model=UserRecommendationsOut,
+    summary="Personalised recommendations for a user",
+)
+async def user_recommendations(
+    request: Request,
+    user_id: Annotated[str, Path(pattern=ID_PATTERN)],
+    services: ServicesDep,
+    tenant: TenantDep,
+    count: Annotated[int | None, Query(ge=1)] = None,
+    algorithm: Literal["hybrid", "collaborative", "content_based"] = "hybrid",
+    collaborative_weight: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
+    content_based_weight: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
+    entity_type: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
+    exclude: Annotated[str | None, Query(description="Comma-separated entity ids")] = None,
+    exclude_seen: bool = True,
+) -> Response:
+    engine = services.settings.engine
+    count = count or engine.default_recommendation_count
+    if count > engine.max_recommendation_count:
+        raise BadRequest(
+            f"count must be at most {engine.max_recommendation_count}",
+            {"max_recommendation_count": engine.max_recommendation_count},
+        )
+    weights = _weights(
+        collaborative_weight,
+        content_based_weight,
+        (engine.collaborative_weight, engine.content_based_weight),
+    )
+    result = await services.recommendations.for_user(
+        UserRequest(
+            tenant_id=tenant,
+            user_id=user_id,
+            count=count,
+            algorithm=algorithm,
+            collaborative_weight=weights[0],
+            content_weight=weights[1],
+            entity_type=entity_type,
+            exclude={x.strip() for x in (exclude or "").split(",") if x.strip()},
+            exclude_seen=exclude_seen,
+            filters=_filters(request),
+        )
+    )
+    return FastJSONResponse(
+        {
+            "user_id": user_id,
+            "algorithm": algorithm,
+            "count": len(result.recommendations),
+            "recommendations": [r.as_dict() for r in result.recommendations],
+            "cold_start": result.cold_start,
+            "model_version": result.model_version,
+        }
+    )
+
+
+@router.get("/api/v1/model/status", summary="The live model and any build in progress")
+async def model_status(services: ServicesDep, tenant: TenantDep) -> dict[str, Any]:
+    return await services.model_status(tenant)
+
+
+_running: set[asyncio.Task[Any]] = set()
+
+
+@router.post("/api/v1/model/rebuild", status_code=202, summary="Start a full model rebuild")
+async def model_rebuild(services: ServicesDep, tenant: TenantDep) -> Response:
+    task = asyncio.create_task(services.trainer.rebuild(tenant))
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return FastJSONResponse(
+        {"status": "accepted", "message": "a full rebuild has started; see /api/v1/model/status"},
+        status_code=202,
+    )

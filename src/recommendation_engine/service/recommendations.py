@@ -1,0 +1,263 @@
+"""Personalised recommendations for a user: collaborative, content-based or hybrid,
+filled from popular entities when the user's own signals run out (cold start)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import asyncpg
+import numpy as np
+
+from recommendation_engine.engine import hybrid
+from recommendation_engine.engine import sequential_knn as knn
+from recommendation_engine.service.interaction_types import InteractionTypeService
+from recommendation_engine.storage import model_store, vectors
+from recommendation_engine.storage import recommendation_queries as queries
+from recommendation_engine.storage.recommendation_queries import Candidate, HistoryRow
+
+Algorithm = Literal["hybrid", "collaborative", "content_based"]
+
+COLLABORATIVE_CANDIDATES = 300
+CONTENT_CANDIDATES = 100
+
+
+@dataclass(slots=True)
+class Recommendation:
+    entity_type: str
+    entity_id: str
+    score: float
+    reason: str
+    because: list[dict[str, str]]
+    attributes: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "entity_id": self.entity_id,
+            "entity_type": self.entity_type,
+            "score": round(self.score, 6),
+            "reason": self.reason,
+            "because": self.because,
+            "attributes": self.attributes,
+        }
+
+
+@dataclass(slots=True)
+class UserRequest:
+    tenant_id: str
+    user_id: str
+    count: int
+    algorithm: Algorithm = "hybrid"
+    collaborative_weight: float = 0.6
+    content_weight: float = 0.4
+    entity_type: str | None = None
+    exclude: set[str] = field(default_factory=set)
+    exclude_seen: bool = True
+    filters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class UserRecommendations:
+    recommendations: list[Recommendation]
+    cold_start: bool
+    model_version: int | None
+
+
+class RecommendationService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        types: InteractionTypeService,
+        config: knn.SequentialKNNConfig = knn.SequentialKNNConfig(),
+    ) -> None:
+        self._pool = pool
+        self._types = types
+        self.config = config
+
+    async def for_user(self, request: UserRequest) -> UserRecommendations:
+        types = await self._types.all(request.tenant_id)
+        async with self._pool.acquire() as conn:
+            model = await model_store.live(conn, request.tenant_id)
+            version = model.version if model else -1
+            rows = await queries.history(
+                conn, request.tenant_id, request.user_id, version, self.config.history
+            )
+            rows.reverse()  # oldest first
+            weights = np.array([_weight(r, types) for r in rows], dtype=np.float64)
+            profile_weights = knn.profile_weights(weights, self.config) if rows else weights
+            seen = (
+                await queries.seen(conn, request.tenant_id, request.user_id)
+                if request.exclude_seen
+                else set()
+            )
+            ranked = await self._rank(conn, request, version, rows, profile_weights, seen)
+            cold_start = len(ranked) < request.count
+            if cold_start and model is not None:
+                taken = seen | {(r.entity_type, r.entity_id) for r in ranked}
+                for candidate, popularity in await queries.popular(
+                    conn,
+                    request.tenant_id,
+                    version,
+                    request.count - len(ranked),
+                    request.entity_type,
+                    request.filters,
+                    taken,
+                    request.exclude,
+                ):
+                    ranked.append(
+                        Recommendation(
+                            candidate.entity_type,
+                            candidate.entity_id,
+                            popularity,
+                            "popular",
+                            [],
+                            candidate.attributes,
+                        )
+                    )
+        return UserRecommendations(
+            ranked[: request.count], cold_start, model.version if model else None
+        )
+
+    async def _rank(
+        self,
+        conn: asyncpg.Connection,
+        request: UserRequest,
+        version: int,
+        rows: list[HistoryRow],
+        profile_weights: np.ndarray,
+        seen: set[tuple[str, str]],
+    ) -> list[Recommendation]:
+        use_collaborative = request.algorithm != "content_based"
+        use_content = request.algorithm != "collaborative"
+        collaborative = _collaborative_scores(rows, profile_weights) if use_collaborative else {}
+        top_items = sorted(collaborative, key=collaborative.__getitem__, reverse=True)[
+            : COLLABORATIVE_CANDIDATES + len(seen)
+        ]
+        profile = _profile(rows, profile_weights) if use_content else None
+        content_keys: list[tuple[str, str]] = []
+        if profile is not None:
+            near = await vectors.nearest(
+                conn,
+                request.tenant_id,
+                profile,
+                CONTENT_CANDIDATES + len(seen),
+                entity_type=request.entity_type,
+                exclude_ids=sorted(request.exclude),
+            )
+            content_keys = [(n.entity_type, n.entity_id) for n in near]
+        if not top_items and not content_keys:
+            return []
+        found = await queries.candidates(
+            conn,
+            request.tenant_id,
+            version,
+            top_items,
+            content_keys,
+            profile,
+            request.entity_type,
+            request.filters,
+        )
+        found = [
+            c
+            for c in found
+            if (c.entity_type, c.entity_id) not in seen and c.entity_id not in request.exclude
+        ]
+        collaborative_scores = np.array(
+            [collaborative.get(c.item, 0.0) if c.item is not None else 0.0 for c in found]
+        )
+        content_scores = np.array(
+            [c.similarity if (c.similarity is not None and use_content) else 0.0 for c in found]
+        )
+        if request.algorithm == "collaborative":
+            scores = collaborative_scores
+        elif request.algorithm == "content_based":
+            scores = content_scores
+        else:
+            scores = hybrid.blend(
+                collaborative_scores,
+                content_scores,
+                request.collaborative_weight,
+                request.content_weight,
+            )
+        order = sorted(
+            (i for i in range(len(found)) if scores[i] > 0),
+            key=lambda i: (-scores[i], found[i].entity_type, found[i].entity_id),
+        )[: request.count]
+        collaborative_part, content_part = hybrid.components(
+            collaborative_scores,
+            content_scores,
+            request.collaborative_weight,
+            request.content_weight,
+        )
+        return [
+            Recommendation(
+                found[i].entity_type,
+                found[i].entity_id,
+                float(scores[i]),
+                _reason(request, collaborative_part[i], content_part[i]),
+                _because(found[i], rows, profile_weights),
+                found[i].attributes,
+            )
+            for i in order
+        ]
+
+
+def _weight(row: HistoryRow, types: dict) -> float:
+    if row.weight is not None:
+        return row.weight
+    kind = types.get(row.interaction_type)
+    return (kind.default_weight if kind else 1.0) * (row.value if row.value is not None else 1.0)
+
+
+def _collaborative_scores(rows: list[HistoryRow], weights: np.ndarray) -> dict[int, float]:
+    parts_items, parts_scores = [], []
+    for row, weight in zip(rows, weights, strict=True):
+        if row.neighbours is None or weight <= 0:
+            continue
+        items, scores = model_store.unpack(row.neighbours, row.scores or b"")
+        parts_items.append(items)
+        parts_scores.append(scores.astype(np.float64) * weight)
+    if not parts_items:
+        return {}
+    items = np.concatenate(parts_items)
+    totals = np.bincount(items, weights=np.concatenate(parts_scores))
+    nonzero = np.flatnonzero(totals)
+    return dict(zip(nonzero.tolist(), totals[nonzero].tolist(), strict=True))
+
+
+def _profile(rows: list[HistoryRow], weights: np.ndarray) -> np.ndarray | None:
+    usable = [
+        (row.vector, w)
+        for row, w in zip(rows, weights, strict=True)
+        if row.vector is not None and w > 0
+    ]
+    if not usable:
+        return None
+    profile = sum(w * v for v, w in usable)
+    norm = float(np.linalg.norm(profile))
+    return (profile / norm).astype(np.float32) if norm > 0 else None
+
+
+def _reason(request: UserRequest, collaborative_part: float, content_part: float) -> str:
+    """The source that contributed more to the item's score."""
+    if request.algorithm == "collaborative":
+        return "collaborative"
+    if request.algorithm == "content_based":
+        return "content"
+    return "collaborative" if collaborative_part >= content_part else "content"
+
+
+def _because(
+    candidate: Candidate, rows: list[HistoryRow], weights: np.ndarray
+) -> list[dict[str, str]]:
+    """Up to three of the user's own entities that contributed most to ``candidate``."""
+    contributions: dict[tuple[str, str], float] = {}
+    for row, weight in zip(rows, weights, strict=True):
+        if candidate.item is not None and row.neighbours is not None:
+            items, scores = model_store.unpack(row.neighbours, row.scores or b"")
+            hit = np.flatnonzero(items == candidate.item)
+            if hit.size:
+                key = (row.entity_type, row.entity_id)
+                contributions[key] = contributions.get(key, 0.0) + weight * float(scores[hit[0]])
+    best = sorted(contributions, key=contributions.__getitem__, reverse=True)[:3]
+    return [{"entity_type": t, "entity_id": i} for t, i in best]

@@ -1,0 +1,193 @@
+"""SQL on the recommendation request path. Every query reads by index; none scans."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    entity_type: str
+    entity_id: str
+    interaction_type: str
+    weight: float | None
+    value: float | None
+    item: int | None  # the entity's number in the live model, if it has one
+    neighbours: bytes | None
+    scores: bytes | None
+    vector: np.ndarray | None
+
+
+async def history(
+    conn: asyncpg.Connection, tenant_id: str, user_id: str, version: int, limit: int
+) -> list[HistoryRow]:
+    """The user's latest ``limit`` interactions, newest first, with model neighbours."""
+    rows = await conn.fetch(
+        """
+        SELECT h.entity_type, h.entity_id, h.interaction_type, h.weight, h.value,
+               m.item, m.neighbours, m.scores, e.feature_vector
+        FROM (SELECT entity_type, entity_id, interaction_type, weight, value, occurred_at, id
+              FROM interactions WHERE tenant_id = $1 AND user_id = $2
+              ORDER BY occurred_at DESC, id DESC LIMIT $4) h
+        LEFT JOIN model_items m
+            ON m.tenant_id = $1 AND m.version = $3
+           AND m.entity_type = h.entity_type AND m.entity_id = h.entity_id
+        LEFT JOIN entities e
+            ON e.tenant_id = $1 AND e.entity_type = h.entity_type AND e.entity_id = h.entity_id
+        ORDER BY h.occurred_at DESC, h.id DESC
+        """,
+        tenant_id,
+        user_id,
+        version,
+        limit,
+    )
+    return [
+        HistoryRow(
+            r["entity_type"],
+            r["entity_id"],
+            r["interaction_type"],
+            r["weight"],
+            r["value"],
+            r["item"],
+            r["neighbours"],
+            r["scores"],
+            r["feature_vector"].to_numpy() if r["feature_vector"] is not None else None,
+        )
+        for r in rows
+    ]
+
+
+async def seen(
+    conn: asyncpg.Connection, tenant_id: str, user_id: str, limit: int = 1000
+) -> set[tuple[str, str]]:
+    """Entities among the user's latest ``limit`` interactions."""
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT entity_type, entity_id FROM (
+            SELECT entity_type, entity_id FROM interactions
+            WHERE tenant_id = $1 AND user_id = $2
+            ORDER BY occurred_at DESC, id DESC LIMIT $3) h
+        """,
+        tenant_id,
+        user_id,
+        limit,
+    )
+    return {(r["entity_type"], r["entity_id"]) for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    item: int | None
+    entity_type: str
+    entity_id: str
+    attributes: dict[str, Any]
+    similarity: float | None
+
+
+_CANDIDATES = """
+WITH keys AS (
+    SELECT m.item, m.entity_type, m.entity_id FROM model_items m
+    WHERE m.tenant_id = $1 AND m.version = $2 AND m.item = ANY($3::int[])
+    UNION
+    SELECT m.item, k.entity_type, k.entity_id
+    FROM unnest($4::text[], $5::text[]) AS k(entity_type, entity_id)
+    LEFT JOIN model_items m ON m.tenant_id = $1 AND m.version = $2
+         AND m.entity_type = k.entity_type AND m.entity_id = k.entity_id
+)
+SELECT k.item, e.entity_type, e.entity_id, e.attributes,
+       CASE WHEN $6::vector IS NULL THEN NULL
+            ELSE 1 - (e.feature_vector <=> $6::vector) END AS similarity
+FROM keys k
+JOIN entities e ON e.tenant_id = $1 AND e.entity_type = k.entity_type
+               AND e.entity_id = k.entity_id
+WHERE ($7::text IS NULL OR e.entity_type = $7)
+  AND NOT EXISTS (
+      SELECT 1 FROM unnest($8::text[], $9::text[]) AS f(name, value)
+      WHERE NOT (e.attributes ->> f.name = f.value
+                 OR coalesce(jsonb_typeof(e.attributes -> f.name) = 'array'
+                             AND e.attributes -> f.name ? f.value, false))
+  )
+"""
+
+
+async def candidates(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    version: int,
+    items: Sequence[int],
+    keys: Sequence[tuple[str, str]],
+    profile: np.ndarray | None,
+    entity_type: str | None,
+    filters: dict[str, str],
+) -> list[Candidate]:
+    """Existing entities among model ``items`` and ``keys``, with the requested type and
+    attribute values, and their cosine similarity to ``profile`` when given."""
+    rows = await conn.fetch(
+        _CANDIDATES,
+        tenant_id,
+        version,
+        list(items),
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        profile,
+        entity_type,
+        list(filters),
+        list(filters.values()),
+    )
+    return [
+        Candidate(
+            r["item"],
+            r["entity_type"],
+            r["entity_id"],
+            r["attributes"],
+            None
+            if r["similarity"] is None or r["similarity"] != r["similarity"]
+            else float(r["similarity"]),
+        )
+        for r in rows
+    ]
+
+
+async def popular(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    version: int,
+    limit: int,
+    entity_type: str | None,
+    filters: dict[str, str],
+    exclude: set[tuple[str, str]],
+    exclude_ids: set[str],
+) -> list[tuple[Candidate, float]]:
+    """The live model's most interacted-with entities, most popular first."""
+    found: list[tuple[Candidate, float]] = []
+    offset, page = 0, max(limit * 4, 50)
+    while len(found) < limit:
+        rows = await conn.fetch(
+            """
+            SELECT item, popularity FROM model_items
+            WHERE tenant_id = $1 AND version = $2
+            ORDER BY popularity DESC, item LIMIT $3 OFFSET $4
+            """,
+            tenant_id,
+            version,
+            page,
+            offset,
+        )
+        if not rows:
+            break
+        weights = {r["item"]: float(r["popularity"]) for r in rows}
+        batch = await candidates(
+            conn, tenant_id, version, list(weights), [], None, entity_type, filters
+        )
+        batch.sort(key=lambda c: (-weights[c.item or 0], c.item))
+        for candidate in batch:
+            key = (candidate.entity_type, candidate.entity_id)
+            if key not in exclude and candidate.entity_id not in exclude_ids:
+                found.append((candidate, weights[candidate.item or 0]))
+        offset += page
+    return found[:limit]

@@ -1,0 +1,198 @@
+"""GET /api/v1/recommendations/user/{id} and the model lifecycle, through HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.support import assert_error, make_entity
+
+URL = "/api/v1/recommendations/user"
+GENRES = ["drama", "comedy"]
+# Users walk the catalogue in order: after m<k> comes m<k+1>.
+HISTORIES = {f"u{n}": [f"m{(n + k) % 10}" for k in range(4)] for n in range(10)}
+
+
+def record(api: httpx.Client, user: str, entity: str, kind: str = "view") -> None:
+    response = api.post(
+        "/api/v1/interactions",
+        json={
+            "user_id": user,
+            "entity_id": entity,
+            "entity_type": "movie",
+            "interaction_type": kind,
+        },
+    )
+    assert response.status_code == 201, response.text
+
+
+def rebuild(api: httpx.Client) -> dict:
+    before = api.get("/api/v1/model/status").json()["version"]
+    assert api.post("/api/v1/model/rebuild").status_code == 202
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = api.get("/api/v1/model/status").json()
+        if status["version"] is not None and status["version"] != before:
+            return status
+        time.sleep(0.1)
+    raise AssertionError("the model was not rebuilt in time")
+
+
+@pytest.fixture
+def catalogue(api: httpx.Client) -> httpx.Client:
+    for n in range(10):
+        make_entity(api, f"m{n}", "movie", genre=GENRES[n % 2], decade="1990s")
+    make_entity(api, "b0", "book", genre="drama")
+    for user, items in HISTORIES.items():
+        for item in items:
+            record(api, user, item)
+    return api
+
+
+def ids(body: dict) -> list[str]:
+    return [r["entity_id"] for r in body["recommendations"]]
+
+
+def test_empty_catalogue_and_unknown_user_are_200(api: httpx.Client) -> None:
+    body = api.get(f"{URL}/nobody").json()
+    assert body == {
+        "user_id": "nobody",
+        "algorithm": "hybrid",
+        "count": 0,
+        "recommendations": [],
+        "cold_start": True,
+        "model_version": None,
+    }
+
+
+def test_model_status_and_rebuild(catalogue: httpx.Client) -> None:
+    assert catalogue.get("/api/v1/model/status").json()["state"] == "none"
+    status = rebuild(catalogue)
+    assert status["state"] == "live"
+    assert (status["users"], status["entities"], status["interactions"]) == (10, 10, 40)
+    assert status["interactions_since_training"] == 0
+    record(catalogue, "u0", "m9")
+    assert catalogue.get("/api/v1/model/status").json()["interactions_since_training"] == 1
+    assert rebuild(catalogue)["version"] > status["version"]
+
+
+def test_collaborative_recommends_what_follows_with_reasons(catalogue: httpx.Client) -> None:
+    version = rebuild(catalogue)["version"]
+    body = catalogue.get(f"{URL}/u0", params={"algorithm": "collaborative", "count": 3}).json()
+    assert body["model_version"] == version
+    assert body["algorithm"] == "collaborative"
+    top = body["recommendations"][0]
+    assert top["entity_id"] == "m4"  # u0 saw m0..m3; m4 follows m3
+    assert top["reason"] == "collaborative"
+    assert {"entity_type": "movie", "entity_id": "m3"} in top["because"]
+    assert len(top["because"]) <= 3
+    assert top["attributes"] == {"genre": "drama", "decade": "1990s"}
+    scores = [r["score"] for r in body["recommendations"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_seen_and_excluded_entities_are_not_returned(catalogue: httpx.Client) -> None:
+    rebuild(catalogue)
+    for algorithm in ("hybrid", "collaborative", "content_based"):
+        body = catalogue.get(f"{URL}/u0", params={"algorithm": algorithm, "count": 20}).json()
+        assert not set(ids(body)) & set(HISTORIES["u0"]), algorithm
+    excluded = catalogue.get(f"{URL}/u0", params={"exclude": "m4,m5", "count": 20}).json()
+    assert not {"m4", "m5"} & set(ids(excluded))
+    with_seen = catalogue.get(f"{URL}/u0", params={"exclude_seen": "false", "count": 20}).json()
+    assert set(HISTORIES["u0"]) & set(ids(with_seen))
+
+
+def test_type_and_attribute_filters(catalogue: httpx.Client) -> None:
+    rebuild(catalogue)
+    comedies = catalogue.get(f"{URL}/u0", params={"filter.genre": "comedy", "count": 20}).json()
+    assert ids(comedies) and all(
+        r["attributes"]["genre"] == "comedy" for r in comedies["recommendations"]
+    )
+    books = catalogue.get(f"{URL}/u0", params={"entity_type": "book", "count": 20}).json()
+    assert ids(books) == ["b0"]
+    both = catalogue.get(
+        f"{URL}/u0", params=[("filter.genre", "comedy"), ("filter.decade", "1980s")]
+    ).json()
+    assert ids(both) == []
+
+
+def test_weights_one_zero_reproduce_the_pure_algorithms(catalogue: httpx.Client) -> None:
+    rebuild(catalogue)
+    params = {"count": 8}
+    collaborative = catalogue.get(
+        f"{URL}/u3", params={**params, "algorithm": "collaborative"}
+    ).json()
+    content = catalogue.get(f"{URL}/u3", params={**params, "algorithm": "content_based"}).json()
+    as_collaborative = catalogue.get(
+        f"{URL}/u3", params={**params, "collaborative_weight": 1, "content_based_weight": 0}
+    ).json()
+    as_content = catalogue.get(
+        f"{URL}/u3", params={**params, "collaborative_weight": 0, "content_based_weight": 1}
+    ).json()
+    assert ids(as_collaborative)[: len(ids(collaborative))] == ids(collaborative)
+    assert ids(as_content) == ids(content)
+    alone = catalogue.get(f"{URL}/u3", params={**params, "collaborative_weight": 1})
+    assert alone.status_code == 200
+    assert ids(alone.json())[: len(ids(collaborative))] == ids(collaborative)
+
+
+def test_a_new_interaction_changes_the_very_next_recommendations(catalogue: httpx.Client) -> None:
+    rebuild(catalogue)
+    record(catalogue, "fresh", "m0")
+    first = catalogue.get(f"{URL}/fresh", params={"algorithm": "collaborative", "count": 1}).json()
+    assert ids(first) == ["m1"]
+    record(catalogue, "fresh", "m6")
+    second = catalogue.get(f"{URL}/fresh", params={"algorithm": "collaborative", "count": 1}).json()
+    assert ids(second) == ["m7"]  # no rebuild in between
+
+
+def test_cold_start_fills_with_popular_entities(catalogue: httpx.Client) -> None:
+    rebuild(catalogue)
+    body = catalogue.get(f"{URL}/stranger", params={"count": 5}).json()
+    assert body["cold_start"] is True
+    assert len(body["recommendations"]) == 5
+    assert {r["reason"] for r in body["recommendations"]} == {"popular"}
+    few = catalogue.get(f"{URL}/u0", params={"algorithm": "collaborative", "count": 6}).json()
+    reasons = [r["reason"] for r in few["recommendations"]]
+    assert reasons[0] == "collaborative" and len(reasons) == 6
+    assert reasons == sorted(reasons, key=lambda r: r == "popular")  # own signals first
+
+
+def test_deleted_entities_are_never_recommended(catalogue: httpx.Client) -> None:
+    rebuild(catalogue)
+    assert ids(catalogue.get(f"{URL}/u0", params={"algorithm": "collaborative"}).json())[0] == "m4"
+    assert catalogue.delete("/api/v1/entities/m4").status_code == 204
+    after = catalogue.get(f"{URL}/u0", params={"count": 20}).json()
+    assert "m4" not in ids(after)
+
+
+def test_count_bounds(catalogue: httpx.Client) -> None:
+    rebuild(catalogue)
+    assert len(catalogue.get(f"{URL}/stranger").json()["recommendations"]) == 10  # the default
+    assert_error(catalogue.get(f"{URL}/u0", params={"count": 101}), 400, "bad_request")
+    assert_error(catalogue.get(f"{URL}/u0", params={"count": 0}), 422, "validation_error")
+    assert_error(catalogue.get(f"{URL}/u0", params={"algorithm": "magic"}), 422, "validation_error")
+
+
+def test_a_tenant_being_trained_elsewhere_is_skipped(
+    catalogue: httpx.Client, clean_db: str
+) -> None:
+    async def hold_lock() -> asyncpg.Connection:
+        conn = await asyncpg.connect(clean_db)
+        await conn.fetchval("SELECT pg_advisory_lock(hashtext('model:default'))")
+        return conn
+
+    loop = asyncio.new_event_loop()
+    try:
+        other_trainer = loop.run_until_complete(hold_lock())
+        assert catalogue.post("/api/v1/model/rebuild").status_code == 202
+        time.sleep(1.0)
+        assert catalogue.get("/api/v1/model/status").json()["version"] is None
+        loop.run_until_complete(other_trainer.close())
+    finally:
+        loop.close()
+    assert rebuild(catalogue)["state"] == "live"
