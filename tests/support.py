@@ -23,6 +23,7 @@ from recommendation_engine.api.app import create_app
 from recommendation_engine.config import (
     AuthSettings,
     DatabaseSettings,
+    EngineSettings,
     LimitSettings,
     ServerSettings,
     Settings,
@@ -45,6 +46,8 @@ def make_settings(database_url: str, **groups: object) -> Settings:
         "server": ServerSettings(max_request_body_bytes=1024 * 1024),
         "limits": LimitSettings(max_bulk_items=1000),
         "tenancy": TenancySettings(),
+        # Models are rebuilt by the tests themselves unless a test turns the jobs on.
+        "engine": EngineSettings(background_jobs=False),
     }
     values.update(groups)
     return Settings(**values)  # type: ignore[arg-type]

@@ -64,6 +64,7 @@ class EngineSettings(BaseSettings):
     incremental_update_interval_secs: int = Field(10, ge=1)
     full_rebuild_interval_hours: int = Field(24, ge=1)
     trending_update_interval_hours: int = Field(1, ge=1)
+    background_jobs: bool = Field(True, description="Run model updates in this process")
 
 
 class LimitSettings(BaseSettings):

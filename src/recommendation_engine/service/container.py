@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -12,6 +13,7 @@ from recommendation_engine.service.entities import EntityService
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.interactions import InteractionService
 from recommendation_engine.service.recommendations import RecommendationService
+from recommendation_engine.service.scheduler import ModelScheduler
 from recommendation_engine.service.training import ModelTrainer
 from recommendation_engine.service.vector_indexer import VectorIndexer
 from recommendation_engine.storage import model_store
@@ -27,10 +29,13 @@ class Services:
     vector_indexer: VectorIndexer
     trainer: ModelTrainer
     recommendations: RecommendationService
+    scheduler: ModelScheduler
 
     @classmethod
     def build(cls, settings: Settings, pool: asyncpg.Pool) -> Services:
         types = InteractionTypeService(pool)
+        trainer = ModelTrainer(pool, types)
+        engine = settings.engine
         return cls(
             settings=settings,
             pool=pool,
@@ -38,8 +43,14 @@ class Services:
             interactions=InteractionService(pool, types),
             interaction_types=types,
             vector_indexer=VectorIndexer(pool),
-            trainer=ModelTrainer(pool, types),
+            trainer=trainer,
             recommendations=RecommendationService(pool, types),
+            scheduler=ModelScheduler(
+                pool,
+                trainer,
+                update_interval=engine.incremental_update_interval_secs,
+                full_rebuild_interval=timedelta(hours=engine.full_rebuild_interval_hours),
+            ),
         )
 
     async def model_status(self, tenant_id: str) -> dict[str, Any]:
@@ -63,6 +74,9 @@ class Services:
 
     def start_background(self) -> None:
         self.vector_indexer.start()
+        if self.settings.engine.background_jobs:
+            self.scheduler.start()
 
     async def stop_background(self) -> None:
+        await self.scheduler.stop()
         await self.vector_indexer.stop()

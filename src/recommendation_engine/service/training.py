@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
 import asyncpg
@@ -46,13 +47,22 @@ class ModelTrainer:
         self._types = types
         self.config = config
 
-    async def rebuild(self, tenant_id: str) -> ModelInfo | None:
-        """Train and publish a new model version; None if another process is training."""
+    async def rebuild(
+        self, tenant_id: str, when: Callable[[str], Awaitable[bool]] | None = None
+    ) -> ModelInfo | None:
+        """Train and publish a new model version.
+
+        Returns None if another process is training the tenant, or if ``when`` (checked
+        once the lock is held, so two replicas never both act on the same staleness)
+        says no training is needed.
+        """
         async with self._pool.acquire() as lock:
             key = f"model:{tenant_id}"
             if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
                 return None
             try:
+                if when is not None and not await when(tenant_id):
+                    return None
                 return await self._rebuild(tenant_id)
             finally:
                 await lock.execute("SELECT pg_advisory_unlock(hashtext($1))", key)

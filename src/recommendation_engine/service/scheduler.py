@@ -1,0 +1,81 @@
+"""Background jobs of one replica: keeping each tenant's model current.
+
+Every INCREMENTAL_UPDATE_INTERVAL_SECS the scheduler looks at every tenant with
+interactions and retrains its model when interactions arrived since the live version
+was trained (or when it has none); every FULL_REBUILD_INTERVAL_HOURS it retrains even
+without new interactions (so changed interaction-type weights are applied). All
+replicas run the scheduler; the trainer's per-tenant advisory lock makes sure one of
+them does the work while the others skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from recommendation_engine.service.training import ModelTrainer
+from recommendation_engine.storage import model_store
+
+logger = logging.getLogger(__name__)
+
+
+class ModelScheduler:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        trainer: ModelTrainer,
+        update_interval: float,
+        full_rebuild_interval: timedelta,
+    ) -> None:
+        self._pool = pool
+        self._trainer = trainer
+        self._update_interval = update_interval
+        self._full_rebuild_interval = full_rebuild_interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="model-scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def tick(self) -> list[str]:
+        """Retrain every tenant whose model is missing, stale or due; returns them."""
+        async with self._pool.acquire() as conn:
+            tenants = await model_store.tenants_with_interactions(conn)
+        retrained = []
+        for tenant in tenants:
+            if await self._trainer.rebuild(tenant, when=self._due) is not None:
+                retrained.append(tenant)
+        return retrained
+
+    async def _due(self, tenant: str) -> bool:
+        async with self._pool.acquire() as conn:
+            live = await model_store.live(conn, tenant)
+            if live is None:
+                return True
+            if (
+                live.trained_at
+                and datetime.now(UTC) - live.trained_at > self._full_rebuild_interval
+            ):
+                return True
+            return await model_store.newest_interaction_id(conn, tenant) > live.last_interaction_id
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("scheduled model update failed; retrying at the next tick")
+            await asyncio.sleep(self._update_interval)
