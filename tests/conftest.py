@@ -14,7 +14,15 @@ from recommendation_engine.storage.database import Database
 from recommendation_engine.storage.migrate import upgrade
 from tests.support import client, make_settings, serve
 
-TABLES = ("interactions", "entities", "interaction_types", "models")
+TABLES = (
+    "interactions",
+    "entities",
+    "interaction_types",
+    "models",
+    "interaction_daily",
+    "trending_state",
+    "trending",
+)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support import assert_error, make_entity
+from tests.support import assert_error, fetch, make_entity
 
 URL = "/api/v1/recommendations/user"
 GENRES = ["drama", "comedy"]
@@ -150,16 +150,29 @@ def test_a_new_interaction_changes_the_very_next_recommendations(catalogue: http
     assert ids(second) == ["m7"]  # no rebuild in between
 
 
-def test_cold_start_fills_with_popular_entities(catalogue: httpx.Client) -> None:
+def test_cold_start_fills_from_trending_then_popular(catalogue: httpx.Client) -> None:
     rebuild(catalogue)
     body = catalogue.get(f"{URL}/stranger", params={"count": 5}).json()
     assert body["cold_start"] is True
     assert len(body["recommendations"]) == 5
-    assert {r["reason"] for r in body["recommendations"]} == {"popular"}
+    assert {r["reason"] for r in body["recommendations"]} == {"trending"}
+    # b0 (a book) has no interactions: it is neither trending nor popular
+    everything = catalogue.get(f"{URL}/stranger", params={"count": 20}).json()
+    assert "b0" not in ids(everything) and len(ids(everything)) == 10
     few = catalogue.get(f"{URL}/u0", params={"algorithm": "collaborative", "count": 6}).json()
     reasons = [r["reason"] for r in few["recommendations"]]
     assert reasons[0] == "collaborative" and len(reasons) == 6
-    assert reasons == sorted(reasons, key=lambda r: r == "popular")  # own signals first
+    order = {"collaborative": 0, "trending": 1, "popular": 2}
+    assert reasons == sorted(reasons, key=order.__getitem__)  # own signals first
+
+
+def test_popular_fills_what_trending_cannot(catalogue: httpx.Client, clean_db: str) -> None:
+    rebuild(catalogue)
+    fetch(clean_db, "DELETE FROM trending")  # as if no list had been computed yet
+    fetch(clean_db, "DELETE FROM interaction_daily")
+    body = catalogue.get(f"{URL}/stranger", params={"count": 5}).json()
+    assert {r["reason"] for r in body["recommendations"]} == {"popular"}
+    assert len(body["recommendations"]) == 5
 
 
 def test_deleted_entities_are_never_recommended(catalogue: httpx.Client) -> None:

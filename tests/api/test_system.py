@@ -22,6 +22,7 @@ API_ROUTES = {
     "/api/v1/recommendations/user/{user_id}": {"get"},
     "/api/v1/model/status": {"get"},
     "/api/v1/model/rebuild": {"post"},
+    "/api/v1/recommendations/trending": {"get"},
 }
 SYSTEM_ROUTES = {"/health": {"get"}, "/ready": {"get"}, "/api/config": {"get"}}
 

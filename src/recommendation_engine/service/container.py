@@ -15,6 +15,7 @@ from recommendation_engine.service.interactions import InteractionService
 from recommendation_engine.service.recommendations import RecommendationService
 from recommendation_engine.service.scheduler import ModelScheduler
 from recommendation_engine.service.training import ModelTrainer
+from recommendation_engine.service.trending import TrendingService
 from recommendation_engine.service.vector_indexer import VectorIndexer
 from recommendation_engine.storage import model_store
 
@@ -30,12 +31,16 @@ class Services:
     trainer: ModelTrainer
     recommendations: RecommendationService
     scheduler: ModelScheduler
+    trending: TrendingService
 
     @classmethod
     def build(cls, settings: Settings, pool: asyncpg.Pool) -> Services:
         types = InteractionTypeService(pool)
         trainer = ModelTrainer(pool, types)
         engine = settings.engine
+        trending = TrendingService(
+            pool, types, timedelta(hours=engine.trending_update_interval_hours)
+        )
         return cls(
             settings=settings,
             pool=pool,
@@ -44,14 +49,21 @@ class Services:
             interaction_types=types,
             vector_indexer=VectorIndexer(pool),
             trainer=trainer,
-            recommendations=RecommendationService(pool, types),
+            recommendations=RecommendationService(pool, types, trending),
+            trending=trending,
             scheduler=ModelScheduler(
                 pool,
                 trainer,
+                trending,
                 update_interval=engine.incremental_update_interval_secs,
                 full_rebuild_interval=timedelta(hours=engine.full_rebuild_interval_hours),
             ),
         )
+
+    async def rebuild(self, tenant_id: str) -> None:
+        """Refresh trending data and retrain the tenant's model now."""
+        await self.trending.refresh(tenant_id, now=True)
+        await self.trainer.rebuild(tenant_id)
 
     async def model_status(self, tenant_id: str) -> dict[str, Any]:
         async with self.pool.acquire() as conn:

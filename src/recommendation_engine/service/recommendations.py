@@ -12,6 +12,7 @@ import numpy as np
 from recommendation_engine.engine import hybrid
 from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.service.interaction_types import InteractionTypeService
+from recommendation_engine.service.trending import TrendingService
 from recommendation_engine.storage import model_store, vectors
 from recommendation_engine.storage import recommendation_queries as queries
 from recommendation_engine.storage.recommendation_queries import Candidate, HistoryRow
@@ -68,10 +69,12 @@ class RecommendationService:
         self,
         pool: asyncpg.Pool,
         types: InteractionTypeService,
+        trending: TrendingService,
         config: knn.SequentialKNNConfig = knn.SequentialKNNConfig(),
     ) -> None:
         self._pool = pool
         self._types = types
+        self._trending = trending
         self.config = config
 
     async def for_user(self, request: UserRequest) -> UserRecommendations:
@@ -91,8 +94,11 @@ class RecommendationService:
                 else set()
             )
             ranked = await self._rank(conn, request, version, rows, profile_weights, seen)
-            cold_start = len(ranked) < request.count
-            if cold_start and model is not None:
+        cold_start = len(ranked) < request.count
+        if cold_start:
+            await self._fill_from_trending(request, ranked, seen)
+        if len(ranked) < request.count and model is not None:
+            async with self._pool.acquire() as conn:
                 taken = seen | {(r.entity_type, r.entity_id) for r in ranked}
                 for candidate, popularity in await queries.popular(
                     conn,
@@ -117,6 +123,33 @@ class RecommendationService:
         return UserRecommendations(
             ranked[: request.count], cold_start, model.version if model else None
         )
+
+    async def _fill_from_trending(
+        self, request: UserRequest, ranked: list[Recommendation], seen: set[tuple[str, str]]
+    ) -> None:
+        """Append trending entities (the requested type, filters honoured) up to count."""
+        taken = seen | {(r.entity_type, r.entity_id) for r in ranked}
+        wanted = request.count - len(ranked)
+        items = await self._trending.trending(
+            request.tenant_id, request.entity_type, wanted + 50, exclude=taken
+        )
+        for item in items:
+            if len(ranked) >= request.count:
+                break
+            if item["entity_id"] in request.exclude or not _matches(
+                item["attributes"], request.filters
+            ):
+                continue
+            ranked.append(
+                Recommendation(
+                    item["entity_type"],
+                    item["entity_id"],
+                    float(item["score"]),
+                    "trending",
+                    [],
+                    item["attributes"],
+                )
+            )
 
     async def _rank(
         self,
@@ -200,6 +233,24 @@ class RecommendationService:
             )
             for i in order
         ]
+
+
+def _matches(attributes: dict[str, Any], filters: dict[str, str]) -> bool:
+    """The attribute filters of the SQL candidate query, for lists filtered in Python."""
+    for name, wanted in filters.items():
+        value = attributes.get(name)
+        if isinstance(value, list):
+            if wanted not in [str(v) for v in value]:
+                return False
+        elif value is None or _text(value) != wanted:
+            return False
+    return True
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _weight(row: HistoryRow, types: dict) -> float:

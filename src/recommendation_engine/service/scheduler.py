@@ -1,4 +1,4 @@
-"""Background jobs of one replica: keeping each tenant's model current.
+"""Background jobs of one replica: keeping each tenant's model and trending data current.
 
 Every INCREMENTAL_UPDATE_INTERVAL_SECS the scheduler looks at every tenant with
 interactions and retrains its model when interactions arrived since the live version
@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from recommendation_engine.service.training import ModelTrainer
+from recommendation_engine.service.trending import TrendingService
 from recommendation_engine.storage import model_store
 
 logger = logging.getLogger(__name__)
@@ -28,11 +29,13 @@ class ModelScheduler:
         self,
         pool: asyncpg.Pool,
         trainer: ModelTrainer,
+        trending: TrendingService,
         update_interval: float,
         full_rebuild_interval: timedelta,
     ) -> None:
         self._pool = pool
         self._trainer = trainer
+        self._trending = trending
         self._update_interval = update_interval
         self._full_rebuild_interval = full_rebuild_interval
         self._task: asyncio.Task[None] | None = None
@@ -49,11 +52,13 @@ class ModelScheduler:
             self._task = None
 
     async def tick(self) -> list[str]:
-        """Retrain every tenant whose model is missing, stale or due; returns them."""
+        """Refresh trending data, and retrain every tenant whose model is missing, stale
+        or due; returns the retrained tenants."""
         async with self._pool.acquire() as conn:
             tenants = await model_store.tenants_with_interactions(conn)
         retrained = []
         for tenant in tenants:
+            await self._trending.refresh(tenant)
             if await self._trainer.rebuild(tenant, when=self._due) is not None:
                 retrained.append(tenant)
         return retrained

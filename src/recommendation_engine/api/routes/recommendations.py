@@ -13,6 +13,7 @@ from recommendation_engine.api.responses import FastJSONResponse
 from recommendation_engine.api.schemas import ERRORS
 from recommendation_engine.errors import BadRequest
 from recommendation_engine.models import ID_PATTERN, NAME_PATTERN
+from recommendation_engine.service.container import Services
 from recommendation_engine.service.recommendations import UserRequest
 
 router = APIRouter(tags=["recommendations"], responses=ERRORS)
@@ -53,6 +54,17 @@ def _weights(
     return collaborative, content
 
 
+def _count(count: int | None, services: Services) -> int:
+    engine = services.settings.engine
+    count = count or engine.default_recommendation_count
+    if count > engine.max_recommendation_count:
+        raise BadRequest(
+            f"count must be at most {engine.max_recommendation_count}",
+            {"max_recommendation_count": engine.max_recommendation_count},
+        )
+    return count
+
+
 def _filters(request: Request) -> dict[str, str]:
     return {
         name[len(FILTER_PREFIX) :]: value
@@ -80,12 +92,7 @@ async def user_recommendations(
     exclude_seen: bool = True,
 ) -> Response:
     engine = services.settings.engine
-    count = count or engine.default_recommendation_count
-    if count > engine.max_recommendation_count:
-        raise BadRequest(
-            f"count must be at most {engine.max_recommendation_count}",
-            {"max_recommendation_count": engine.max_recommendation_count},
-        )
+    count = _count(count, services)
     weights = _weights(
         collaborative_weight,
         content_based_weight,
@@ -117,6 +124,37 @@ async def user_recommendations(
     )
 
 
+class TrendingOut(BaseModel):
+    trending: list[RecommendationOut]
+    count: int
+    window_days: int
+    entity_type: str | None
+
+
+@router.get(
+    "/api/v1/recommendations/trending",
+    response_model=TrendingOut,
+    summary="Entities with the most time-decayed interaction weight in a recent window",
+)
+async def trending(
+    services: ServicesDep,
+    tenant: TenantDep,
+    entity_type: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
+    count: Annotated[int | None, Query(ge=1)] = None,
+    window_days: Annotated[int, Query(ge=1, le=90)] = 7,
+) -> Response:
+    count = _count(count, services)
+    items = await services.trending.trending(tenant, entity_type, count, window_days)
+    return FastJSONResponse(
+        {
+            "trending": [{**item, "reason": "trending", "because": []} for item in items],
+            "count": len(items),
+            "window_days": window_days,
+            "entity_type": entity_type,
+        }
+    )
+
+
 @router.get("/api/v1/model/status", summary="The live model and any build in progress")
 async def model_status(services: ServicesDep, tenant: TenantDep) -> dict[str, Any]:
     return await services.model_status(tenant)
@@ -125,9 +163,13 @@ async def model_status(services: ServicesDep, tenant: TenantDep) -> dict[str, An
 _running: set[asyncio.Task[Any]] = set()
 
 
-@router.post("/api/v1/model/rebuild", status_code=202, summary="Start a full model rebuild")
+@router.post(
+    "/api/v1/model/rebuild",
+    status_code=202,
+    summary="Start a full model rebuild (and a trending refresh)",
+)
 async def model_rebuild(services: ServicesDep, tenant: TenantDep) -> Response:
-    task = asyncio.create_task(services.trainer.rebuild(tenant))
+    task = asyncio.create_task(services.rebuild(tenant))
     _running.add(task)
     task.add_done_callback(_running.discard)
     return FastJSONResponse(

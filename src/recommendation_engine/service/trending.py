@@ -1,0 +1,92 @@
+"""Trending entities: time-decayed interaction weight over a window of days.
+
+The list for the default window (7 days), per entity type and across all types, is
+precomputed every TRENDING_UPDATE_INTERVAL_HOURS; other windows (1-90 days) are computed
+on demand from the daily aggregate, never from raw interactions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from recommendation_engine.service.interaction_types import InteractionTypeService
+from recommendation_engine.storage import trending as repo
+
+STORED_WINDOW = 7
+STORED_SIZE = 200
+# Interactions younger than this are folded at the next refresh (see storage.trending.fold).
+SETTLE_SECONDS = 10.0
+
+
+class TrendingService:
+    def __init__(
+        self, pool: asyncpg.Pool, types: InteractionTypeService, interval: timedelta
+    ) -> None:
+        self._pool = pool
+        self._types = types
+        self._interval = interval
+
+    async def refresh(self, tenant_id: str, now: bool = False) -> bool:
+        """Fold new interactions into the aggregate; recompute stored lists when due.
+
+        ``now`` folds everything committed so far and recomputes the lists at once (an
+        explicit rebuild). Returns False when another process is refreshing the tenant.
+        """
+        types = await self._types.all(tenant_id)
+        async with self._pool.acquire() as conn:
+            key = f"trending:{tenant_id}"
+            if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+                return False
+            try:
+                async with conn.transaction():
+                    await repo.fold(
+                        conn,
+                        tenant_id,
+                        list(types),
+                        [t.default_weight for t in types.values()],
+                        settle_seconds=0.0 if now else SETTLE_SECONDS,
+                    )
+                state = await repo.state(conn, tenant_id)
+                computed = state["lists_computed_at"] if state else None
+                if now or computed is None or datetime.now(UTC) - computed > self._interval:
+                    await self._store_lists(conn, tenant_id)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+        return True
+
+    async def _store_lists(self, conn: asyncpg.Connection, tenant_id: str) -> None:
+        today = datetime.now(UTC).date()
+        kinds = await repo.entity_types(conn, tenant_id, today - timedelta(days=STORED_WINDOW))
+        async with conn.transaction():
+            for kind in [None, *kinds]:
+                items = await repo.compute(conn, tenant_id, STORED_WINDOW, today, STORED_SIZE, kind)
+                await repo.store(conn, tenant_id, kind, STORED_WINDOW, items)
+            await repo.mark_lists_computed(conn, tenant_id)
+
+    async def trending(
+        self,
+        tenant_id: str,
+        entity_type: str | None,
+        count: int,
+        window_days: int = STORED_WINDOW,
+        exclude: set[tuple[str, str]] | None = None,
+    ) -> list[dict[str, Any]]:
+        async with self._pool.acquire() as conn:
+            if window_days == STORED_WINDOW and count + len(exclude or ()) <= STORED_SIZE:
+                stored = await repo.read(conn, tenant_id, entity_type, window_days, count, exclude)
+                if stored is not None:
+                    return stored
+            today = datetime.now(UTC).date()
+            scored = await repo.compute(
+                conn, tenant_id, window_days, today, count + len(exclude or ()), entity_type
+            )
+            scored = [s for s in scored if not exclude or (s[0], s[1]) not in exclude][:count]
+            attributes = await repo.attributes_of(conn, tenant_id, [(t, i) for t, i, _ in scored])
+        return [
+            {"entity_type": t, "entity_id": i, "score": s, "attributes": attributes.get((t, i), {})}
+            for t, i, s in scored
+            if (t, i) in attributes
+        ]

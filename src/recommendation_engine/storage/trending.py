@@ -1,0 +1,220 @@
+"""SQL for trending: a daily per-entity aggregate of interaction weight, and lists.
+
+The aggregate is folded forward from the interaction table by id (a watermark), so no
+request ever reads raw interactions. A trending score is the sum of an entity's daily
+weights within the window, each decayed by its age: ``exp(-ln 2 * age / half_life)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+
+async def fold(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    type_names: Sequence[str],
+    type_weights: Sequence[float],
+    settle_seconds: float = 0.0,
+) -> int:
+    """Add interactions newer than the watermark to the daily aggregate (in a transaction).
+
+    Only rows stored at least ``settle_seconds`` ago are folded: identity values are
+    handed out before commit, so a slow transaction can commit a smaller id after a
+    larger one, and the watermark must not pass it by. Returns how many were folded in.
+    """
+    await conn.execute(
+        "INSERT INTO trending_state (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING", tenant_id
+    )
+    start = await conn.fetchval(
+        "SELECT last_interaction_id FROM trending_state WHERE tenant_id = $1 FOR UPDATE",
+        tenant_id,
+    )
+    end = await conn.fetchval(
+        "SELECT coalesce(max(id), 0) FROM interactions WHERE tenant_id = $1 AND id > $2 "
+        "AND created_at <= now() - make_interval(secs => $3)",
+        tenant_id,
+        start,
+        settle_seconds,
+    )
+    if end <= start:
+        return 0
+    status = await conn.execute(
+        """
+        INSERT INTO interaction_daily AS d (tenant_id, day, entity_type, entity_id, weight, events)
+        SELECT $1, (i.occurred_at AT TIME ZONE 'UTC')::date, i.entity_type, i.entity_id,
+               sum(coalesce(i.weight, coalesce(w.weight, 1.0) * coalesce(i.value, 1.0))),
+               count(*)
+        FROM interactions i
+        LEFT JOIN unnest($4::text[], $5::float8[]) AS w(name, weight)
+               ON w.name = i.interaction_type
+        WHERE i.tenant_id = $1 AND i.id > $2 AND i.id <= $3
+        GROUP BY 2, 3, 4
+        ON CONFLICT (tenant_id, day, entity_type, entity_id) DO UPDATE
+            SET weight = d.weight + EXCLUDED.weight, events = d.events + EXCLUDED.events
+        """,
+        tenant_id,
+        start,
+        end,
+        list(type_names),
+        list(type_weights),
+    )
+    await conn.execute(
+        "UPDATE trending_state SET last_interaction_id = $2 WHERE tenant_id = $1", tenant_id, end
+    )
+    return int(status.rsplit(" ", 1)[1])
+
+
+_SCORES = """
+SELECT d.entity_type, d.entity_id,
+       sum(d.weight * exp(-ln(2) * ($3::date - d.day) / $4::float8)) AS score
+FROM interaction_daily d
+WHERE d.tenant_id = $1 AND d.day > $3::date - $2::int AND d.day <= $3::date
+  AND ($5::text IS NULL OR d.entity_type = $5)
+GROUP BY d.entity_type, d.entity_id
+"""
+
+
+async def compute(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    window_days: int,
+    today: date,
+    limit: int,
+    entity_type: str | None,
+) -> list[tuple[str, str, float]]:
+    """The ``limit`` highest-scoring existing entities over the window ending ``today``."""
+    rows = await conn.fetch(
+        f"""
+        SELECT s.entity_type, s.entity_id, s.score FROM ({_SCORES}) s
+        JOIN entities e ON e.tenant_id = $1 AND e.entity_type = s.entity_type
+                       AND e.entity_id = s.entity_id
+        ORDER BY s.score DESC, s.entity_type, s.entity_id LIMIT $6
+        """,
+        tenant_id,
+        window_days,
+        today,
+        max(window_days / 2, 1.0),
+        entity_type,
+        limit,
+    )
+    return [(r["entity_type"], r["entity_id"], float(r["score"])) for r in rows]
+
+
+async def store(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    entity_type: str | None,
+    window_days: int,
+    items: Sequence[tuple[str, str, float]],
+) -> None:
+    key = entity_type or ""
+    await conn.execute(
+        "DELETE FROM trending WHERE tenant_id = $1 AND entity_type = $2 AND window_days = $3",
+        tenant_id,
+        key,
+        window_days,
+    )
+    await conn.copy_records_to_table(
+        "trending",
+        records=[
+            (tenant_id, key, window_days, rank, t, i, s) for rank, (t, i, s) in enumerate(items)
+        ],
+        columns=[
+            "tenant_id",
+            "entity_type",
+            "window_days",
+            "rank",
+            "item_type",
+            "item_id",
+            "score",
+        ],
+    )
+
+
+async def mark_lists_computed(conn: asyncpg.Connection, tenant_id: str) -> None:
+    await conn.execute(
+        "UPDATE trending_state SET lists_computed_at = now() WHERE tenant_id = $1", tenant_id
+    )
+
+
+async def state(conn: asyncpg.Connection, tenant_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT last_interaction_id, lists_computed_at FROM trending_state WHERE tenant_id = $1",
+        tenant_id,
+    )
+
+
+async def entity_types(conn: asyncpg.Connection, tenant_id: str, since: date) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT entity_type FROM interaction_daily WHERE tenant_id = $1 AND day > $2",
+        tenant_id,
+        since,
+    )
+    return [r["entity_type"] for r in rows]
+
+
+async def read(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    entity_type: str | None,
+    window_days: int,
+    limit: int,
+    exclude: set[tuple[str, str]] | None = None,
+) -> list[dict[str, Any]] | None:
+    """A stored list (entities still existing, with attributes); None if there is none."""
+    rows = await conn.fetch(
+        """
+        SELECT t.item_type, t.item_id, t.score, e.attributes
+        FROM trending t
+        JOIN entities e ON e.tenant_id = t.tenant_id AND e.entity_type = t.item_type
+                       AND e.entity_id = t.item_id
+        WHERE t.tenant_id = $1 AND t.entity_type = $2 AND t.window_days = $3
+        ORDER BY t.rank
+        """,
+        tenant_id,
+        entity_type or "",
+        window_days,
+    )
+    if not rows:
+        exists = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM trending WHERE tenant_id = $1 AND entity_type = $2 "
+            "AND window_days = $3)",
+            tenant_id,
+            entity_type or "",
+            window_days,
+        )
+        if not exists:
+            return None
+    items = [
+        {
+            "entity_type": r["item_type"],
+            "entity_id": r["item_id"],
+            "score": r["score"],
+            "attributes": r["attributes"],
+        }
+        for r in rows
+        if not exclude or (r["item_type"], r["item_id"]) not in exclude
+    ]
+    return items[:limit]
+
+
+async def attributes_of(
+    conn: asyncpg.Connection, tenant_id: str, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    rows = await conn.fetch(
+        """
+        SELECT e.entity_type, e.entity_id, e.attributes
+        FROM unnest($2::text[], $3::text[]) AS k(entity_type, entity_id)
+        JOIN entities e ON e.tenant_id = $1 AND e.entity_type = k.entity_type
+                       AND e.entity_id = k.entity_id
+        """,
+        tenant_id,
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["entity_type"], r["entity_id"]): r["attributes"] for r in rows}
