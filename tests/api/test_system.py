@@ -23,6 +23,7 @@ API_ROUTES = {
     "/api/v1/model/status": {"get"},
     "/api/v1/model/rebuild": {"post"},
     "/api/v1/recommendations/trending": {"get"},
+    "/api/v1/recommendations/entity/{entity_id}": {"get"},
 }
 SYSTEM_ROUTES = {"/health": {"get"}, "/ready": {"get"}, "/api/config": {"get"}}
 

@@ -11,6 +11,8 @@ import numpy as np
 
 from recommendation_engine.engine import hybrid
 from recommendation_engine.engine import sequential_knn as knn
+from recommendation_engine.errors import NotFound
+from recommendation_engine.service.entities import resolve_entity_type
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.trending import TrendingService
 from recommendation_engine.storage import model_store, vectors
@@ -54,6 +56,21 @@ class UserRequest:
     entity_type: str | None = None
     exclude: set[str] = field(default_factory=set)
     exclude_seen: bool = True
+    filters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class EntityRequest:
+    tenant_id: str
+    entity_id: str
+    entity_type: str | None
+    count: int
+    algorithm: Algorithm = "hybrid"
+    collaborative_weight: float = 0.6
+    content_weight: float = 0.4
+    similarity_threshold: float = 0.5
+    result_type: str | None = None
+    exclude: set[str] = field(default_factory=set)
     filters: dict[str, str] = field(default_factory=dict)
 
 
@@ -123,6 +140,97 @@ class RecommendationService:
         return UserRecommendations(
             ranked[: request.count], cold_start, model.version if model else None
         )
+
+    async def similar_to(self, request: EntityRequest) -> tuple[str, list[Recommendation]]:
+        """Entities like one entity: by content (its feature-vector neighbours, at least
+        SIMILARITY_THRESHOLD similar), by collaboration (users who interacted with it
+        also interacted with), or both blended. Returns the entity's type and the list."""
+        async with self._pool.acquire() as conn:
+            entity_type = await resolve_entity_type(
+                conn, request.tenant_id, request.entity_id, request.entity_type
+            )
+            model = await model_store.live(conn, request.tenant_id)
+            version = model.version if model else -1
+            found = await queries.entity_model_row(
+                conn, request.tenant_id, version, entity_type, request.entity_id
+            )
+            if found is None:
+                raise NotFound(
+                    f"entity '{request.entity_id}' of type '{entity_type}' does not exist",
+                    {"entity_id": request.entity_id, "entity_type": entity_type},
+                )
+            vector, neighbours, scores = found
+            collaborative: dict[int, float] = {}
+            if request.algorithm != "content_based" and neighbours is not None:
+                items, values = model_store.unpack(neighbours, scores or b"")
+                collaborative = dict(
+                    zip(items.tolist(), values.astype(float).tolist(), strict=True)
+                )
+            content_keys: list[tuple[str, str]] = []
+            similarity: dict[tuple[str, str], float] = {}
+            if request.algorithm != "collaborative" and vector is not None and np.any(vector):
+                near = await vectors.nearest(
+                    conn,
+                    request.tenant_id,
+                    vector,
+                    CONTENT_CANDIDATES + request.count,
+                    entity_type=request.result_type,
+                    exclude_ids=sorted(request.exclude | {request.entity_id}),
+                    min_similarity=request.similarity_threshold,
+                )
+                content_keys = [(n.entity_type, n.entity_id) for n in near]
+                similarity = {(n.entity_type, n.entity_id): n.similarity for n in near}
+            candidates = await queries.candidates(
+                conn,
+                request.tenant_id,
+                version,
+                list(collaborative),
+                content_keys,
+                None,
+                request.result_type,
+                request.filters,
+            )
+        candidates = [
+            c
+            for c in candidates
+            if c.entity_id not in request.exclude
+            and (c.entity_type, c.entity_id) != (entity_type, request.entity_id)
+        ]
+        collaborative_scores = np.array(
+            [collaborative.get(c.item, 0.0) if c.item is not None else 0.0 for c in candidates]
+        )
+        content_scores = np.array(
+            [similarity.get((c.entity_type, c.entity_id), 0.0) for c in candidates]
+        )
+        collaborative_part, content_part = hybrid.components(
+            collaborative_scores,
+            content_scores,
+            request.collaborative_weight if request.algorithm != "content_based" else 0.0,
+            request.content_weight if request.algorithm != "collaborative" else 0.0,
+        )
+        blended = collaborative_part + content_part
+        order = sorted(
+            (i for i in range(len(candidates)) if blended[i] > 0),
+            key=lambda i: (-blended[i], candidates[i].entity_type, candidates[i].entity_id),
+        )[: request.count]
+        source = {"entity_type": entity_type, "entity_id": request.entity_id}
+        return entity_type, [
+            Recommendation(
+                candidates[i].entity_type,
+                candidates[i].entity_id,
+                float(
+                    collaborative_scores[i]
+                    if request.algorithm == "collaborative"
+                    else content_scores[i]
+                    if request.algorithm == "content_based"
+                    else blended[i]
+                ),
+                "collaborative" if collaborative_part[i] >= content_part[i] else "content",
+                [source],
+                candidates[i].attributes,
+            )
+            for i in order
+        ]
 
     async def _fill_from_trending(
         self, request: UserRequest, ranked: list[Recommendation], seen: set[tuple[str, str]]

@@ -191,3 +191,25 @@ async def popular(
                 found.append((candidate, weights[candidate.item or 0]))
         offset += page
     return found[:limit]
+
+
+async def entity_model_row(
+    conn: asyncpg.Connection, tenant_id: str, version: int, entity_type: str, entity_id: str
+) -> tuple[np.ndarray | None, bytes | None, bytes | None] | None:
+    """An entity's feature vector and its model neighbours; None if it does not exist."""
+    row = await conn.fetchrow(
+        """
+        SELECT e.feature_vector, m.neighbours, m.scores FROM entities e
+        LEFT JOIN model_items m ON m.tenant_id = $1 AND m.version = $2
+             AND m.entity_type = e.entity_type AND m.entity_id = e.entity_id
+        WHERE e.tenant_id = $1 AND e.entity_type = $3 AND e.entity_id = $4
+        """,
+        tenant_id,
+        version,
+        entity_type,
+        entity_id,
+    )
+    if row is None:
+        return None
+    vector = row["feature_vector"].to_numpy() if row["feature_vector"] is not None else None
+    return vector, row["neighbours"], row["scores"]

@@ -14,7 +14,7 @@ from recommendation_engine.api.schemas import ERRORS
 from recommendation_engine.errors import BadRequest
 from recommendation_engine.models import ID_PATTERN, NAME_PATTERN
 from recommendation_engine.service.container import Services
-from recommendation_engine.service.recommendations import UserRequest
+from recommendation_engine.service.recommendations import EntityRequest, UserRequest
 
 router = APIRouter(tags=["recommendations"], responses=ERRORS)
 
@@ -120,6 +120,61 @@ async def user_recommendations(
             "recommendations": [r.as_dict() for r in result.recommendations],
             "cold_start": result.cold_start,
             "model_version": result.model_version,
+        }
+    )
+
+
+class SimilarOut(BaseModel):
+    entity_id: str
+    entity_type: str
+    algorithm: str
+    count: int
+    recommendations: list[RecommendationOut]
+
+
+@router.get(
+    "/api/v1/recommendations/entity/{entity_id}",
+    response_model=SimilarOut,
+    summary="Entities similar to one entity",
+)
+async def similar_entities(
+    request: Request,
+    entity_id: Annotated[str, Path(pattern=ID_PATTERN)],
+    services: ServicesDep,
+    tenant: TenantDep,
+    entity_type: Annotated[
+        str | None, Query(pattern=NAME_PATTERN, description="The given entity's type")
+    ] = None,
+    count: Annotated[int | None, Query(ge=1)] = None,
+    algorithm: Literal["hybrid", "collaborative", "content_based"] = "hybrid",
+    result_type: Annotated[
+        str | None, Query(pattern=NAME_PATTERN, description="Only return entities of this type")
+    ] = None,
+    exclude: Annotated[str | None, Query(description="Comma-separated entity ids")] = None,
+) -> Response:
+    engine = services.settings.engine
+    resolved, items = await services.recommendations.similar_to(
+        EntityRequest(
+            tenant_id=tenant,
+            entity_id=entity_id,
+            entity_type=entity_type,
+            count=_count(count, services),
+            algorithm=algorithm,
+            collaborative_weight=engine.collaborative_weight,
+            content_weight=engine.content_based_weight,
+            similarity_threshold=engine.similarity_threshold,
+            result_type=result_type,
+            exclude={x.strip() for x in (exclude or "").split(",") if x.strip()},
+            filters=_filters(request),
+        )
+    )
+    return FastJSONResponse(
+        {
+            "entity_id": entity_id,
+            "entity_type": resolved,
+            "algorithm": algorithm,
+            "count": len(items),
+            "recommendations": [r.as_dict() for r in items],
         }
     )
 

@@ -1,0 +1,66 @@
+"""GET /api/v1/recommendations/entity/{entity_id}: similar entities."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.api.test_recommendations import HISTORIES, rebuild, record
+from tests.support import assert_error, make_entity
+
+URL = "/api/v1/recommendations/entity"
+
+
+def ids(body: dict) -> list[str]:
+    return [r["entity_id"] for r in body["recommendations"]]
+
+
+@pytest.fixture
+def catalogue(api: httpx.Client) -> httpx.Client:
+    for n in range(10):
+        genre = "drama" if n % 2 else "comedy"
+        make_entity(api, f"m{n}", "movie", genre=genre, tags=["feature", genre])
+    make_entity(api, "odd", "movie", genre="documentary", tags=["nature"], runtime=50)
+    make_entity(api, "b1", "book", genre="drama", tags=["feature", "drama"])
+    for user, items in HISTORIES.items():
+        for item in items:
+            record(api, user, item)
+    rebuild(api)
+    return api
+
+
+def test_content_neighbours_respect_the_similarity_threshold(catalogue: httpx.Client) -> None:
+    body = catalogue.get(f"{URL}/m1", params={"algorithm": "content_based", "count": 20}).json()
+    assert body["entity_type"] == "movie" and body["algorithm"] == "content_based"
+    found = ids(body)
+    assert "m1" not in found and "odd" not in found  # itself, and nothing alike
+    assert set(found[:5]) == {"m3", "m5", "m7", "m9", "b1"}  # the other dramas
+    assert all(r["score"] >= 0.5 for r in body["recommendations"])
+    assert all(r["reason"] == "content" for r in body["recommendations"])
+    assert body["recommendations"][0]["because"] == [{"entity_type": "movie", "entity_id": "m1"}]
+    books = catalogue.get(f"{URL}/m1", params={"algorithm": "content_based", "result_type": "book"})
+    assert ids(books.json()) == ["b1"]
+
+
+def test_collaborative_neighbours_are_co_interacted_entities(catalogue: httpx.Client) -> None:
+    body = catalogue.get(f"{URL}/m3", params={"algorithm": "collaborative", "count": 2}).json()
+    assert set(ids(body)) == {"m2", "m4"}  # next to m3 in every user's sequence
+    assert {r["reason"] for r in body["recommendations"]} == {"collaborative"}
+
+
+def test_hybrid_exclude_and_filters(catalogue: httpx.Client) -> None:
+    body = catalogue.get(f"{URL}/m3", params={"count": 20}).json()
+    assert body["algorithm"] == "hybrid" and {"m2", "m4"} <= set(ids(body))
+    excluded = catalogue.get(f"{URL}/m3", params={"count": 20, "exclude": "m2,m4"}).json()
+    assert not {"m2", "m4"} & set(ids(excluded))
+    dramas = catalogue.get(f"{URL}/m3", params={"count": 20, "filter.genre": "drama"}).json()
+    assert ids(dramas) and all(
+        r["attributes"]["genre"] == "drama" for r in dramas["recommendations"]
+    )
+
+
+def test_unknown_and_ambiguous_entities(catalogue: httpx.Client) -> None:
+    assert_error(catalogue.get(f"{URL}/missing"), 404, "not_found")
+    make_entity(catalogue, "m1", "book", genre="drama")
+    assert_error(catalogue.get(f"{URL}/m1"), 409, "conflict")
+    assert catalogue.get(f"{URL}/m1", params={"entity_type": "movie"}).status_code == 200
