@@ -10,41 +10,16 @@ installed) and the two files are unpacked from it.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-import tempfile
-import zipfile
 from pathlib import Path
 
+from recommendation_engine.demo import fetch_movielens
+
 DATA = Path(__file__).parent / "data" / "ml-100k"
-MEMBERS = ("ml-100k.inter", "ml-100k.item")
 
 
 def fetch(target: Path = DATA) -> Path:
-    """Path of ml-100k.inter, downloading the wheel first if the files are missing."""
-    if all((target / name).exists() for name in MEMBERS):
-        return target / "ml-100k.inter"
-    target.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--no-deps",
-                "recbole==1.2.1",
-                "-d",
-                tmp,
-            ],
-            check=True,
-        )
-        wheel = next(Path(tmp).glob("recbole-*.whl"))
-        with zipfile.ZipFile(wheel) as archive:
-            for name in MEMBERS:
-                (target / name).write_bytes(archive.read(f"recbole/dataset_example/ml-100k/{name}"))
-    return target / "ml-100k.inter"
+    """Path of ml-100k.inter, downloading the data set first if it is missing."""
+    return fetch_movielens(target) / "ml-100k.inter"
 
 
 def main() -> None:

@@ -174,6 +174,15 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo(args: argparse.Namespace) -> int:
+    from recommendation_engine.demo import fetch_movielens, load
+
+    api_key = args.api_key or os.environ.get("API_KEY")
+    folder = fetch_movielens(Path(args.data_dir))
+    load(args.url, api_key, folder)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recommendation-engine",
@@ -215,6 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--dimension", type=int, default=512, help="feature vector size")
     evaluator.add_argument("--json", action="store_true", help="print the full report as JSON")
     evaluator.set_defaults(run=evaluate)
+    demo_parser = commands.add_parser(
+        "demo", help="load MovieLens-100K into a running service and show recommendations"
+    )
+    demo_parser.add_argument("--url", default="http://localhost:8080", help="the service")
+    demo_parser.add_argument("--api-key", help="default: API_KEY from the environment")
+    demo_parser.add_argument(
+        "--data-dir", default="./data/movielens", help="where the data set is kept"
+    )
+    demo_parser.set_defaults(run=demo)
     return parser
 
 
