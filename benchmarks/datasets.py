@@ -63,13 +63,19 @@ def _zipf(n: int, exponent: float = 1.0) -> np.ndarray:
 
 
 def interactions(
-    count: int, n_entities: int, n_users: int, seed: int = 11, entity_type: str = "product"
+    count: int,
+    n_entities: int,
+    n_users: int,
+    seed: int = 11,
+    entity_type: str = "product",
+    end: datetime | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """``count`` interactions; entity popularity and user activity both follow power laws."""
+    """``count`` interactions over 300 days up to ``end`` (default: 2026-10-28);
+    entity popularity and user activity both follow power laws."""
     rng = np.random.default_rng(seed)
     item_p = _zipf(n_entities, 0.9)
     user_p = _zipf(n_users, 0.6)
-    start = datetime(2026, 1, 1, tzinfo=UTC)
+    start = (end - timedelta(days=300)) if end else datetime(2026, 1, 1, tzinfo=UTC)
     chunk = 100_000
     done = 0
     while done < count:

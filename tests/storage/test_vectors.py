@@ -12,7 +12,7 @@ import pytest
 
 from recommendation_engine.engine.features import extract_features
 from recommendation_engine.storage import entities, vectors
-from recommendation_engine.storage.database import init_connection
+from recommendation_engine.storage.database import SERVER_SETTINGS, init_connection
 from recommendation_engine.storage.entities import index_pending
 
 DIM = 512
@@ -23,7 +23,7 @@ def vec(**attributes: object) -> np.ndarray:
 
 
 async def _connect(url: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(url, server_settings=SERVER_SETTINGS)
     await init_connection(conn)  # the service's own codecs (jsonb, vector)
     return conn
 

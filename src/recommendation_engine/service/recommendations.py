@@ -15,13 +15,14 @@ from recommendation_engine.errors import NotFound
 from recommendation_engine.service.entities import resolve_entity_type
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.trending import TrendingService
+from recommendation_engine.storage import entities as entities_repo
 from recommendation_engine.storage import model_store, vectors
 from recommendation_engine.storage import recommendation_queries as queries
-from recommendation_engine.storage.recommendation_queries import Candidate, HistoryRow
+from recommendation_engine.storage.recommendation_queries import HistoryRow
 
 Algorithm = Literal["hybrid", "collaborative", "content_based"]
 
-COLLABORATIVE_CANDIDATES = 300
+COLLABORATIVE_CANDIDATES = 200
 CONTENT_CANDIDATES = 100
 
 
@@ -105,19 +106,21 @@ class RecommendationService:
             rows.reverse()  # oldest first
             weights = np.array([_weight(r, types) for r in rows], dtype=np.float64)
             profile_weights = knn.profile_weights(weights, self.config) if rows else weights
-            seen = (
-                await queries.seen(conn, request.tenant_id, request.user_id)
+            seen, seen_items = (
+                await queries.seen(conn, request.tenant_id, request.user_id, version)
                 if request.exclude_seen
-                else set()
+                else (set(), set())
             )
-            ranked = await self._rank(conn, request, version, rows, profile_weights, seen)
+            ranked = await self._rank(
+                conn, request, version, rows, profile_weights, seen, seen_items
+            )
         cold_start = len(ranked) < request.count
         if cold_start:
             await self._fill_from_trending(request, ranked, seen)
         if len(ranked) < request.count and model is not None:
             async with self._pool.acquire() as conn:
                 taken = seen | {(r.entity_type, r.entity_id) for r in ranked}
-                for candidate, popularity in await queries.popular(
+                popular = await queries.popular(
                     conn,
                     request.tenant_id,
                     version,
@@ -126,17 +129,16 @@ class RecommendationService:
                     request.filters,
                     taken,
                     request.exclude,
-                ):
-                    ranked.append(
-                        Recommendation(
-                            candidate.entity_type,
-                            candidate.entity_id,
-                            popularity,
-                            "popular",
-                            [],
-                            candidate.attributes,
+                )
+                attributes = await entities_repo.attributes_by_key(
+                    conn, request.tenant_id, [(c.entity_type, c.entity_id) for c, _ in popular]
+                )
+                for candidate, popularity in popular:
+                    key = (candidate.entity_type, candidate.entity_id)
+                    if key in attributes:
+                        ranked.append(
+                            Recommendation(*key, popularity, "popular", [], attributes[key])
                         )
-                    )
         return UserRecommendations(
             ranked[: request.count], cold_start, model.version if model else None
         )
@@ -214,6 +216,12 @@ class RecommendationService:
             key=lambda i: (-blended[i], candidates[i].entity_type, candidates[i].entity_id),
         )[: request.count]
         source = {"entity_type": entity_type, "entity_id": request.entity_id}
+        async with self._pool.acquire() as conn:
+            attributes = await entities_repo.attributes_by_key(
+                conn,
+                request.tenant_id,
+                [(candidates[i].entity_type, candidates[i].entity_id) for i in order],
+            )
         return entity_type, [
             Recommendation(
                 candidates[i].entity_type,
@@ -227,7 +235,7 @@ class RecommendationService:
                 ),
                 "collaborative" if collaborative_part[i] >= content_part[i] else "content",
                 [source],
-                candidates[i].attributes,
+                attributes.get((candidates[i].entity_type, candidates[i].entity_id), {}),
             )
             for i in order
         ]
@@ -267,12 +275,16 @@ class RecommendationService:
         rows: list[HistoryRow],
         profile_weights: np.ndarray,
         seen: set[tuple[str, str]],
+        seen_items: set[int],
     ) -> list[Recommendation]:
         use_collaborative = request.algorithm != "content_based"
         use_content = request.algorithm != "collaborative"
-        collaborative = _collaborative_scores(rows, profile_weights) if use_collaborative else {}
+        sources = _neighbour_lists(rows, profile_weights) if use_collaborative else []
+        collaborative = _collaborative_scores(sources)
+        for item in seen_items:
+            collaborative.pop(item, None)
         top_items = sorted(collaborative, key=collaborative.__getitem__, reverse=True)[
-            : COLLABORATIVE_CANDIDATES + len(seen)
+            :COLLABORATIVE_CANDIDATES
         ]
         profile = _profile(rows, profile_weights) if use_content else None
         content_keys: list[tuple[str, str]] = []
@@ -281,9 +293,9 @@ class RecommendationService:
                 conn,
                 request.tenant_id,
                 profile,
-                CONTENT_CANDIDATES + len(seen),
+                CONTENT_CANDIDATES,
                 entity_type=request.entity_type,
-                exclude_ids=sorted(request.exclude),
+                exclude_ids=sorted(request.exclude | {key[1] for key in seen}),
             )
             content_keys = [(n.entity_type, n.entity_id) for n in near]
         if not top_items and not content_keys:
@@ -330,14 +342,19 @@ class RecommendationService:
             request.collaborative_weight,
             request.content_weight,
         )
+        chosen = [found[i] for i in order]
+        attributes = await entities_repo.attributes_by_key(
+            conn, request.tenant_id, [(c.entity_type, c.entity_id) for c in chosen]
+        )
+        because = _because([c.item for c in chosen], sources)
         return [
             Recommendation(
                 found[i].entity_type,
                 found[i].entity_id,
                 float(scores[i]),
                 _reason(request, collaborative_part[i], content_part[i]),
-                _because(found[i], rows, profile_weights),
-                found[i].attributes,
+                because.get(found[i].item, []) if found[i].item is not None else [],
+                attributes.get((found[i].entity_type, found[i].entity_id), {}),
             )
             for i in order
         ]
@@ -368,18 +385,32 @@ def _weight(row: HistoryRow, types: dict) -> float:
     return (kind.default_weight if kind else 1.0) * (row.value if row.value is not None else 1.0)
 
 
-def _collaborative_scores(rows: list[HistoryRow], weights: np.ndarray) -> dict[int, float]:
-    parts_items, parts_scores = [], []
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """One history entry's neighbour list, scores already scaled by its profile weight."""
+
+    key: tuple[str, str]
+    items: np.ndarray
+    scores: np.ndarray
+
+
+def _neighbour_lists(rows: list[HistoryRow], weights: np.ndarray) -> list[_Source]:
+    sources = []
     for row, weight in zip(rows, weights, strict=True):
         if row.neighbours is None or weight <= 0:
             continue
         items, scores = model_store.unpack(row.neighbours, row.scores or b"")
-        parts_items.append(items)
-        parts_scores.append(scores.astype(np.float64) * weight)
-    if not parts_items:
+        sources.append(
+            _Source((row.entity_type, row.entity_id), items, scores.astype(np.float64) * weight)
+        )
+    return sources
+
+
+def _collaborative_scores(sources: list[_Source]) -> dict[int, float]:
+    if not sources:
         return {}
-    items = np.concatenate(parts_items)
-    totals = np.bincount(items, weights=np.concatenate(parts_scores))
+    items = np.concatenate([s.items for s in sources])
+    totals = np.bincount(items, weights=np.concatenate([s.scores for s in sources]))
     nonzero = np.flatnonzero(totals)
     return dict(zip(nonzero.tolist(), totals[nonzero].tolist(), strict=True))
 
@@ -406,17 +437,21 @@ def _reason(request: UserRequest, collaborative_part: float, content_part: float
     return "collaborative" if collaborative_part >= content_part else "content"
 
 
-def _because(
-    candidate: Candidate, rows: list[HistoryRow], weights: np.ndarray
-) -> list[dict[str, str]]:
-    """Up to three of the user's own entities that contributed most to ``candidate``."""
-    contributions: dict[tuple[str, str], float] = {}
-    for row, weight in zip(rows, weights, strict=True):
-        if candidate.item is not None and row.neighbours is not None:
-            items, scores = model_store.unpack(row.neighbours, row.scores or b"")
-            hit = np.flatnonzero(items == candidate.item)
-            if hit.size:
-                key = (row.entity_type, row.entity_id)
-                contributions[key] = contributions.get(key, 0.0) + weight * float(scores[hit[0]])
-    best = sorted(contributions, key=contributions.__getitem__, reverse=True)[:3]
-    return [{"entity_type": t, "entity_id": i} for t, i in best]
+def _because(items: list[int | None], sources: list[_Source]) -> dict[int, list[dict[str, str]]]:
+    """For each item, up to three of the user's own entities that contributed most."""
+    wanted = np.array([i for i in items if i is not None], dtype=np.int64)
+    contributions: dict[int, dict[tuple[str, str], float]] = {}
+    if wanted.size == 0:
+        return {}
+    for source in sources:
+        hits = np.flatnonzero(np.isin(source.items, wanted))
+        for position in hits:
+            per_item = contributions.setdefault(int(source.items[position]), {})
+            per_item[source.key] = per_item.get(source.key, 0.0) + float(source.scores[position])
+    return {
+        item: [
+            {"entity_type": t, "entity_id": i}
+            for t, i in sorted(found, key=found.__getitem__, reverse=True)[:3]
+        ]
+        for item, found in contributions.items()
+    }

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from recommendation_engine.service.interaction_types import InteractionTypeService
+from recommendation_engine.storage import entities as entities_repo
 from recommendation_engine.storage import trending as repo
 
 STORED_WINDOW = 7
@@ -84,7 +85,9 @@ class TrendingService:
                 conn, tenant_id, window_days, today, count + len(exclude or ()), entity_type
             )
             scored = [s for s in scored if not exclude or (s[0], s[1]) not in exclude][:count]
-            attributes = await repo.attributes_of(conn, tenant_id, [(t, i) for t, i, _ in scored])
+            attributes = await entities_repo.attributes_by_key(
+                conn, tenant_id, [(t, i) for t, i, _ in scored]
+            )
         return [
             {"entity_type": t, "entity_id": i, "score": s, "attributes": attributes.get((t, i), {})}
             for t, i, s in scored

@@ -16,6 +16,15 @@ logger = logging.getLogger(__name__)
 
 Pool = asyncpg.Pool
 
+SERVER_SETTINGS = {
+    # Short OLTP queries: JIT compilation would cost more than it saves.
+    "jit": "off",
+    # HNSW searches: candidate list size, and iterative scans so that filters applied
+    # after the index (tenant, type, exclusions) never starve a result.
+    "hnsw.ef_search": "100",
+    "hnsw.iterative_scan": "relaxed_order",
+}
+
 
 async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec(
@@ -35,8 +44,7 @@ async def create_pool(url: str, max_size: int, min_size: int = 1) -> asyncpg.Poo
         max_size=max_size,
         init=init_connection,
         command_timeout=60,
-        # Short OLTP queries: JIT compilation would cost more than it saves.
-        server_settings={"jit": "off"},
+        server_settings=SERVER_SETTINGS,
         statement_cache_size=256,
     )
 

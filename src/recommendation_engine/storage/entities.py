@@ -112,6 +112,24 @@ async def types_by_id(
     return {row["entity_id"]: list(row["types"]) for row in rows}
 
 
+async def attributes_by_key(
+    conn: asyncpg.Connection, tenant_id: str, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Attributes of the existing entities among ``keys`` (type, id)."""
+    rows = await conn.fetch(
+        """
+        SELECT e.entity_type, e.entity_id, e.attributes
+        FROM unnest($2::text[], $3::text[]) AS k(entity_type, entity_id)
+        JOIN entities e ON e.tenant_id = $1 AND e.entity_type = k.entity_type
+                       AND e.entity_id = k.entity_id
+        """,
+        tenant_id,
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["entity_type"], r["entity_id"]): r["attributes"] for r in rows}
+
+
 async def delete(
     conn: asyncpg.Connection, tenant_id: str, entity_type: str, entity_id: str
 ) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 import numpy as np
@@ -63,21 +62,26 @@ async def history(
 
 
 async def seen(
-    conn: asyncpg.Connection, tenant_id: str, user_id: str, limit: int = 1000
-) -> set[tuple[str, str]]:
-    """Entities among the user's latest ``limit`` interactions."""
+    conn: asyncpg.Connection, tenant_id: str, user_id: str, version: int, limit: int = 1000
+) -> tuple[set[tuple[str, str]], set[int]]:
+    """Entities among the user's latest ``limit`` interactions, and their model items."""
     rows = await conn.fetch(
         """
-        SELECT DISTINCT entity_type, entity_id FROM (
-            SELECT entity_type, entity_id FROM interactions
-            WHERE tenant_id = $1 AND user_id = $2
-            ORDER BY occurred_at DESC, id DESC LIMIT $3) h
+        SELECT h.entity_type, h.entity_id, m.item FROM (
+            SELECT DISTINCT entity_type, entity_id FROM (
+                SELECT entity_type, entity_id FROM interactions
+                WHERE tenant_id = $1 AND user_id = $2
+                ORDER BY occurred_at DESC, id DESC LIMIT $4) latest) h
+        LEFT JOIN model_items m ON m.tenant_id = $1 AND m.version = $3
+             AND m.entity_type = h.entity_type AND m.entity_id = h.entity_id
         """,
         tenant_id,
         user_id,
+        version,
         limit,
     )
-    return {(r["entity_type"], r["entity_id"]) for r in rows}
+    keys = {(r["entity_type"], r["entity_id"]) for r in rows}
+    return keys, {r["item"] for r in rows if r["item"] is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +89,6 @@ class Candidate:
     item: int | None
     entity_type: str
     entity_id: str
-    attributes: dict[str, Any]
     similarity: float | None
 
 
@@ -99,7 +102,7 @@ WITH keys AS (
     LEFT JOIN model_items m ON m.tenant_id = $1 AND m.version = $2
          AND m.entity_type = k.entity_type AND m.entity_id = k.entity_id
 )
-SELECT k.item, e.entity_type, e.entity_id, e.attributes,
+SELECT k.item, e.entity_type, e.entity_id,
        CASE WHEN $6::vector IS NULL THEN NULL
             ELSE 1 - (e.feature_vector <=> $6::vector) END AS similarity
 FROM keys k
@@ -126,7 +129,8 @@ async def candidates(
     filters: dict[str, str],
 ) -> list[Candidate]:
     """Existing entities among model ``items`` and ``keys``, with the requested type and
-    attribute values, and their cosine similarity to ``profile`` when given."""
+    attribute values, and their cosine similarity to ``profile`` when given.
+    (Attributes are read afterwards, for the few candidates that are returned.)"""
     rows = await conn.fetch(
         _CANDIDATES,
         tenant_id,
@@ -144,7 +148,6 @@ async def candidates(
             r["item"],
             r["entity_type"],
             r["entity_id"],
-            r["attributes"],
             None
             if r["similarity"] is None or r["similarity"] != r["similarity"]
             else float(r["similarity"]),

@@ -201,20 +201,3 @@ async def read(
         if not exclude or (r["item_type"], r["item_id"]) not in exclude
     ]
     return items[:limit]
-
-
-async def attributes_of(
-    conn: asyncpg.Connection, tenant_id: str, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], dict[str, Any]]:
-    rows = await conn.fetch(
-        """
-        SELECT e.entity_type, e.entity_id, e.attributes
-        FROM unnest($2::text[], $3::text[]) AS k(entity_type, entity_id)
-        JOIN entities e ON e.tenant_id = $1 AND e.entity_type = k.entity_type
-                       AND e.entity_id = k.entity_id
-        """,
-        tenant_id,
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-    )
-    return {(r["entity_type"], r["entity_id"]): r["attributes"] for r in rows}

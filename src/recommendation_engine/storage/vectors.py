@@ -14,8 +14,6 @@ from dataclasses import dataclass
 import asyncpg
 import numpy as np
 
-EF_SEARCH = 100
-
 
 @dataclass(frozen=True, slots=True)
 class Neighbour:
@@ -62,18 +60,15 @@ async def nearest(
     """The ``limit`` entities most similar to ``vector`` (cosine), best first."""
     if limit <= 0 or not np.any(vector):
         return []
-    async with conn.transaction(readonly=True):
-        await conn.execute(
-            f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, limit)}; "
-            "SET LOCAL hnsw.iterative_scan = relaxed_order"
-        )
-        rows = await conn.fetch(
-            _NEAREST,
-            tenant_id,
-            np.asarray(vector, dtype=np.float32),
-            entity_type,
-            limit,
-            list(exclude_ids),
-            min_similarity,
-        )
+    # hnsw.ef_search and hnsw.iterative_scan are set for every pooled connection
+    # (storage.database.SERVER_SETTINGS); iterative scans fetch more when filters need it.
+    rows = await conn.fetch(
+        _NEAREST,
+        tenant_id,
+        np.asarray(vector, dtype=np.float32),
+        entity_type,
+        limit,
+        list(exclude_ids),
+        min_similarity,
+    )
     return [Neighbour(r["entity_type"], r["entity_id"], float(r["similarity"])) for r in rows]

@@ -1,0 +1,131 @@
+"""Recommendation speed: model rebuild, user recommendations, similar entities, trending.
+
+    python -m benchmarks.recommendations [--entities 100000] [--interactions 1000000]
+                                         [--duration 15] [--runs 3]
+
+Loads the synthetic catalogue and interaction log (timestamps ending now, so trending
+has data) into a fresh service through the bulk API, times a full model rebuild,
+measures the three read routes at 16 concurrent clients with no cache, then records
+10,000 more interactions and times the model update that folds them in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from benchmarks import datasets
+from benchmarks.foundation import HEADERS, bulk_load, median_of, wait_indexed
+from benchmarks.loadgen import build_request, run_load
+from benchmarks.server import RunningServer, running_server
+
+
+def wait_for_new_model(http: httpx.Client, before: int | None, started: float) -> float:
+    while True:
+        status = http.get("/api/v1/model/status").json()
+        if status["version"] is not None and status["version"] != before:
+            return round(time.perf_counter() - started, 2)
+        time.sleep(0.2)
+
+
+def phases(server: RunningServer, n_entities: int, n_users: int, duration: float) -> list[dict]:
+    host = f"127.0.0.1:{server.port}"
+    rng = np.random.default_rng(5)
+    # users drawn like the log's activity: most requests for users with history
+    users = rng.integers(0, n_users, size=100_000)
+    items = rng.integers(0, max(1, n_entities // 10), size=100_000)  # the popular tenth
+
+    def user(i: int) -> bytes:
+        return build_request(
+            "GET",
+            f"/api/v1/recommendations/user/{datasets.user_id(int(users[i % 100_000]))}?count=10",
+            host,
+            HEADERS,
+        )
+
+    def similar(i: int) -> bytes:
+        return build_request(
+            "GET",
+            f"/api/v1/recommendations/entity/{datasets.entity_id(int(items[i % 100_000]))}"
+            "?entity_type=product&count=10",
+            host,
+            HEADERS,
+        )
+
+    def trending(i: int) -> bytes:
+        return build_request("GET", "/api/v1/recommendations/trending?count=20", host, HEADERS)
+
+    results = []
+    for name, factory in (
+        ("GET /recommendations/user/{id} (hybrid)", user),
+        ("GET /recommendations/entity/{id} (hybrid)", similar),
+        ("GET /recommendations/trending", trending),
+    ):
+        result = asyncio.run(run_load(name, "127.0.0.1", server.port, factory, 16, duration))
+        results.append(result.summary())
+        print(json.dumps(result.summary()), flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--entities", type=int, default=100_000)
+    parser.add_argument("--interactions", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=50_000)
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    now = datetime.now(UTC)
+    print("generating data...", flush=True)
+    entity_rows = list(datasets.entities(args.entities))
+    log_rows = list(datasets.interactions(args.interactions, args.entities, args.users, end=now))
+    report: dict[str, Any] = {
+        "dataset": {
+            "entities": args.entities,
+            "interactions": args.interactions,
+            "users": args.users,
+        }
+    }
+    with (
+        running_server(workers=1, BACKGROUND_JOBS="false") as server,
+        httpx.Client(base_url=server.url, headers=HEADERS, timeout=900) as http,
+    ):
+        asyncio.run(bulk_load(server, "/api/v1/entities/bulk", "entities", entity_rows, 10_000, 2))
+        asyncio.run(
+            bulk_load(server, "/api/v1/interactions/bulk", "interactions", log_rows, 10_000, 2)
+        )
+        asyncio.run(wait_indexed(server, time.perf_counter()))
+        del entity_rows, log_rows
+        started = time.perf_counter()
+        http.post("/api/v1/model/rebuild").raise_for_status()
+        report["full_rebuild_seconds"] = wait_for_new_model(http, None, started)
+        print("full rebuild", report["full_rebuild_seconds"], flush=True)
+        runs = [phases(server, args.entities, args.users, args.duration) for _ in range(args.runs)]
+        report["load"] = median_of(runs)
+        report["service_rss_mb_after_load"] = round(server.rss_mb(), 1)
+        more = list(datasets.interactions(10_000, args.entities, args.users, seed=99, end=now))
+        asyncio.run(bulk_load(server, "/api/v1/interactions/bulk", "interactions", more, 10_000, 1))
+        before = http.get("/api/v1/model/status").json()["version"]
+        started = time.perf_counter()
+        http.post("/api/v1/model/rebuild").raise_for_status()
+        report["update_after_10k_new_seconds"] = wait_for_new_model(http, before, started)
+        report["service_rss_mb"] = round(server.rss_mb(), 1)
+    out = Path(__file__).parent / "out"
+    out.mkdir(exist_ok=True)
+    path = out / f"recommendations-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
