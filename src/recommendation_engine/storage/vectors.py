@@ -62,13 +62,17 @@ async def nearest(
         return []
     # hnsw.ef_search and hnsw.iterative_scan are set for every pooled connection
     # (storage.database.SERVER_SETTINGS); iterative scans fetch more when filters need it.
-    rows = await conn.fetch(
-        _NEAREST,
-        tenant_id,
-        np.asarray(vector, dtype=np.float32),
-        entity_type,
-        limit,
-        list(exclude_ids),
-        min_similarity,
-    )
+    # The planner underrates the HNSW index against an exact scan of a few thousand rows
+    # (10,000 entities: 10-13 ms scanning against about 1 ms through the index).
+    async with conn.transaction(readonly=True):
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        rows = await conn.fetch(
+            _NEAREST,
+            tenant_id,
+            np.asarray(vector, dtype=np.float32),
+            entity_type,
+            limit,
+            list(exclude_ids),
+            min_similarity,
+        )
     return [Neighbour(r["entity_type"], r["entity_id"], float(r["similarity"])) for r in rows]

@@ -31,6 +31,9 @@ def upgrade() -> None:
         )
         """
     )
+    # Keep vectors in the row (pgvector's default storage moves any value over ~2 kB, a
+    # 512-dimension vector, out to TOAST): reading one then costs no extra lookups.
+    op.execute("ALTER TABLE entities ALTER COLUMN feature_vector SET STORAGE MAIN")
     op.execute("CREATE INDEX entities_tenant_entity_id_idx ON entities (tenant_id, entity_id)")
     # Writes leave `indexed` false; a background job moves rows into the HNSW index in
     # batches, and searches compare the few rows still pending exactly. m=12 and
