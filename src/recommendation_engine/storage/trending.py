@@ -174,11 +174,12 @@ async def read(
         JOIN entities e ON e.tenant_id = t.tenant_id AND e.entity_type = t.item_type
                        AND e.entity_id = t.item_id
         WHERE t.tenant_id = $1 AND t.entity_type = $2 AND t.window_days = $3
-        ORDER BY t.rank
+        ORDER BY t.rank LIMIT $4
         """,
         tenant_id,
         entity_type or "",
         window_days,
+        limit + len(exclude or ()),
     )
     if not rows:
         exists = await conn.fetchval(
