@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
@@ -14,7 +14,7 @@ from recommendation_engine.api.schemas import ERRORS
 from recommendation_engine.errors import BadRequest
 from recommendation_engine.models import ID_PATTERN, NAME_PATTERN
 from recommendation_engine.service.container import Services
-from recommendation_engine.service.recommendations import EntityRequest, UserRequest
+from recommendation_engine.service.recommendations import Algorithm, EntityRequest, UserRequest
 
 router = APIRouter(tags=["recommendations"], responses=ERRORS)
 
@@ -65,6 +65,11 @@ def _count(count: int | None, services: Services) -> int:
     return count
 
 
+def _ids(text: str | None) -> set[str]:
+    """The ids of a comma-separated list."""
+    return {part.strip() for part in (text or "").split(",") if part.strip()}
+
+
 def _filters(request: Request) -> dict[str, str]:
     return {
         name[len(FILTER_PREFIX) :]: value
@@ -84,7 +89,7 @@ async def user_recommendations(
     services: ServicesDep,
     tenant: TenantDep,
     count: Annotated[int | None, Query(ge=1)] = None,
-    algorithm: Literal["hybrid", "collaborative", "content_based"] = "hybrid",
+    algorithm: Algorithm = "hybrid",
     collaborative_weight: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
     content_based_weight: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
     entity_type: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
@@ -107,7 +112,7 @@ async def user_recommendations(
             collaborative_weight=weights[0],
             content_weight=weights[1],
             entity_type=entity_type,
-            exclude={x.strip() for x in (exclude or "").split(",") if x.strip()},
+            exclude=_ids(exclude),
             exclude_seen=exclude_seen,
             filters=_filters(request),
         )
@@ -146,7 +151,7 @@ async def similar_entities(
         str | None, Query(pattern=NAME_PATTERN, description="The given entity's type")
     ] = None,
     count: Annotated[int | None, Query(ge=1)] = None,
-    algorithm: Literal["hybrid", "collaborative", "content_based"] = "hybrid",
+    algorithm: Algorithm = "hybrid",
     result_type: Annotated[
         str | None, Query(pattern=NAME_PATTERN, description="Only return entities of this type")
     ] = None,
@@ -164,7 +169,7 @@ async def similar_entities(
             content_weight=engine.content_based_weight,
             similarity_threshold=engine.similarity_threshold,
             result_type=result_type,
-            exclude={x.strip() for x in (exclude or "").split(",") if x.strip()},
+            exclude=_ids(exclude),
             filters=_filters(request),
         )
     )
