@@ -209,3 +209,18 @@ def test_a_tenant_being_trained_elsewhere_is_skipped(
     finally:
         loop.close()
     assert rebuild(catalogue)["state"] == "live"
+
+
+def test_a_build_left_unfinished_by_a_stopped_process_is_cleared(
+    catalogue: httpx.Client, clean_db: str
+) -> None:
+    fetch(
+        clean_db,
+        "INSERT INTO models (tenant_id, version, state, algorithm, config) "
+        "VALUES ('default', nextval('model_version_seq'), 'building', 'x', '{}') RETURNING version",
+    )
+    assert catalogue.get("/api/v1/model/status").json()["building"] is True
+    status = rebuild(catalogue)
+    assert status["building"] is False
+    states = fetch(clean_db, "SELECT state FROM models WHERE tenant_id = 'default'")
+    assert states == [{"state": "live"}]

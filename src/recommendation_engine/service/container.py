@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +33,7 @@ class Services:
     recommendations: RecommendationService
     scheduler: ModelScheduler
     trending: TrendingService
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
     def build(cls, settings: Settings, pool: asyncpg.Pool) -> Services:
@@ -65,6 +67,12 @@ class Services:
         await self.trending.refresh(tenant_id, now=True)
         await self.trainer.rebuild(tenant_id)
 
+    def start_rebuild(self, tenant_id: str) -> None:
+        """Run `rebuild` in the background; stopping the services cancels it."""
+        task = asyncio.create_task(self.rebuild(tenant_id), name=f"rebuild-{tenant_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def model_status(self, tenant_id: str) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
             live = await model_store.live(conn, tenant_id)
@@ -90,5 +98,8 @@ class Services:
             self.scheduler.start()
 
     async def stop_background(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.scheduler.stop()
         await self.vector_indexer.stop()

@@ -63,6 +63,9 @@ class ModelTrainer:
             try:
                 if when is not None and not await when(tenant_id):
                     return None
+                # Holding the lock, any other unfinished version is a leftover of a
+                # process that stopped mid-build.
+                await model_store.discard_unfinished(lock, tenant_id)
                 return await self._rebuild(tenant_id)
             finally:
                 await lock.execute("SELECT pg_advisory_unlock(hashtext($1))", key)

@@ -112,6 +112,10 @@ async def discard(conn: asyncpg.Connection, tenant_id: str, version: int) -> Non
     )
 
 
+async def discard_unfinished(conn: asyncpg.Connection, tenant_id: str) -> None:
+    await conn.execute("DELETE FROM models WHERE tenant_id = $1 AND state = 'building'", tenant_id)
+
+
 async def live(conn: asyncpg.Connection, tenant_id: str) -> ModelInfo | None:
     row = await conn.fetchrow(
         f"SELECT {_INFO} FROM models WHERE tenant_id = $1 AND state = 'live'", tenant_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -220,18 +219,13 @@ async def model_status(services: ServicesDep, tenant: TenantDep) -> dict[str, An
     return await services.model_status(tenant)
 
 
-_running: set[asyncio.Task[Any]] = set()
-
-
 @router.post(
     "/api/v1/model/rebuild",
     status_code=202,
     summary="Start a full model rebuild (and a trending refresh)",
 )
 async def model_rebuild(services: ServicesDep, tenant: TenantDep) -> Response:
-    task = asyncio.create_task(services.rebuild(tenant))
-    _running.add(task)
-    task.add_done_callback(_running.discard)
+    services.start_rebuild(tenant)
     return FastJSONResponse(
         {"status": "accepted", "message": "a full rebuild has started; see /api/v1/model/status"},
         status_code=202,
