@@ -13,6 +13,7 @@ from recommendation_engine.config import Settings
 from recommendation_engine.service.entities import EntityService
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.interactions import InteractionService
+from recommendation_engine.service.live_models import LiveModels
 from recommendation_engine.service.recommendations import RecommendationService
 from recommendation_engine.service.scheduler import ModelScheduler
 from recommendation_engine.service.training import ModelTrainer
@@ -38,7 +39,8 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, pool: asyncpg.Pool) -> Services:
         types = InteractionTypeService(pool)
-        trainer = ModelTrainer(pool, types)
+        live_models = LiveModels()
+        trainer = ModelTrainer(pool, types, live_models)
         engine = settings.engine
         trending = TrendingService(
             pool, types, timedelta(hours=engine.trending_update_interval_hours)
@@ -51,7 +53,7 @@ class Services:
             interaction_types=types,
             vector_indexer=VectorIndexer(pool),
             trainer=trainer,
-            recommendations=RecommendationService(pool, types, trending),
+            recommendations=RecommendationService(pool, types, trending, live_models),
             trending=trending,
             scheduler=ModelScheduler(
                 pool,

@@ -14,6 +14,7 @@ from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.errors import NotFound
 from recommendation_engine.service.entities import resolve_entity_type
 from recommendation_engine.service.interaction_types import InteractionTypeService
+from recommendation_engine.service.live_models import LiveModels
 from recommendation_engine.service.trending import TrendingService
 from recommendation_engine.storage import entities as entities_repo
 from recommendation_engine.storage import model_store, vectors
@@ -24,6 +25,8 @@ Algorithm = Literal["hybrid", "collaborative", "content_based"]
 
 COLLABORATIVE_CANDIDATES = 200
 CONTENT_CANDIDATES = 100
+# Entities among this many of the user's latest interactions are never recommended back.
+SEEN_LIMIT = 1000
 
 
 @dataclass(slots=True)
@@ -88,29 +91,32 @@ class RecommendationService:
         pool: asyncpg.Pool,
         types: InteractionTypeService,
         trending: TrendingService,
+        live_models: LiveModels,
         config: knn.SequentialKNNConfig = knn.SequentialKNNConfig(),
     ) -> None:
         self._pool = pool
         self._types = types
         self._trending = trending
+        self._live = live_models
         self.config = config
 
     async def for_user(self, request: UserRequest) -> UserRecommendations:
         types = await self._types.all(request.tenant_id)
         async with self._pool.acquire() as conn:
-            model = await model_store.live(conn, request.tenant_id)
+            model = await self._live.get(conn, request.tenant_id)
             version = model.version if model else -1
-            rows = await queries.history(
-                conn, request.tenant_id, request.user_id, version, self.config.history
+            state = await queries.user_state(
+                conn,
+                request.tenant_id,
+                request.user_id,
+                version,
+                history=self.config.history,
+                seen=SEEN_LIMIT if request.exclude_seen else 0,
             )
+            rows, seen, seen_items = state.history, state.seen, state.seen_items
             rows.reverse()  # oldest first
             weights = np.array([_weight(r, types) for r in rows], dtype=np.float64)
             profile_weights = knn.profile_weights(weights, self.config) if rows else weights
-            seen, seen_items = (
-                await queries.seen(conn, request.tenant_id, request.user_id, version)
-                if request.exclude_seen
-                else (set(), set())
-            )
             ranked = await self._rank(
                 conn, request, version, rows, profile_weights, seen, seen_items
             )
@@ -151,7 +157,7 @@ class RecommendationService:
             entity_type = await resolve_entity_type(
                 conn, request.tenant_id, request.entity_id, request.entity_type
             )
-            model = await model_store.live(conn, request.tenant_id)
+            model = await self._live.get(conn, request.tenant_id)
             version = model.version if model else -1
             found = await queries.entity_model_row(
                 conn, request.tenant_id, version, entity_type, request.entity_id

@@ -20,6 +20,7 @@ from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.log import InteractionLog
 from recommendation_engine.engine.vocabulary import Vocabulary
 from recommendation_engine.service.interaction_types import InteractionTypeService
+from recommendation_engine.service.live_models import LiveModels
 from recommendation_engine.storage import model_store
 from recommendation_engine.storage.model_store import ModelInfo
 
@@ -41,10 +42,12 @@ class ModelTrainer:
         self,
         pool: asyncpg.Pool,
         types: InteractionTypeService,
+        live_models: LiveModels,
         config: knn.SequentialKNNConfig = knn.SequentialKNNConfig(),
     ) -> None:
         self._pool = pool
         self._types = types
+        self._live = live_models
         self.config = config
 
     async def rebuild(
@@ -96,6 +99,7 @@ class ModelTrainer:
             # Fresh statistics, so request queries on the new version use its indexes.
             await conn.execute("ANALYZE model_items, interactions")
             info = await model_store.live(conn, tenant_id)
+        self._live.forget(tenant_id)
         logger.info(
             "model %s for tenant %s built in %.1fs",
             version,

@@ -22,66 +22,72 @@ class HistoryRow:
     vector: np.ndarray | None
 
 
-async def history(
-    conn: asyncpg.Connection, tenant_id: str, user_id: str, version: int, limit: int
-) -> list[HistoryRow]:
-    """The user's latest ``limit`` interactions, newest first, with model neighbours."""
+@dataclass(slots=True)
+class UserState:
+    """A user's recent history (newest first) and every entity among their latest
+    interactions (to leave out), read in one query."""
+
+    history: list[HistoryRow]
+    seen: set[tuple[str, str]]
+    seen_items: set[int]
+
+
+async def user_state(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    user_id: str,
+    version: int,
+    history: int,
+    seen: int,
+) -> UserState:
+    """The latest ``history`` interactions with neighbours and vectors, and the entities
+    of the latest ``max(history, seen)`` interactions."""
     rows = await conn.fetch(
         """
-        SELECT h.entity_type, h.entity_id, h.interaction_type, h.weight, h.value,
+        WITH latest AS (
+            SELECT entity_type, entity_id, interaction_type, weight, value,
+                   row_number() OVER (ORDER BY occurred_at DESC, id DESC) AS n
+            FROM (SELECT * FROM interactions WHERE tenant_id = $1 AND user_id = $2
+                  ORDER BY occurred_at DESC, id DESC LIMIT $5) newest
+        )
+        SELECT l.n, l.entity_type, l.entity_id, l.interaction_type, l.weight, l.value,
                m.item, m.neighbours, m.scores, e.feature_vector
-        FROM (SELECT entity_type, entity_id, interaction_type, weight, value, occurred_at, id
-              FROM interactions WHERE tenant_id = $1 AND user_id = $2
-              ORDER BY occurred_at DESC, id DESC LIMIT $4) h
+        FROM latest l
         LEFT JOIN model_items m
             ON m.tenant_id = $1 AND m.version = $3
-           AND m.entity_type = h.entity_type AND m.entity_id = h.entity_id
+           AND m.entity_type = l.entity_type AND m.entity_id = l.entity_id
         LEFT JOIN entities e
-            ON e.tenant_id = $1 AND e.entity_type = h.entity_type AND e.entity_id = h.entity_id
-        ORDER BY h.occurred_at DESC, h.id DESC
+            ON l.n <= $4 AND e.tenant_id = $1
+           AND e.entity_type = l.entity_type AND e.entity_id = l.entity_id
+        ORDER BY l.n
         """,
         tenant_id,
         user_id,
         version,
-        limit,
+        history,
+        max(history, seen),
     )
-    return [
-        HistoryRow(
-            r["entity_type"],
-            r["entity_id"],
-            r["interaction_type"],
-            r["weight"],
-            r["value"],
-            r["item"],
-            r["neighbours"],
-            r["scores"],
-            r["feature_vector"].to_numpy() if r["feature_vector"] is not None else None,
-        )
-        for r in rows
-    ]
-
-
-async def seen(
-    conn: asyncpg.Connection, tenant_id: str, user_id: str, version: int, limit: int = 1000
-) -> tuple[set[tuple[str, str]], set[int]]:
-    """Entities among the user's latest ``limit`` interactions, and their model items."""
-    rows = await conn.fetch(
-        """
-        SELECT h.entity_type, h.entity_id, m.item FROM (
-            SELECT DISTINCT entity_type, entity_id FROM (
-                SELECT entity_type, entity_id FROM interactions
-                WHERE tenant_id = $1 AND user_id = $2
-                ORDER BY occurred_at DESC, id DESC LIMIT $4) latest) h
-        LEFT JOIN model_items m ON m.tenant_id = $1 AND m.version = $3
-             AND m.entity_type = h.entity_type AND m.entity_id = h.entity_id
-        """,
-        tenant_id,
-        user_id,
-        version,
-        limit,
-    )
-    keys = {(r["entity_type"], r["entity_id"]) for r in rows}
-    return keys, {r["item"] for r in rows if r["item"] is not None}
+    state = UserState([], set(), set())
+    for r in rows:
+        if r["n"] <= history:
+            state.history.append(
+                HistoryRow(
+                    r["entity_type"],
+                    r["entity_id"],
+                    r["interaction_type"],
+                    r["weight"],
+                    r["value"],
+                    r["item"],
+                    r["neighbours"],
+                    r["scores"],
+                    r["feature_vector"].to_numpy() if r["feature_vector"] is not None else None,
+                )
+            )
+        if seen:
+            state.seen.add((r["entity_type"], r["entity_id"]))
+            if r["item"] is not None:
+                state.seen_items.add(r["item"])
+    return state
 
 
 @dataclass(frozen=True, slots=True)
