@@ -189,6 +189,11 @@ def test_count_bounds(catalogue: httpx.Client) -> None:
     assert_error(catalogue.get(f"{URL}/u0", params={"count": 101}), 400, "bad_request")
     assert_error(catalogue.get(f"{URL}/u0", params={"count": 0}), 422, "validation_error")
     assert_error(catalogue.get(f"{URL}/u0", params={"algorithm": "magic"}), 422, "validation_error")
+    zero = {"collaborative_weight": 0, "content_based_weight": 0}
+    assert_error(catalogue.get(f"{URL}/u0", params=zero), 400, "bad_request")
+    assert_error(
+        catalogue.get(f"{URL}/u0", params={"content_based_weight": -1}), 422, "validation_error"
+    )
 
 
 def test_a_tenant_being_trained_elsewhere_is_skipped(
