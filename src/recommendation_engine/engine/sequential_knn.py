@@ -25,6 +25,8 @@ from numpy.typing import NDArray
 
 from recommendation_engine.engine.log import InteractionLog
 
+_DISTANCES_PER_BLOCK = 10
+
 
 @dataclass(frozen=True)
 class SequentialKNNConfig:
@@ -80,35 +82,59 @@ class ItemNeighbours:
 def fit(log: InteractionLog, config: SequentialKNNConfig = SequentialKNNConfig()) -> ItemNeighbours:
     n = log.n_items
     cooccurrence = sp.csr_matrix((n, n), dtype=np.float64)
-    for distance in range(1, config.window + 1):
-        same_user = log.users[distance:] == log.users[:-distance]
-        if not same_user.any():
+    # Pairs are gathered a block of distances at a time and summed in one conversion:
+    # adding one sparse matrix per distance re-reads the growing total every time.
+    for first_distance in range(1, config.window + 1, _DISTANCES_PER_BLOCK):
+        rows, cols, weights = [], [], []
+        for distance in range(
+            first_distance, min(first_distance + _DISTANCES_PER_BLOCK, config.window + 1)
+        ):
+            same_user = log.users[distance:] == log.users[:-distance]
+            if not same_user.any():
+                break
+            first = log.items[:-distance][same_user]
+            second = log.items[distance:][same_user]
+            weight = np.sqrt(log.weights[:-distance][same_user] * log.weights[distance:][same_user])
+            weight = weight * np.exp(-(distance - 1) / config.decay)
+            rows += [first, second]
+            cols += [second, first]
+            weights += [weight, weight]
+        if not rows:
             break
-        first = log.items[:-distance][same_user]
-        second = log.items[distance:][same_user]
-        weight = np.sqrt(log.weights[:-distance][same_user] * log.weights[distance:][same_user])
-        weight = weight * np.exp(-(distance - 1) / config.decay)
-        pairs = sp.csr_matrix((weight, (first, second)), shape=(n, n))
-        cooccurrence = cooccurrence + pairs + pairs.T
-    cooccurrence.setdiag(0)
-    cooccurrence.eliminate_zeros()
+        block = sp.coo_matrix(
+            (np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+        ).tocsr()
+        cooccurrence = cooccurrence + block
     popularity = log.item_weights()
     coo = cooccurrence.tocoo()
+    off_diagonal = coo.row != coo.col  # repeats of the same item are not neighbours
+    rows, cols = coo.row[off_diagonal], coo.col[off_diagonal]
     safe = np.maximum(popularity, 1e-9)
-    scores = coo.data / (safe[coo.row] ** config.alpha * safe[coo.col] ** (1 - config.alpha))
-    matrix = _keep_strongest(coo.row, coo.col, scores, n, config.neighbours)
+    scores = coo.data[off_diagonal] / (
+        safe[rows] ** config.alpha * safe[cols] ** (1 - config.alpha)
+    )
+    matrix = _keep_strongest(rows, cols, scores, n, config.neighbours)
     return ItemNeighbours(matrix, popularity, config)
 
 
 def _keep_strongest(
     rows: NDArray[np.int32], cols: NDArray[np.int32], scores: NDArray[np.float64], n: int, k: int
 ) -> sp.csr_matrix:
-    """A CSR matrix keeping, in each row, the ``k`` largest scores, sorted descending."""
-    order = np.lexsort((-scores, rows))
+    """A CSR matrix keeping, in each row, the ``k`` largest scores, sorted descending.
+
+    ``rows`` must be sorted ascending (as from a CSR matrix). One sort orders every row at
+    once: the key is the row number plus the score's shortfall from the row's best,
+    scaled into [0, 1).
+    """
+    if len(rows) == 0:
+        return sp.csr_matrix((n, n), dtype=np.float32)
+    starts = np.r_[0, np.flatnonzero(np.diff(rows)) + 1]
+    best = np.maximum.reduceat(scores, starts)
+    row_best = np.repeat(best, np.diff(np.r_[starts, len(rows)]))
+    order = np.argsort(rows + 0.999 * (1.0 - scores / row_best))
     rows, cols, scores = rows[order], cols[order], scores[order]
-    starts = np.searchsorted(rows, np.arange(n))
-    rank = np.arange(len(rows)) - starts[rows]
-    keep = rank < k
+    first_of_row = np.searchsorted(rows, np.arange(n))
+    keep = np.arange(len(rows)) - first_of_row[rows] < k
     rows, cols, scores = rows[keep], cols[keep], scores[keep]
     indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n))]
     return sp.csr_matrix(
