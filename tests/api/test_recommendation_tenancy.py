@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from recommendation_engine.config import EngineSettings, TenancySettings
+from recommendation_engine.config import TenancySettings
 from tests.api.test_recommendations import rebuild
 from tests.support import client, make_entity, make_settings, serve
 
 
 def test_models_histories_and_catalogues_never_cross_tenants(clean_db: str) -> None:
-    settings = make_settings(
-        clean_db,
-        tenancy=TenancySettings(enable_multi_tenancy=True),
-        engine=EngineSettings(background_jobs=False),
-    )
+    settings = make_settings(clean_db, tenancy=TenancySettings(enable_multi_tenancy=True))
     with (
         serve(settings) as base,
         client(base, **{"X-Tenant-ID": "a"}) as a,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from recommendation_engine.config import EngineSettings, TenancySettings
+from recommendation_engine.config import TenancySettings
 from tests.api.test_recommendations import rebuild
 from tests.support import assert_error, client, make_entity, make_settings, serve
 
@@ -75,11 +75,7 @@ def test_new_activity_shows_after_a_refresh(activity: httpx.Client) -> None:
 
 
 def test_trending_is_per_tenant(clean_db: str) -> None:
-    settings = make_settings(
-        clean_db,
-        tenancy=TenancySettings(enable_multi_tenancy=True),
-        engine=EngineSettings(background_jobs=False),
-    )
+    settings = make_settings(clean_db, tenancy=TenancySettings(enable_multi_tenancy=True))
     with (
         serve(settings) as base,
         client(base, **{"X-Tenant-ID": "a"}) as a,
