@@ -3,8 +3,9 @@
     python -m benchmarks.movielens_service
 
 Loads MovieLens-100K's training split (the same temporal split as `evaluate`) into a
-fresh service through the bulk API (movies with title, year and genres; every rating a
-`view` interaction of weight 1 with its timestamp), rebuilds the model, asks
+fresh service through the bulk API (movies with the attributes `evaluate` reads from
+the .item file, so both see the same feature vectors; every rating a `view`
+interaction of weight 1 with its timestamp), rebuilds the model, asks
 GET /api/v1/recommendations/user/{id}?count=10 for every test user, and scores the
 answers with the same metrics as `recommendation-engine evaluate`.
 """
@@ -20,14 +21,14 @@ import numpy as np
 from benchmarks.movielens import fetch
 from benchmarks.server import API_KEY, running_server
 from recommendation_engine.engine.evaluation import evaluate, temporal_split
-from recommendation_engine.service.offline_evaluation import _read_item_attributes, read_dataset
+from recommendation_engine.service.offline_evaluation import read_dataset, read_item_attributes
 
 
 def main() -> None:
     path = fetch()
     dataset = read_dataset(path)
     train, test = temporal_split(dataset.log)
-    attributes = _read_item_attributes(path.with_suffix(".item"))
+    attributes = read_item_attributes(path.with_suffix(".item"))
     items = dataset.items.keys
     users = sorted({int(u) for u in dataset.log.users})
     with (
@@ -38,7 +39,7 @@ def main() -> None:
             {
                 "entity_id": key,
                 "entity_type": "movie",
-                "attributes": _movie(attributes.get(key, {})),
+                "attributes": attributes.get(key, {}),
             }
             for key in items
         ]
@@ -93,14 +94,6 @@ def main() -> None:
                 + f"  ({len(answers) / seconds:.0f} req/s sequential)",
                 flush=True,
             )
-
-
-def _movie(raw: dict) -> dict:
-    return {
-        "title": raw.get("movie_title", ""),
-        "year": raw.get("release_year"),
-        "genres": raw.get("class", []),
-    }
 
 
 if __name__ == "__main__":

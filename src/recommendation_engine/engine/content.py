@@ -9,6 +9,17 @@ from numpy.typing import NDArray
 from recommendation_engine.engine.sequential_knn import SequentialKNNConfig, profile_weights
 
 
+def weighted_profile(
+    vectors: NDArray[np.floating], weights: NDArray[np.floating]
+) -> NDArray[np.float32] | None:
+    """The L2-normalised weighted sum of ``vectors`` (one per row); None when it is zero."""
+    if len(weights) == 0:
+        return None
+    profile = np.asarray(weights, np.float64) @ np.asarray(vectors)
+    norm = float(np.linalg.norm(profile))
+    return (profile / norm).astype(np.float32) if norm > 0 else None
+
+
 def user_profile(
     vectors: NDArray[np.float32],
     items: NDArray[np.integer],
@@ -17,11 +28,9 @@ def user_profile(
 ) -> NDArray[np.float32]:
     """The L2-normalised profile of a chronological history (oldest first)."""
     items = np.asarray(items)[-config.history :]
-    if len(items) == 0:
-        return np.zeros(vectors.shape[1], np.float32)
-    profile = profile_weights(np.asarray(weights)[-config.history :], config) @ vectors[items]
-    norm = float(np.linalg.norm(profile))
-    return (profile / norm if norm > 0 else profile).astype(np.float32)
+    recency = profile_weights(np.asarray(weights)[-config.history :], config)
+    profile = weighted_profile(vectors[items], recency)
+    return profile if profile is not None else np.zeros(vectors.shape[1], np.float32)
 
 
 def score_items(

@@ -76,7 +76,7 @@ def read_dataset(
     else:
         _read_delimited(text, rows, min_rating, ",", header=True)
     if items_path is not None:
-        rows.attributes.update(_read_item_attributes(items_path))
+        rows.attributes.update(read_item_attributes(items_path))
     users = Vocabulary[str]()
     items = Vocabulary[str]()
     log = InteractionLog.build(
@@ -165,7 +165,7 @@ def _read_ndjson(text: str, rows: _Rows, min_rating: float | None) -> None:
         rows.add(record["user_id"], record["entity_id"], float(weight), when)
 
 
-def _read_item_attributes(path: Path) -> dict[str, dict[str, Any]]:
+def read_item_attributes(path: Path) -> dict[str, dict[str, Any]]:
     """Item attributes from a RecBole `.item` file or an NDJSON entity export."""
     text = path.read_text(encoding="utf-8", errors="replace")
     lines = text.splitlines()

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import asyncpg
 import numpy as np
 
-from recommendation_engine.engine import hybrid
+from recommendation_engine.engine import content, hybrid
 from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.errors import NotFound
 from recommendation_engine.service.entities import resolve_entity_type
@@ -422,6 +422,7 @@ def _collaborative_scores(sources: list[_Source]) -> dict[int, float]:
 
 
 def _profile(rows: list[HistoryRow], weights: np.ndarray) -> np.ndarray | None:
+    """The user's content profile, as `evaluate` computes it (engine.content)."""
     usable = [
         (row.vector, w)
         for row, w in zip(rows, weights, strict=True)
@@ -429,9 +430,9 @@ def _profile(rows: list[HistoryRow], weights: np.ndarray) -> np.ndarray | None:
     ]
     if not usable:
         return None
-    profile = sum(w * v for v, w in usable)
-    norm = float(np.linalg.norm(profile))
-    return (profile / norm).astype(np.float32) if norm > 0 else None
+    return content.weighted_profile(
+        np.stack([v for v, _ in usable]), np.array([w for _, w in usable])
+    )
 
 
 def _reason(request: UserRequest, collaborative_part: float, content_part: float) -> str:
