@@ -208,9 +208,14 @@ def main() -> None:
         ]
         report["load"] = median_of(runs)
         report["service_rss_mb"] = round(server.rss_mb(), 1)
+    write_report("foundation", report)
+
+
+def write_report(name: str, report: dict[str, Any]) -> None:
+    """Print ``report`` and keep it as benchmarks/out/<name>-<time>.json."""
     out = Path(__file__).parent / "out"
     out.mkdir(exist_ok=True)
-    path = out / f"foundation-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = out / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     print(f"written to {path}")

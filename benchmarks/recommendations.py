@@ -16,14 +16,13 @@ import asyncio
 import json
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 
 from benchmarks import datasets
-from benchmarks.foundation import HEADERS, bulk_load, median_of, wait_indexed
+from benchmarks.foundation import HEADERS, bulk_load, median_of, wait_indexed, write_report
 from benchmarks.loadgen import build_request, run_load
 from benchmarks.server import RunningServer, running_server
 
@@ -120,11 +119,7 @@ def main() -> None:
         http.post("/api/v1/model/rebuild").raise_for_status()
         report["update_after_10k_new_seconds"] = wait_for_new_model(http, before, started)
         report["service_rss_mb"] = round(server.rss_mb(), 1)
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    path = out / f"recommendations-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report("recommendations", report)
 
 
 if __name__ == "__main__":
