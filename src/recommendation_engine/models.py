@@ -47,6 +47,14 @@ BUILT_IN_INTERACTION_TYPES: dict[str, float] = {
 }
 
 
+def effective_weight(weight: float | None, value: float | None, type_weight: float | None) -> float:
+    """What an interaction counts with: its explicit weight, or else its type's weight
+    (1 for an unknown type) times its value (1 when absent)."""
+    if weight is not None:
+        return weight
+    return (type_weight if type_weight is not None else 1.0) * (value if value is not None else 1.0)
+
+
 @dataclass(frozen=True, slots=True)
 class InteractionType:
     interaction_type: str

@@ -74,3 +74,12 @@ def test_export_is_a_reserved_entity_id() -> None:
     with pytest.raises(ValidationError, match="reserved"):
         EntityInput(entity_id="export", entity_type="t")
     assert EntityInput(entity_id="exports", entity_type="t").entity_id == "exports"
+
+
+def test_effective_weight_rules() -> None:
+    from recommendation_engine.models import effective_weight
+
+    assert effective_weight(2.5, 4.0, 5.0) == 2.5  # explicit wins
+    assert effective_weight(None, 4.0, 5.0) == 20.0  # type weight x value
+    assert effective_weight(None, None, 5.0) == 5.0  # no value: x 1
+    assert effective_weight(None, 3.0, None) == 3.0  # unknown type: weight 1

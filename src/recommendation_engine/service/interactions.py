@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 from pydantic import TypeAdapter, ValidationError
 
+from recommendation_engine import models
 from recommendation_engine.errors import NotFound, ValidationFailed
 from recommendation_engine.models import Interaction, InteractionInput, InteractionType
 from recommendation_engine.service.entities import (
@@ -35,11 +36,10 @@ class Recorded:
 
 def effective_weight(interaction: Interaction, types: dict[str, InteractionType]) -> float:
     """The weight an interaction counts with: explicit, or its type's weight times its value."""
-    if interaction.weight is not None:
-        return interaction.weight
     kind = types.get(interaction.interaction_type)
-    base = kind.default_weight if kind else 1.0
-    return base * (interaction.value if interaction.value is not None else 1.0)
+    return models.effective_weight(
+        interaction.weight, interaction.value, kind.default_weight if kind else None
+    )
 
 
 def _timestamp(value: datetime | None) -> datetime:

@@ -25,7 +25,7 @@ from recommendation_engine.engine.evaluation import UserHistories, evaluate, tem
 from recommendation_engine.engine.features import extract_features
 from recommendation_engine.engine.log import InteractionLog
 from recommendation_engine.engine.vocabulary import Vocabulary
-from recommendation_engine.models import BUILT_IN_INTERACTION_TYPES
+from recommendation_engine.models import BUILT_IN_INTERACTION_TYPES, effective_weight
 
 # The validation grid: how far back a user's history matters, and how close in time two
 # interactions must be to make their items neighbours.
@@ -157,10 +157,11 @@ def _read_ndjson(text: str, rows: _Rows, min_rating: float | None) -> None:
         value = record.get("value")
         if not _keep(value, min_rating):
             continue
-        weight = record.get("weight")
-        if weight is None:
-            base = BUILT_IN_INTERACTION_TYPES.get(record.get("interaction_type", ""), 1.0)
-            weight = base * (value if value is not None else 1.0)
+        weight = effective_weight(
+            record.get("weight"),
+            value,
+            BUILT_IN_INTERACTION_TYPES.get(record.get("interaction_type", "")),
+        )
         when = _time(record["timestamp"]) if record.get("timestamp") else float(number)
         rows.add(record["user_id"], record["entity_id"], float(weight), when)
 

@@ -12,6 +12,7 @@ import numpy as np
 from recommendation_engine.engine import content, hybrid
 from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.errors import NotFound
+from recommendation_engine.models import effective_weight
 from recommendation_engine.service.entities import resolve_entity_type
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.live_models import LiveModels
@@ -385,10 +386,8 @@ def _text(value: Any) -> str:
 
 
 def _weight(row: HistoryRow, types: dict) -> float:
-    if row.weight is not None:
-        return row.weight
     kind = types.get(row.interaction_type)
-    return (kind.default_weight if kind else 1.0) * (row.value if row.value is not None else 1.0)
+    return effective_weight(row.weight, row.value, kind.default_weight if kind else None)
 
 
 @dataclass(frozen=True, slots=True)

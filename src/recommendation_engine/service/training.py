@@ -19,6 +19,7 @@ import numpy as np
 from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.log import InteractionLog
 from recommendation_engine.engine.vocabulary import Vocabulary
+from recommendation_engine.models import effective_weight
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.live_models import LiveModels
 from recommendation_engine.storage import model_store
@@ -119,13 +120,10 @@ class ModelTrainer:
         async with self._pool.acquire() as conn, conn.transaction(readonly=True):
             up_to = await model_store.newest_interaction_id(conn, tenant_id)
             async for row in model_store.training_rows(conn, tenant_id, up_to):
-                weight = row["weight"]
-                if weight is None:
-                    kind = types.get(row["interaction_type"])
-                    value = row["value"]
-                    weight = (kind.default_weight if kind else 1.0) * (
-                        value if value is not None else 1.0
-                    )
+                kind = types.get(row["interaction_type"])
+                weight = effective_weight(
+                    row["weight"], row["value"], kind.default_weight if kind else None
+                )
                 if weight <= 0:
                     continue
                 user_index.append(users.add(row["user_id"]))
