@@ -33,15 +33,20 @@ class NewInteraction:
     occurred_at: datetime
 
     def key(self) -> tuple[Any, ...]:
-        return (
-            self.tenant_id,
-            self.user_id,
-            self.entity_type,
-            self.entity_id,
-            self.interaction_type,
-            self.event_id,
-            self.occurred_at,
-        )
+        return _match_key(self, self.occurred_at)
+
+
+def _match_key(item: NewInteraction | Interaction, at: datetime) -> tuple[Any, ...]:
+    """What pairs an inserted row with the input row it came from."""
+    return (
+        item.tenant_id,
+        item.user_id,
+        item.entity_type,
+        item.entity_id,
+        item.interaction_type,
+        item.event_id,
+        at,
+    )
 
 
 def _interaction(row: asyncpg.Record) -> Interaction:
@@ -107,16 +112,7 @@ async def insert_many(
     stored: dict[tuple[Any, ...], list[Interaction]] = {}
     for record in records:
         item = _interaction(record)
-        key = (
-            item.tenant_id,
-            item.user_id,
-            item.entity_type,
-            item.entity_id,
-            item.interaction_type,
-            item.event_id,
-            item.timestamp,
-        )
-        stored.setdefault(key, []).append(item)
+        stored.setdefault(_match_key(item, item.timestamp), []).append(item)
     result: list[Interaction | None] = []
     for row in rows:
         matches = stored.get(row.key())
