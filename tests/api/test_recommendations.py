@@ -229,3 +229,27 @@ def test_a_build_left_unfinished_by_a_stopped_process_is_cleared(
     assert status["building"] is False
     states = fetch(clean_db, "SELECT state FROM models WHERE tenant_id = 'default'")
     assert states == [{"state": "live"}]
+
+
+def test_filters_reach_past_the_best_collaborative_candidates(api: httpx.Client) -> None:
+    # After "x", three users each went on to one of 35 dramas; one user to a comedy.
+    # The comedy ranks below every drama, so a comedy-only request must look past the
+    # first page of collaborative candidates to find it.
+    make_entity(api, "x", "movie", genre="drama")
+    make_entity(api, "c0", "movie", genre="comedy")
+    rows = []
+    for n in range(35):
+        make_entity(api, f"d{n}", "movie", genre="drama")
+        for viewer in "abc":
+            rows += [(f"v{n}{viewer}", "x"), (f"v{n}{viewer}", f"d{n}")]
+    rows += [("w", "x"), ("w", "c0")]
+    for user, entity in rows:
+        record(api, user, entity)
+    rebuild(api)
+    record(api, "fan", "x")
+    params = {"algorithm": "collaborative", "count": 5}
+    unfiltered = api.get(f"{URL}/fan", params=params).json()
+    assert all(r["entity_id"].startswith("d") for r in unfiltered["recommendations"])
+    comedies = api.get(f"{URL}/fan", params={**params, "filter.genre": "comedy"}).json()
+    assert comedies["recommendations"][0]["entity_id"] == "c0"
+    assert comedies["recommendations"][0]["reason"] == "collaborative"

@@ -220,13 +220,13 @@ def _scorers(
             return content.score_items(vectors, *history(user), model.config)
 
         def blended(user: int) -> NDArray[np.float64]:
-            # Normalised over what can be recommended (the user's unseen items), as the
-            # service does over its candidates.
+            # Over the candidates a request for the top 10 blends: each source's best
+            # unseen items.
             seen = history(user)[0]
             first, second = collaborative(user), content_based(user)
             first[seen] = -np.inf
             second[seen] = -np.inf
-            return hybrid.blend(first, second, *weights)
+            return hybrid.blend_shortlist(first, second, *weights, count=10)
 
         scorers["content_based"] = content_based
         scorers["hybrid"] = blended

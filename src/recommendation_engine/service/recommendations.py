@@ -3,6 +3,7 @@ filled from popular entities when the user's own signals run out (cold start).""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,15 +18,12 @@ from recommendation_engine.service.entities import resolve_entity_type
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.live_models import LiveModels
 from recommendation_engine.service.trending import TrendingService
-from recommendation_engine.storage import entities as entities_repo
 from recommendation_engine.storage import model_store, vectors
 from recommendation_engine.storage import recommendation_queries as queries
-from recommendation_engine.storage.recommendation_queries import HistoryRow
+from recommendation_engine.storage.recommendation_queries import Candidate, HistoryRow
 
 Algorithm = Literal["hybrid", "collaborative", "content_based"]
 
-COLLABORATIVE_CANDIDATES = 200
-CONTENT_CANDIDATES = 100
 # Entities among this many of the user's latest interactions are never recommended back.
 SEEN_LIMIT = 1000
 
@@ -137,15 +135,17 @@ class RecommendationService:
                     taken,
                     request.exclude,
                 )
-                attributes = await entities_repo.attributes_by_key(
-                    conn, request.tenant_id, [(c.entity_type, c.entity_id) for c, _ in popular]
+            for candidate, popularity in popular:
+                ranked.append(
+                    Recommendation(
+                        candidate.entity_type,
+                        candidate.entity_id,
+                        popularity,
+                        "popular",
+                        [],
+                        candidate.attributes,
+                    )
                 )
-                for candidate, popularity in popular:
-                    key = (candidate.entity_type, candidate.entity_id)
-                    if key in attributes:
-                        ranked.append(
-                            Recommendation(*key, popularity, "popular", [], attributes[key])
-                        )
         return UserRecommendations(
             ranked[: request.count], cold_start, model.version if model else None
         )
@@ -169,42 +169,42 @@ class RecommendationService:
                     {"entity_id": request.entity_id, "entity_type": entity_type},
                 )
             vector, neighbours, scores = found
+            want = hybrid.per_source(request.count)
+            ranked_items = np.zeros(0, np.int32)
             collaborative: dict[int, float] = {}
             if request.algorithm != "content_based" and neighbours is not None:
-                items, values = model_store.unpack(neighbours, scores or b"")
+                ranked_items, values = model_store.unpack(neighbours, scores or b"")
                 collaborative = dict(
-                    zip(items.tolist(), values.astype(float).tolist(), strict=True)
+                    zip(ranked_items.tolist(), values.astype(float).tolist(), strict=True)
                 )
-            content_keys: list[tuple[str, str]] = []
             similarity: dict[tuple[str, str], float] = {}
             if request.algorithm != "collaborative" and vector is not None and np.any(vector):
                 near = await vectors.nearest(
                     conn,
                     request.tenant_id,
                     vector,
-                    CONTENT_CANDIDATES + request.count,
+                    want,
                     entity_type=request.result_type,
                     exclude_ids=sorted(request.exclude | {request.entity_id}),
                     min_similarity=request.similarity_threshold,
+                    filters=request.filters,
                 )
-                content_keys = [(n.entity_type, n.entity_id) for n in near]
                 similarity = {(n.entity_type, n.entity_id): n.similarity for n in near}
-            candidates = await queries.candidates(
+            source_key = (entity_type, request.entity_id)
+            candidates = await _gather(
                 conn,
                 request.tenant_id,
                 version,
-                list(collaborative),
-                content_keys,
+                ranked_items,
+                list(similarity),
                 None,
                 request.result_type,
                 request.filters,
+                want,
+                lambda c: (
+                    c.entity_id in request.exclude or (c.entity_type, c.entity_id) == source_key
+                ),
             )
-        candidates = [
-            c
-            for c in candidates
-            if c.entity_id not in request.exclude
-            and (c.entity_type, c.entity_id) != (entity_type, request.entity_id)
-        ]
         collaborative_scores = np.array(
             [collaborative.get(c.item, 0.0) if c.item is not None else 0.0 for c in candidates]
         )
@@ -223,12 +223,6 @@ class RecommendationService:
             key=lambda i: (-blended[i], candidates[i].entity_type, candidates[i].entity_id),
         )[: request.count]
         source = {"entity_type": entity_type, "entity_id": request.entity_id}
-        async with self._pool.acquire() as conn:
-            attributes = await entities_repo.attributes_by_key(
-                conn,
-                request.tenant_id,
-                [(candidates[i].entity_type, candidates[i].entity_id) for i in order],
-            )
         return entity_type, [
             Recommendation(
                 candidates[i].entity_type,
@@ -242,7 +236,7 @@ class RecommendationService:
                 ),
                 "collaborative" if collaborative_part[i] >= content_part[i] else "content",
                 [source],
-                attributes.get((candidates[i].entity_type, candidates[i].entity_id), {}),
+                candidates[i].attributes,
             )
             for i in order
         ]
@@ -286,13 +280,10 @@ class RecommendationService:
     ) -> list[Recommendation]:
         use_collaborative = request.algorithm != "content_based"
         use_content = request.algorithm != "collaborative"
-        sources = _neighbour_lists(rows, profile_weights) if use_collaborative else []
-        collaborative = _collaborative_scores(sources)
-        for item in seen_items:
-            collaborative.pop(item, None)
-        top_items = sorted(collaborative, key=collaborative.__getitem__, reverse=True)[
-            :COLLABORATIVE_CANDIDATES
-        ]
+        want = hybrid.per_source(request.count)
+        contributions = _contributions(rows, profile_weights if use_collaborative else None)
+        totals = contributions.totals(seen_items)
+        ranked_items = _ranked(totals)
         profile = _profile(rows, profile_weights) if use_content else None
         content_keys: list[tuple[str, str]] = []
         if profile is not None:
@@ -300,30 +291,28 @@ class RecommendationService:
                 conn,
                 request.tenant_id,
                 profile,
-                CONTENT_CANDIDATES,
+                want,
                 entity_type=request.entity_type,
                 exclude_ids=sorted(request.exclude | {key[1] for key in seen}),
+                filters=request.filters,
             )
             content_keys = [(n.entity_type, n.entity_id) for n in near]
-        if not top_items and not content_keys:
-            return []
-        found = await queries.candidates(
+        found = await _gather(
             conn,
             request.tenant_id,
             version,
-            top_items,
+            ranked_items,
             content_keys,
             profile,
             request.entity_type,
             request.filters,
+            want,
+            lambda c: (c.entity_type, c.entity_id) in seen or c.entity_id in request.exclude,
         )
-        found = [
-            c
-            for c in found
-            if (c.entity_type, c.entity_id) not in seen and c.entity_id not in request.exclude
-        ]
+        if not found:
+            return []
         collaborative_scores = np.array(
-            [collaborative.get(c.item, 0.0) if c.item is not None else 0.0 for c in found]
+            [totals[c.item] if c.item is not None and c.item < totals.size else 0.0 for c in found]
         )
         content_scores = np.array(
             [c.similarity if (c.similarity is not None and use_content) else 0.0 for c in found]
@@ -349,11 +338,7 @@ class RecommendationService:
             request.collaborative_weight,
             request.content_weight,
         )
-        chosen = [found[i] for i in order]
-        attributes = await entities_repo.attributes_by_key(
-            conn, request.tenant_id, [(c.entity_type, c.entity_id) for c in chosen]
-        )
-        because = _because([c.item for c in chosen], sources)
+        because = contributions.because([found[i].item for i in order])
         return [
             Recommendation(
                 found[i].entity_type,
@@ -361,10 +346,45 @@ class RecommendationService:
                 float(scores[i]),
                 _reason(request, collaborative_part[i], content_part[i]),
                 because.get(found[i].item, []) if found[i].item is not None else [],
-                attributes.get((found[i].entity_type, found[i].entity_id), {}),
+                found[i].attributes,
             )
             for i in order
         ]
+
+
+async def _gather(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    version: int,
+    ranked_items: np.ndarray,
+    content_keys: list[tuple[str, str]],
+    profile: np.ndarray | None,
+    entity_type: str | None,
+    filters: dict[str, str],
+    want: int,
+    unwanted: Callable[[Candidate], bool],
+) -> list[Candidate]:
+    """The candidates of both sources that exist and pass the type, attribute and caller's
+    filters: every content key, and the best ``want`` surviving collaborative items
+    (``ranked_items``, best first), fetched in growing pages while filters thin them out."""
+    found: dict[tuple[str, str], Candidate] = {}
+    taken, page, collaborative_found = 0, want, 0
+    keys = content_keys
+    while True:
+        items = ranked_items[taken : taken + page].tolist()
+        batch = await queries.candidates(
+            conn, tenant_id, version, items, keys, profile, entity_type, filters
+        )
+        in_page = set(items)
+        for candidate in batch:
+            if unwanted(candidate):
+                continue
+            found.setdefault((candidate.entity_type, candidate.entity_id), candidate)
+            collaborative_found += candidate.item in in_page
+        taken += page
+        if collaborative_found >= want or taken >= len(ranked_items):
+            return list(found.values())
+        keys, page = [], page * 4
 
 
 def _matches(attributes: dict[str, Any], filters: dict[str, str]) -> bool:
@@ -391,33 +411,67 @@ def _weight(row: HistoryRow, types: dict) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class _Source:
-    """One history entry's neighbour list, scores already scaled by its profile weight."""
+class _Contributions:
+    """What each history entry adds to each neighbour's collaborative score: for pair
+    ``j``, entry ``keys[entry[j]]`` adds ``scores[j]`` to model item ``items[j]``."""
 
-    key: tuple[str, str]
+    keys: list[tuple[str, str]]
+    entry: np.ndarray
     items: np.ndarray
     scores: np.ndarray
 
+    def totals(self, leave_out: set[int]) -> np.ndarray:
+        """Each model item's summed score (indexed by item number), 0 for ``leave_out``."""
+        if self.items.size == 0:
+            return np.zeros(0)
+        totals = np.bincount(self.items, weights=self.scores)
+        if leave_out:
+            totals[[i for i in leave_out if i < totals.size]] = 0.0
+        return totals
 
-def _neighbour_lists(rows: list[HistoryRow], weights: np.ndarray) -> list[_Source]:
-    sources = []
-    for row, weight in zip(rows, weights, strict=True):
-        if row.neighbours is None or weight <= 0:
-            continue
-        items, scores = model_store.unpack(row.neighbours, row.scores or b"")
-        sources.append(
-            _Source((row.entity_type, row.entity_id), items, scores.astype(np.float64) * weight)
-        )
-    return sources
+    def because(self, items: list[int | None]) -> dict[int, list[dict[str, str]]]:
+        """For each item, up to three of the user's own entities that contributed most."""
+        wanted = [i for i in items if i is not None]
+        if not wanted or self.items.size == 0:
+            return {}
+        contributions: dict[int, dict[int, float]] = {}
+        for j in np.flatnonzero(np.isin(self.items, wanted)).tolist():
+            per_item = contributions.setdefault(int(self.items[j]), {})
+            entry = int(self.entry[j])
+            per_item[entry] = per_item.get(entry, 0.0) + float(self.scores[j])
+        return {
+            item: [
+                {"entity_type": self.keys[e][0], "entity_id": self.keys[e][1]}
+                for e in sorted(found, key=found.__getitem__, reverse=True)[:3]
+            ]
+            for item, found in contributions.items()
+        }
 
 
-def _collaborative_scores(sources: list[_Source]) -> dict[int, float]:
-    if not sources:
-        return {}
-    items = np.concatenate([s.items for s in sources])
-    totals = np.bincount(items, weights=np.concatenate([s.scores for s in sources]))
-    nonzero = np.flatnonzero(totals)
-    return dict(zip(nonzero.tolist(), totals[nonzero].tolist(), strict=True))
+def _ranked(totals: np.ndarray) -> np.ndarray:
+    """Item numbers with a positive score, best first (ties by item number)."""
+    items = np.flatnonzero(totals > 0)
+    return items[np.argsort(-totals[items], kind="stable")]
+
+
+def _contributions(rows: list[HistoryRow], weights: np.ndarray | None) -> _Contributions:
+    """The neighbour lists of the history's entries, scaled by their profile weights
+    (none when ``weights`` is None)."""
+    keys, entries, items, scores = [], [], [], []
+    if weights is not None:
+        for row, weight in zip(rows, weights, strict=True):
+            if row.neighbours is None or weight <= 0:
+                continue
+            neighbours, values = model_store.unpack(row.neighbours, row.scores or b"")
+            entries.append(np.full(neighbours.size, len(keys), np.int32))
+            keys.append((row.entity_type, row.entity_id))
+            items.append(neighbours)
+            scores.append(values.astype(np.float64) * weight)
+    if not keys:
+        return _Contributions([], np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+    return _Contributions(
+        keys, np.concatenate(entries), np.concatenate(items), np.concatenate(scores)
+    )
 
 
 def _profile(rows: list[HistoryRow], weights: np.ndarray) -> np.ndarray | None:
@@ -441,23 +495,3 @@ def _reason(request: UserRequest, collaborative_part: float, content_part: float
     if request.algorithm == "content_based":
         return "content"
     return "collaborative" if collaborative_part >= content_part else "content"
-
-
-def _because(items: list[int | None], sources: list[_Source]) -> dict[int, list[dict[str, str]]]:
-    """For each item, up to three of the user's own entities that contributed most."""
-    wanted = np.array([i for i in items if i is not None], dtype=np.int64)
-    contributions: dict[int, dict[tuple[str, str], float]] = {}
-    if wanted.size == 0:
-        return {}
-    for source in sources:
-        hits = np.flatnonzero(np.isin(source.items, wanted))
-        for position in hits:
-            per_item = contributions.setdefault(int(source.items[position]), {})
-            per_item[source.key] = per_item.get(source.key, 0.0) + float(source.scores[position])
-    return {
-        item: [
-            {"entity_type": t, "entity_id": i}
-            for t, i in sorted(found, key=found.__getitem__, reverse=True)[:3]
-        ]
-        for item, found in contributions.items()
-    }

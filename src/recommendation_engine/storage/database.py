@@ -19,9 +19,11 @@ Pool = asyncpg.Pool
 SERVER_SETTINGS = {
     # Short OLTP queries: JIT compilation would cost more than it saves.
     "jit": "off",
-    # HNSW searches: candidate list size, and iterative scans so that filters applied
-    # after the index (tenant, type, exclusions) never starve a result.
-    "hnsw.ef_search": "100",
+    # HNSW searches: candidate list size (pgvector's default; recall@10 0.95 on the
+    # synthetic catalogue, see benchmarks/RESULTS.md), and iterative scans so that
+    # filters applied after the index (tenant, type, attributes, exclusions) and
+    # requests for more than 40 rows never starve a result.
+    "hnsw.ef_search": "40",
     "hnsw.iterative_scan": "relaxed_order",
 }
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import numpy as np
+
+from recommendation_engine.storage.filters import attribute_filter
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +99,10 @@ class Candidate:
     entity_type: str
     entity_id: str
     similarity: float | None
+    attributes: dict[str, Any]
 
 
-_CANDIDATES = """
+_CANDIDATES = f"""
 WITH keys AS (
     SELECT m.item, m.entity_type, m.entity_id FROM model_items m
     WHERE m.tenant_id = $1 AND m.version = $2 AND m.item = ANY($3::int[])
@@ -108,19 +112,14 @@ WITH keys AS (
     LEFT JOIN model_items m ON m.tenant_id = $1 AND m.version = $2
          AND m.entity_type = k.entity_type AND m.entity_id = k.entity_id
 )
-SELECT k.item, e.entity_type, e.entity_id,
+SELECT k.item, e.entity_type, e.entity_id, e.attributes,
        CASE WHEN $6::vector IS NULL THEN NULL
             ELSE 1 - (e.feature_vector <=> $6::vector) END AS similarity
 FROM keys k
 JOIN entities e ON e.tenant_id = $1 AND e.entity_type = k.entity_type
                AND e.entity_id = k.entity_id
 WHERE ($7::text IS NULL OR e.entity_type = $7)
-  AND NOT EXISTS (
-      SELECT 1 FROM unnest($8::text[], $9::text[]) AS f(name, value)
-      WHERE NOT (e.attributes ->> f.name = f.value
-                 OR coalesce(jsonb_typeof(e.attributes -> f.name) = 'array'
-                             AND e.attributes -> f.name ? f.value, false))
-  )
+  AND {attribute_filter("e", "$8", "$9")}
 """
 
 
@@ -135,8 +134,7 @@ async def candidates(
     filters: dict[str, str],
 ) -> list[Candidate]:
     """Existing entities among model ``items`` and ``keys``, with the requested type and
-    attribute values, and their cosine similarity to ``profile`` when given.
-    (Attributes are read afterwards, for the few candidates that are returned.)"""
+    attribute values, their attributes, and their cosine similarity to ``profile``."""
     rows = await conn.fetch(
         _CANDIDATES,
         tenant_id,
@@ -157,6 +155,7 @@ async def candidates(
             None
             if r["similarity"] is None or r["similarity"] != r["similarity"]
             else float(r["similarity"]),
+            r["attributes"],
         )
         for r in rows
     ]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import asyncpg
 import numpy as np
 
+from recommendation_engine.storage.filters import attribute_filter
+
 
 @dataclass(frozen=True, slots=True)
 class Neighbour:
@@ -22,13 +24,14 @@ class Neighbour:
     similarity: float
 
 
-_NEAREST = """
+_NEAREST = f"""
 WITH candidates AS (
     (SELECT entity_type, entity_id, feature_vector <=> $2 AS distance
      FROM entities
      WHERE indexed AND tenant_id = $1
        AND ($3::text IS NULL OR entity_type = $3)
        AND entity_id <> ALL($5::text[])
+       AND {attribute_filter("entities", "$7", "$8")}
      ORDER BY feature_vector <=> $2
      LIMIT $4)
     UNION ALL
@@ -37,6 +40,7 @@ WITH candidates AS (
      WHERE NOT indexed AND tenant_id = $1
        AND ($3::text IS NULL OR entity_type = $3)
        AND entity_id <> ALL($5::text[])
+       AND {attribute_filter("entities", "$7", "$8")}
      ORDER BY feature_vector <=> $2
      LIMIT $4)
 )
@@ -56,8 +60,10 @@ async def nearest(
     entity_type: str | None = None,
     exclude_ids: Sequence[str] = (),
     min_similarity: float = -1.0,
+    filters: dict[str, str] | None = None,
 ) -> list[Neighbour]:
-    """The ``limit`` entities most similar to ``vector`` (cosine), best first."""
+    """The ``limit`` entities most similar to ``vector`` (cosine), best first, among those
+    of ``entity_type`` (any when None) whose attributes match ``filters``."""
     if limit <= 0 or not np.any(vector):
         return []
     # hnsw.ef_search and hnsw.iterative_scan are set for every pooled connection
@@ -81,6 +87,8 @@ async def nearest(
             limit,
             list(exclude_ids),
             min_similarity,
+            list(filters or {}),
+            list((filters or {}).values()),
         )
     finally:
         await conn.execute(
