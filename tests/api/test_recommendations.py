@@ -221,8 +221,9 @@ def test_a_build_left_unfinished_by_a_stopped_process_is_cleared(
 ) -> None:
     fetch(
         clean_db,
-        "INSERT INTO models (tenant_id, version, state, algorithm, config) "
-        "VALUES ('default', nextval('model_version_seq'), 'building', 'x', '{}') RETURNING version",
+        "INSERT INTO models (tenant_id, version, base_version, state, algorithm, config) "
+        "VALUES ('default', nextval('model_version_seq'), currval('model_version_seq'), "
+        "'building', 'x', '{}') RETURNING version",
     )
     assert catalogue.get("/api/v1/model/status").json()["building"] is True
     status = rebuild(catalogue)

@@ -83,3 +83,49 @@ def test_quality_on_a_sequential_fixture_beats_popularity() -> None:
     baseline = evaluate(lambda u: popularity, train, test)
     assert ours["ndcg@10"] >= 0.4
     assert ours["ndcg@10"] > 3 * baseline["ndcg@10"]
+
+
+def random_log(seed: int, rows: int, users: int, items: int) -> InteractionLog:
+    rng = np.random.default_rng(seed)
+    return InteractionLog.build(
+        rng.integers(0, users, rows),
+        rng.integers(0, items, rows),
+        rng.uniform(0.5, 3.0, rows).astype(np.float32),
+        rng.uniform(0, 1000, rows),
+        n_users=users,
+        n_items=items,
+    )
+
+
+def test_an_extended_log_is_sorted_and_marks_its_new_rows() -> None:
+    old = random_log(1, 500, 40, 60)
+    more = random_log(2, 50, 45, 70)
+    log, is_new = old.extended(more.users, more.items, more.weights, more.times, 45, 70)
+    assert len(log) == 550 and is_new.sum() == 50
+    assert np.all(np.diff(log.users) >= 0)
+    same_user = np.diff(log.users) == 0
+    assert np.all(np.diff(log.times)[same_user] >= 0)
+    assert sorted(log.times[is_new].tolist()) == sorted(more.times.tolist())
+    assert (log.n_users, log.n_items) == (45, 70)
+
+
+def test_an_incremental_refit_equals_a_full_fit_on_the_items_it_touches() -> None:
+    config = replace(knn.SequentialKNNConfig(), window=5, neighbours=10)
+    old = random_log(3, 3000, 200, 300)
+    more = random_log(4, 40, 220, 320)
+    log, is_new = old.extended(more.users, more.items, more.weights, more.times, 220, 320)
+    touched = knn.touched_items(log, config, is_new)
+    assert set(more.items.tolist()) <= set(touched.tolist())
+    assert len(touched) < 320
+    full = knn.fit(log, config)
+    partial = knn.fit_items(log, config, touched)
+    for item in touched.tolist():
+        np.testing.assert_array_equal(partial.neighbours_of(item)[0], full.neighbours_of(item)[0])
+        np.testing.assert_allclose(partial.neighbours_of(item)[1], full.neighbours_of(item)[1])
+    # Items the new rows did not touch co-occur with exactly what they did before.
+    before = knn.fit(old, replace(config, neighbours=1000))
+    after = knn.fit(log, replace(config, neighbours=1000))
+    for item in sorted(set(range(300)) - set(touched.tolist()))[:50]:
+        assert set(before.neighbours_of(item)[0].tolist()) == set(
+            after.neighbours_of(item)[0].tolist()
+        )

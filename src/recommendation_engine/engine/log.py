@@ -50,6 +50,30 @@ class InteractionLog:
             n_items=int(n_items if n_items is not None else (items.max() + 1 if count else 0)),
         )
 
+    def extended(
+        self,
+        users: NDArray[np.integer],
+        items: NDArray[np.integer],
+        weights: NDArray[np.floating],
+        times: NDArray[np.floating],
+        n_users: int,
+        n_items: int,
+    ) -> tuple[InteractionLog, NDArray[np.bool_]]:
+        """This log with more rows, still sorted by user then time (a new row tied with
+        an old one comes after it); and which rows of the result are the new ones."""
+        all_users = np.concatenate([self.users, np.asarray(users, np.int64)])
+        all_times = np.concatenate([self.times, np.asarray(times, np.float64)])
+        order = np.lexsort((np.arange(len(all_users)), all_times, all_users))
+        combined = InteractionLog(
+            users=all_users[order],
+            items=np.concatenate([self.items, np.asarray(items, np.int64)])[order],
+            weights=np.concatenate([self.weights, np.asarray(weights, np.float32)])[order],
+            times=all_times[order],
+            n_users=n_users,
+            n_items=n_items,
+        )
+        return combined, order >= len(self)
+
     def __len__(self) -> int:
         return len(self.users)
 

@@ -80,7 +80,21 @@ class ItemNeighbours:
 
 
 def fit(log: InteractionLog, config: SequentialKNNConfig = SequentialKNNConfig()) -> ItemNeighbours:
+    """Every item's neighbour list."""
+    return fit_items(log, config, None)
+
+
+def fit_items(
+    log: InteractionLog, config: SequentialKNNConfig, items: NDArray[np.integer] | None
+) -> ItemNeighbours:
+    """The neighbour lists of ``items`` (all when None), exactly as `fit` computes them;
+    other items' rows are left empty. An incremental update recomputes only the items
+    that new interactions touched (see `touched_items`)."""
     n = log.n_items
+    wanted = None
+    if items is not None:
+        wanted = np.zeros(n, dtype=bool)
+        wanted[np.asarray(items, np.int64)] = True
     cooccurrence = sp.csr_matrix((n, n), dtype=np.float64)
     # Pairs are gathered a block of distances at a time and summed in one conversion:
     # adding one sparse matrix per distance re-reads the growing total every time.
@@ -96,9 +110,15 @@ def fit(log: InteractionLog, config: SequentialKNNConfig = SequentialKNNConfig()
             second = log.items[distance:][same_user]
             weight = np.sqrt(log.weights[:-distance][same_user] * log.weights[distance:][same_user])
             weight = weight * np.exp(-(distance - 1) / config.decay)
-            rows += [first, second]
-            cols += [second, first]
-            weights += [weight, weight]
+            for row, col in ((first, second), (second, first)):
+                if wanted is not None:
+                    keep = wanted[row]
+                    row, col, kept = row[keep], col[keep], weight[keep]
+                else:
+                    kept = weight
+                rows.append(row)
+                cols.append(col)
+                weights.append(kept)
         if not rows:
             break
         block = sp.coo_matrix(
@@ -115,6 +135,24 @@ def fit(log: InteractionLog, config: SequentialKNNConfig = SequentialKNNConfig()
     )
     matrix = _keep_strongest(rows, cols, scores, n, config.neighbours)
     return ItemNeighbours(matrix, popularity, config)
+
+
+def touched_items(
+    log: InteractionLog, config: SequentialKNNConfig, new: NDArray[np.bool_]
+) -> NDArray[np.int64]:
+    """The items whose neighbour lists change when the rows marked ``new`` join the log:
+    their own items, and every item within ``window`` positions of one of them in the
+    same user's history."""
+    positions = np.flatnonzero(new)
+    touched = [log.items[positions]]
+    for distance in range(1, config.window + 1):
+        for step in (-distance, distance):
+            other = positions + step
+            inside = (other >= 0) & (other < len(log))
+            other, origin = other[inside], positions[inside]
+            same_user = log.users[other] == log.users[origin]
+            touched.append(log.items[other[same_user]])
+    return np.unique(np.concatenate(touched))
 
 
 def _keep_strongest(

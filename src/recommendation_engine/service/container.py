@@ -64,14 +64,23 @@ class Services:
             ),
         )
 
-    async def rebuild(self, tenant_id: str) -> None:
-        """Refresh trending data and retrain the tenant's model now."""
+    async def rebuild(self, tenant_id: str, incremental: bool = False) -> None:
+        """Refresh trending data and retrain the tenant's model now; or, ``incremental``,
+        fold in the interactions recorded since the live version (a full rebuild when
+        there is none or it is due)."""
         await self.trending.refresh(tenant_id, now=True)
-        await self.trainer.rebuild(tenant_id)
+        if incremental:
+            await self.trainer.update(
+                tenant_id, timedelta(hours=self.settings.engine.full_rebuild_interval_hours)
+            )
+        else:
+            await self.trainer.rebuild(tenant_id)
 
-    def start_rebuild(self, tenant_id: str) -> None:
+    def start_rebuild(self, tenant_id: str, incremental: bool = False) -> None:
         """Run `rebuild` in the background; stopping the services cancels it."""
-        task = asyncio.create_task(self.rebuild(tenant_id), name=f"rebuild-{tenant_id}")
+        task = asyncio.create_task(
+            self.rebuild(tenant_id, incremental), name=f"rebuild-{tenant_id}"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -86,6 +95,10 @@ class Services:
             "version": live.version if live else None,
             "algorithm": live.algorithm if live else None,
             "trained_at": live.trained_at if live else None,
+            "base_version": live.base_version if live else None,
+            "last_incremental_update": (
+                live.updated_at if live is not None and live.incremental else None
+            ),
             "users": live.users if live else 0,
             "entities": live.items if live else 0,
             "interactions": live.interactions if live else 0,

@@ -20,6 +20,7 @@ from recommendation_engine.service.live_models import LiveModels
 from recommendation_engine.service.trending import TrendingService
 from recommendation_engine.storage import model_store, vectors
 from recommendation_engine.storage import recommendation_queries as queries
+from recommendation_engine.storage.model_store import NO_MODEL, ModelRef
 from recommendation_engine.storage.recommendation_queries import Candidate, HistoryRow
 
 Algorithm = Literal["hybrid", "collaborative", "content_based"]
@@ -103,12 +104,12 @@ class RecommendationService:
         types = await self._types.all(request.tenant_id)
         async with self._pool.acquire() as conn:
             model = await self._live.get(conn, request.tenant_id)
-            version = model.version if model else -1
+            ref = model.ref if model else NO_MODEL
             state = await queries.user_state(
                 conn,
                 request.tenant_id,
                 request.user_id,
-                version,
+                ref,
                 history=self.config.history,
                 seen=SEEN_LIMIT if request.exclude_seen else 0,
             )
@@ -116,9 +117,7 @@ class RecommendationService:
             rows.reverse()  # oldest first
             weights = np.array([_weight(r, types) for r in rows], dtype=np.float64)
             profile_weights = knn.profile_weights(weights, self.config) if rows else weights
-            ranked = await self._rank(
-                conn, request, version, rows, profile_weights, seen, seen_items
-            )
+            ranked = await self._rank(conn, request, ref, rows, profile_weights, seen, seen_items)
         cold_start = len(ranked) < request.count
         if cold_start:
             await self._fill_from_trending(request, ranked, seen)
@@ -128,7 +127,7 @@ class RecommendationService:
                 popular = await queries.popular(
                     conn,
                     request.tenant_id,
-                    version,
+                    ref,
                     request.count - len(ranked),
                     request.entity_type,
                     request.filters,
@@ -159,9 +158,9 @@ class RecommendationService:
                 conn, request.tenant_id, request.entity_id, request.entity_type
             )
             model = await self._live.get(conn, request.tenant_id)
-            version = model.version if model else -1
+            ref = model.ref if model else NO_MODEL
             found = await queries.entity_model_row(
-                conn, request.tenant_id, version, entity_type, request.entity_id
+                conn, request.tenant_id, ref, entity_type, request.entity_id
             )
             if found is None:
                 raise NotFound(
@@ -194,7 +193,7 @@ class RecommendationService:
             candidates = await _gather(
                 conn,
                 request.tenant_id,
-                version,
+                ref,
                 ranked_items,
                 list(similarity),
                 None,
@@ -272,7 +271,7 @@ class RecommendationService:
         self,
         conn: asyncpg.Connection,
         request: UserRequest,
-        version: int,
+        model: ModelRef,
         rows: list[HistoryRow],
         profile_weights: np.ndarray,
         seen: set[tuple[str, str]],
@@ -300,7 +299,7 @@ class RecommendationService:
         found = await _gather(
             conn,
             request.tenant_id,
-            version,
+            model,
             ranked_items,
             content_keys,
             profile,
@@ -355,7 +354,7 @@ class RecommendationService:
 async def _gather(
     conn: asyncpg.Connection,
     tenant_id: str,
-    version: int,
+    model: ModelRef,
     ranked_items: np.ndarray,
     content_keys: list[tuple[str, str]],
     profile: np.ndarray | None,
@@ -373,7 +372,7 @@ async def _gather(
     while True:
         items = ranked_items[taken : taken + page].tolist()
         batch = await queries.candidates(
-            conn, tenant_id, version, items, keys, profile, entity_type, filters
+            conn, tenant_id, model, items, keys, profile, entity_type, filters
         )
         in_page = set(items)
         for candidate in batch:

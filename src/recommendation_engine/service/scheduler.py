@@ -1,11 +1,11 @@
 """Background jobs of one replica: keeping each tenant's model and trending data current.
 
 Every INCREMENTAL_UPDATE_INTERVAL_SECS the scheduler looks at every tenant with
-interactions and retrains its model when interactions arrived since the live version
-was trained (or when it has none); every FULL_REBUILD_INTERVAL_HOURS it retrains even
-without new interactions (so changed interaction-type weights are applied). All
-replicas run the scheduler; the trainer's per-tenant advisory lock makes sure one of
-them does the work while the others skip.
+interactions and folds the interactions that arrived since the live version into it
+(an incremental update), or trains it from scratch when it has none or its last full
+training is older than FULL_REBUILD_INTERVAL_HOURS (which also applies changed
+interaction-type weights). All replicas run the scheduler; the trainer's per-tenant
+advisory lock makes sure one of them does the work while the others skip.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 
@@ -52,28 +52,16 @@ class ModelScheduler:
             self._task = None
 
     async def tick(self) -> list[str]:
-        """Refresh trending data, and retrain every tenant whose model is missing, stale
-        or due; returns the retrained tenants."""
+        """Refresh trending data, and update every tenant whose model is missing, behind
+        the interactions or due for a full rebuild; returns the updated tenants."""
         async with self._pool.acquire() as conn:
             tenants = await model_store.tenants_with_interactions(conn)
         retrained = []
         for tenant in tenants:
             await self._trending.refresh(tenant)
-            if await self._trainer.rebuild(tenant, when=self._due) is not None:
+            if await self._trainer.update(tenant, self._full_rebuild_interval) is not None:
                 retrained.append(tenant)
         return retrained
-
-    async def _due(self, tenant: str) -> bool:
-        async with self._pool.acquire() as conn:
-            live = await model_store.live(conn, tenant)
-            if live is None:
-                return True
-            if (
-                live.trained_at
-                and datetime.now(UTC) - live.trained_at > self._full_rebuild_interval
-            ):
-                return True
-            return await model_store.newest_interaction_id(conn, tenant) > live.last_interaction_id
 
     async def _run(self) -> None:
         while True:

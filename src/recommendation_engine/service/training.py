@@ -1,5 +1,16 @@
 """Training the collaborative model from the interaction table and publishing it.
 
+A full rebuild trains every item's neighbour list from the whole table. An incremental
+update folds in the interactions recorded since the live version: it recomputes, from
+the whole log, exactly the items whose lists those interactions change (their own
+items and the items near them in the same users' histories) and publishes a version
+holding only those rows. Other items keep their lists until the next full rebuild
+(their scores' popularity normalisation may drift a little meanwhile).
+
+The process that built or updated the live version keeps its interaction log in
+memory, so its next update reads only the new rows; another process first restores the
+log from the table, numbered as the live version numbers its items.
+
 One process at a time trains a tenant's model: the trainer holds a PostgreSQL advisory
 lock for the tenant while it works, so two replicas (or two `serve` processes on one
 database) never train the same tenant at once; the second simply skips.
@@ -10,8 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import numpy as np
@@ -23,7 +35,7 @@ from recommendation_engine.models import effective_weight
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.live_models import LiveModels
 from recommendation_engine.storage import model_store
-from recommendation_engine.storage.model_store import ModelInfo
+from recommendation_engine.storage.model_store import ModelInfo, ModelRef
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +45,14 @@ _WRITE_CHUNK = 20_000
 
 @dataclass(frozen=True, slots=True)
 class TrainingData:
+    """A tenant's interaction log up to ``last_interaction_id``, numbered by the two
+    vocabularies; ``model`` is the version it was trained into (None before that)."""
+
     log: InteractionLog
+    users: Vocabulary[str]
     items: Vocabulary[tuple[str, str]]
     last_interaction_id: int
+    model: ModelRef | None = None
 
 
 class ModelTrainer:
@@ -50,76 +67,171 @@ class ModelTrainer:
         self._types = types
         self._live = live_models
         self.config = config
+        self._trained: dict[str, TrainingData] = {}
 
     async def rebuild(
         self, tenant_id: str, when: Callable[[str], Awaitable[bool]] | None = None
     ) -> ModelInfo | None:
-        """Train and publish a new model version.
+        """Train and publish a new model version from scratch.
 
         Returns None if another process is training the tenant, or if ``when`` (checked
         once the lock is held, so two replicas never both act on the same staleness)
         says no training is needed.
         """
+
+        async def full() -> ModelInfo | None:
+            if when is not None and not await when(tenant_id):
+                return None
+            return await self._rebuild(tenant_id)
+
+        return await self._locked(tenant_id, full)
+
+    async def update(self, tenant_id: str, full_after: timedelta) -> ModelInfo | None:
+        """Bring the tenant's model up to date: a full rebuild when it has none or the
+        live one was fully trained more than ``full_after`` ago, otherwise an
+        incremental update when interactions arrived since. None when nothing was
+        needed or another process holds the tenant."""
+
+        async def due() -> ModelInfo | None:
+            async with self._pool.acquire() as conn:
+                live = await model_store.live(conn, tenant_id)
+                newest = await model_store.newest_interaction_id(conn, tenant_id)
+            if live is None or (
+                live.trained_at is not None and datetime.now(UTC) - live.trained_at > full_after
+            ):
+                return await self._rebuild(tenant_id)
+            if newest > live.last_interaction_id:
+                return await self._update(tenant_id, live)
+            return None
+
+        return await self._locked(tenant_id, due)
+
+    async def _locked(
+        self, tenant_id: str, work: Callable[[], Awaitable[ModelInfo | None]]
+    ) -> ModelInfo | None:
         async with self._pool.acquire() as lock:
             key = f"model:{tenant_id}"
             if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
                 return None
             try:
-                if when is not None and not await when(tenant_id):
-                    return None
                 # Holding the lock, any other unfinished version is a leftover of a
                 # process that stopped mid-build.
                 await model_store.discard_unfinished(lock, tenant_id)
-                return await self._rebuild(tenant_id)
+                return await work()
             finally:
                 await lock.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
 
     async def _rebuild(self, tenant_id: str) -> ModelInfo | None:
         started = time.perf_counter()
+        self._trained.pop(tenant_id, None)
         async with self._pool.acquire() as conn:
-            version = await model_store.begin(conn, tenant_id, ALGORITHM, asdict(self.config))
+            ref = await model_store.begin(conn, tenant_id, ALGORITHM, asdict(self.config))
         try:
-            data = await self._load(tenant_id)
+            data = await self._read(tenant_id, Vocabulary(), Vocabulary(), after_id=0)
             model = await asyncio.to_thread(knn.fit, data.log, self.config)
-            await self._write(tenant_id, version, data, model)
+            await self._write(tenant_id, ref, data, model, range(data.log.n_items))
         except BaseException:
             async with self._pool.acquire() as conn:
-                await model_store.discard(conn, tenant_id, version)
+                await model_store.discard(conn, tenant_id, ref)
             raise
+        return await self._publish(tenant_id, ref, data, "built", started)
+
+    async def _update(self, tenant_id: str, live: ModelInfo) -> ModelInfo | None:
+        started = time.perf_counter()
+        known = self._trained.get(tenant_id)
+        if known is None or known.model != live.ref:
+            known = await self._restore(tenant_id, live)
+        self._trained.pop(tenant_id, None)  # extended in place below
+        async with self._pool.acquire() as conn:
+            ref = await model_store.begin(
+                conn, tenant_id, ALGORITHM, asdict(self.config), base=live
+            )
+        try:
+            new = await self._read(
+                tenant_id, known.users, known.items, after_id=known.last_interaction_id
+            )
+            log, is_new = known.log.extended(
+                new.log.users,
+                new.log.items,
+                new.log.weights,
+                new.log.times,
+                n_users=len(known.users),
+                n_items=len(known.items),
+            )
+            data = TrainingData(log, known.users, known.items, new.last_interaction_id)
+            touched = await asyncio.to_thread(knn.touched_items, log, self.config, is_new)
+            model = await asyncio.to_thread(knn.fit_items, log, self.config, touched)
+            await self._write(tenant_id, ref, data, model, touched.tolist())
+        except BaseException:
+            async with self._pool.acquire() as conn:
+                await model_store.discard(conn, tenant_id, ref)
+            raise
+        return await self._publish(
+            tenant_id, ref, data, f"updated ({len(touched)} items changed)", started
+        )
+
+    async def _publish(
+        self, tenant_id: str, ref: ModelRef, data: TrainingData, what: str, started: float
+    ) -> ModelInfo | None:
         async with self._pool.acquire() as conn:
             async with conn.transaction():
                 await model_store.publish(
                     conn,
                     tenant_id,
-                    version,
+                    ref,
                     users=data.log.n_users,
                     items=data.log.n_items,
                     interactions=len(data.log),
                     last_interaction_id=data.last_interaction_id,
                 )
-            # Fresh statistics, so request queries on the new version use its indexes.
-            await conn.execute("ANALYZE model_items, interactions")
+            if ref.base == ref.version:
+                # Fresh statistics, so request queries on the new version use its indexes.
+                await conn.execute("ANALYZE model_items, interactions")
             info = await model_store.live(conn, tenant_id)
+        self._trained[tenant_id] = TrainingData(
+            data.log, data.users, data.items, data.last_interaction_id, ref
+        )
         self._live.forget(tenant_id)
         logger.info(
-            "model %s for tenant %s built in %.1fs",
-            version,
+            "model %s for tenant %s %s in %.1fs",
+            ref.version,
             tenant_id,
+            what,
             time.perf_counter() - started,
         )
         return info
 
-    async def _load(self, tenant_id: str) -> TrainingData:
-        types = await self._types.all(tenant_id)
-        users: Vocabulary[str] = Vocabulary()
+    async def _restore(self, tenant_id: str, live: ModelInfo) -> TrainingData:
+        """The live version's log, read back from the table with its item numbering."""
+        async with self._pool.acquire() as conn:
+            keys = await model_store.item_keys(conn, tenant_id, live.ref)
         items: Vocabulary[tuple[str, str]] = Vocabulary()
+        for item, entity_type, entity_id in keys:
+            if items.add((entity_type, entity_id)) != item:
+                raise RuntimeError(f"model {live.version} does not number its items densely")
+        return await self._read(
+            tenant_id, Vocabulary(), items, after_id=0, up_to=live.last_interaction_id
+        )
+
+    async def _read(
+        self,
+        tenant_id: str,
+        users: Vocabulary[str],
+        items: Vocabulary[tuple[str, str]],
+        after_id: int,
+        up_to: int | None = None,
+    ) -> TrainingData:
+        """Interactions with ids in (after_id, up_to] (up to the newest when None),
+        numbered by ``users`` and ``items``, which learn the keys they have not seen."""
+        types = await self._types.all(tenant_id)
         user_index: list[int] = []
         item_index: list[int] = []
         weights: list[float] = []
         times: list[float] = []
         async with self._pool.acquire() as conn, conn.transaction(readonly=True):
-            up_to = await model_store.newest_interaction_id(conn, tenant_id)
-            async for row in model_store.training_rows(conn, tenant_id, up_to):
+            if up_to is None:
+                up_to = await model_store.newest_interaction_id(conn, tenant_id)
+            async for row in model_store.training_rows(conn, tenant_id, after_id, up_to):
                 kind = types.get(row["interaction_type"])
                 weight = effective_weight(
                     row["weight"], row["value"], kind.default_weight if kind else None
@@ -138,16 +250,22 @@ class ModelTrainer:
             n_users=len(users),
             n_items=len(items),
         )
-        return TrainingData(log, items, up_to)
+        return TrainingData(log, users, items, up_to)
 
     async def _write(
-        self, tenant_id: str, version: int, data: TrainingData, model: knn.ItemNeighbours
+        self,
+        tenant_id: str,
+        ref: ModelRef,
+        data: TrainingData,
+        model: knn.ItemNeighbours,
+        items: Iterable[int],
     ) -> None:
         keys = data.items.keys
+        chosen = list(items)
         async with self._pool.acquire() as conn:
-            for start in range(0, len(keys), _WRITE_CHUNK):
+            for start in range(0, len(chosen), _WRITE_CHUNK):
                 rows = []
-                for item in range(start, min(start + _WRITE_CHUNK, len(keys))):
+                for item in chosen[start : start + _WRITE_CHUNK]:
                     neighbours, scores = model.neighbours_of(item)
                     packed_neighbours, packed_scores = model_store.pack(neighbours, scores)
                     entity_type, entity_id = keys[item]
@@ -161,4 +279,4 @@ class ModelTrainer:
                             packed_scores,
                         )
                     )
-                await model_store.write_items(conn, tenant_id, version, rows)
+                await model_store.write_items(conn, tenant_id, ref, rows)

@@ -1,9 +1,13 @@
 """SQL for trained models: versions, their items and neighbour lists.
 
-A model is written under a new version in state ``building``, then published in one
-transaction that retires the previous live version; readers always see exactly one
-live version per tenant. The last retired version is kept so requests that started on
-it can finish; older ones are deleted.
+A full build is a *base* version that writes a row for every item. An incremental
+update is a new version of the same base that writes rows only for the items it
+changed; version V of a model is, for each item, the newest row of V's base at or
+below V. A version is written in state ``building`` and published in one transaction
+that retires the previous live version; readers always see exactly one live version
+per tenant. The last retired version stays readable so requests that started on it can
+finish: rows it superseded, and bases no longer needed, are deleted at the next
+publication.
 """
 
 from __future__ import annotations
@@ -15,6 +19,17 @@ from typing import Any
 
 import asyncpg
 import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    """Which rows make a model version: those of ``base`` at or below ``version``."""
+
+    base: int
+    version: int
+
+
+NO_MODEL = ModelRef(-1, -1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +45,21 @@ class ModelInfo:
     items: int
     interactions: int
     last_interaction_id: int
+    base_version: int
+    updated_at: datetime | None
+
+    @property
+    def ref(self) -> ModelRef:
+        return ModelRef(self.base_version, self.version)
+
+    @property
+    def incremental(self) -> bool:
+        return self.version != self.base_version
 
 
 _INFO = (
     "tenant_id, version, state, algorithm, config, started_at, trained_at, users, items, "
-    "interactions, last_interaction_id"
+    "interactions, last_interaction_id, base_version, updated_at"
 )
 
 
@@ -42,28 +67,44 @@ def _info(row: asyncpg.Record) -> ModelInfo:
     return ModelInfo(**dict(row))
 
 
-async def begin(conn: asyncpg.Connection, tenant_id: str, algorithm: str, config: dict) -> int:
-    return await conn.fetchval(
-        "INSERT INTO models (tenant_id, version, state, algorithm, config) "
-        "VALUES ($1, nextval('model_version_seq'), 'building', $2, $3) RETURNING version",
+async def begin(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    algorithm: str,
+    config: dict,
+    base: ModelInfo | None = None,
+) -> ModelRef:
+    """Start a version: a new base (a full build), or an update of ``base``'s base."""
+    row = await conn.fetchrow(
+        """
+        INSERT INTO models (tenant_id, version, base_version, state, algorithm, config,
+                            trained_at)
+        VALUES ($1, nextval('model_version_seq'), coalesce($4, currval('model_version_seq')),
+                'building', $2, $3, $5)
+        RETURNING base_version, version
+        """,
         tenant_id,
         algorithm,
         config,
+        base.base_version if base else None,
+        base.trained_at if base else None,
     )
+    return ModelRef(row["base_version"], row["version"])
 
 
 async def write_items(
     conn: asyncpg.Connection,
     tenant_id: str,
-    version: int,
+    model: ModelRef,
     rows: Sequence[tuple[int, str, str, float, bytes, bytes]],
 ) -> None:
     """``rows``: (item, entity_type, entity_id, popularity, neighbours, scores)."""
     await conn.copy_records_to_table(
         "model_items",
-        records=[(tenant_id, version, *row) for row in rows],
+        records=[(tenant_id, model.base, model.version, *row) for row in rows],
         columns=[
             "tenant_id",
+            "base",
             "version",
             "item",
             "entity_type",
@@ -78,25 +119,49 @@ async def write_items(
 async def publish(
     conn: asyncpg.Connection,
     tenant_id: str,
-    version: int,
+    model: ModelRef,
     users: int,
     items: int,
     interactions: int,
     last_interaction_id: int,
 ) -> None:
-    """Make ``version`` the live model (call inside a transaction)."""
-    await conn.execute("DELETE FROM models WHERE tenant_id = $1 AND state = 'retired'", tenant_id)
+    """Make ``model`` the live version (call inside a transaction)."""
+    previous = await conn.fetchrow(
+        "UPDATE models SET state = 'retired' WHERE tenant_id = $1 AND state = 'live' "
+        "RETURNING version, base_version",
+        tenant_id,
+    )
+    keep = {model.base}
+    if previous is not None:
+        keep |= {previous["version"], previous["base_version"]}
+        # Rows the previous version superseded are no longer read by anyone.
+        await conn.execute(
+            """
+            DELETE FROM model_items m
+            WHERE m.tenant_id = $1 AND m.base = $2 AND m.version < $3
+              AND m.item IN (SELECT item FROM model_items
+                             WHERE tenant_id = $1 AND base = $2 AND version = $3)
+            """,
+            tenant_id,
+            previous["base_version"],
+            previous["version"],
+        )
+    # Older retired versions (deleting a base deletes its rows).
     await conn.execute(
-        "UPDATE models SET state = 'retired' WHERE tenant_id = $1 AND state = 'live'", tenant_id
+        "DELETE FROM models WHERE tenant_id = $1 AND state = 'retired' "
+        "AND NOT version = ANY($2::bigint[])",
+        tenant_id,
+        sorted(keep),
     )
     await conn.execute(
         """
-        UPDATE models SET state = 'live', trained_at = now(), users = $3, items = $4,
+        UPDATE models SET state = 'live', updated_at = now(),
+            trained_at = coalesce(trained_at, now()), users = $3, items = $4,
             interactions = $5, last_interaction_id = $6
         WHERE tenant_id = $1 AND version = $2
         """,
         tenant_id,
-        version,
+        model.version,
         users,
         items,
         interactions,
@@ -104,16 +169,45 @@ async def publish(
     )
 
 
-async def discard(conn: asyncpg.Connection, tenant_id: str, version: int) -> None:
-    await conn.execute(
-        "DELETE FROM models WHERE tenant_id = $1 AND version = $2 AND state = 'building'",
+async def item_keys(
+    conn: asyncpg.Connection, tenant_id: str, model: ModelRef
+) -> list[tuple[int, str, str]]:
+    """Every item of the model version: (item, entity_type, entity_id)."""
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT ON (item) item, entity_type, entity_id FROM model_items
+        WHERE tenant_id = $1 AND base = $2 AND version <= $3
+        ORDER BY item
+        """,
         tenant_id,
-        version,
+        model.base,
+        model.version,
     )
+    return [(r["item"], r["entity_type"], r["entity_id"]) for r in rows]
+
+
+async def discard(conn: asyncpg.Connection, tenant_id: str, model: ModelRef) -> None:
+    """Drop an unfinished version and the rows it wrote."""
+    async with conn.transaction():
+        await conn.execute(
+            "DELETE FROM model_items WHERE tenant_id = $1 AND base = $2 AND version = $3",
+            tenant_id,
+            model.base,
+            model.version,
+        )
+        await conn.execute(
+            "DELETE FROM models WHERE tenant_id = $1 AND version = $2 AND state = 'building'",
+            tenant_id,
+            model.version,
+        )
 
 
 async def discard_unfinished(conn: asyncpg.Connection, tenant_id: str) -> None:
-    await conn.execute("DELETE FROM models WHERE tenant_id = $1 AND state = 'building'", tenant_id)
+    for row in await conn.fetch(
+        "SELECT base_version, version FROM models WHERE tenant_id = $1 AND state = 'building'",
+        tenant_id,
+    ):
+        await discard(conn, tenant_id, ModelRef(row["base_version"], row["version"]))
 
 
 async def live(conn: asyncpg.Connection, tenant_id: str) -> ModelInfo | None:
@@ -154,16 +248,17 @@ async def newest_interaction_id(conn: asyncpg.Connection, tenant_id: str) -> int
 
 
 async def training_rows(
-    conn: asyncpg.Connection, tenant_id: str, up_to_id: int
+    conn: asyncpg.Connection, tenant_id: str, after_id: int, up_to_id: int
 ) -> AsyncIterator[asyncpg.Record]:
-    """Every interaction of the tenant up to ``up_to_id`` (needs a transaction)."""
+    """The tenant's interactions with ids in (after_id, up_to_id] (needs a transaction)."""
     async for row in conn.cursor(
         """
         SELECT user_id, entity_type, entity_id, interaction_type, weight, value,
                extract(epoch FROM occurred_at)::float8 AS at
-        FROM interactions WHERE tenant_id = $1 AND id <= $2
+        FROM interactions WHERE tenant_id = $1 AND id > $2 AND id <= $3
         """,
         tenant_id,
+        after_id,
         up_to_id,
         prefetch=20_000,
     ):

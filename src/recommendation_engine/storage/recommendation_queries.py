@@ -1,4 +1,8 @@
-"""SQL on the recommendation request path. Every query reads by index; none scans."""
+"""SQL on the recommendation request path. Every query reads by index; none scans.
+
+A model version's row for an item is the newest row of its base at or below the
+version (storage.model_store): each lookup takes that row through the index.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import asyncpg
 import numpy as np
 
 from recommendation_engine.storage.filters import attribute_filter
+from recommendation_engine.storage.model_store import ModelRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +44,7 @@ async def user_state(
     conn: asyncpg.Connection,
     tenant_id: str,
     user_id: str,
-    version: int,
+    model: ModelRef,
     history: int,
     seen: int,
 ) -> UserState:
@@ -56,9 +61,12 @@ async def user_state(
         SELECT l.n, l.entity_type, l.entity_id, l.interaction_type, l.weight, l.value,
                m.item, m.neighbours, m.scores, e.feature_vector
         FROM latest l
-        LEFT JOIN model_items m
-            ON m.tenant_id = $1 AND m.version = $3
-           AND m.entity_type = l.entity_type AND m.entity_id = l.entity_id
+        LEFT JOIN LATERAL (
+            SELECT item, neighbours, scores FROM model_items
+            WHERE tenant_id = $1 AND base = $6 AND entity_type = l.entity_type
+              AND entity_id = l.entity_id AND version <= $3
+            ORDER BY version DESC LIMIT 1
+        ) m ON true
         LEFT JOIN entities e
             ON l.n <= $4 AND e.tenant_id = $1
            AND e.entity_type = l.entity_type AND e.entity_id = l.entity_id
@@ -66,9 +74,10 @@ async def user_state(
         """,
         tenant_id,
         user_id,
-        version,
+        model.version,
         history,
         max(history, seen),
+        model.base,
     )
     state = UserState([], set(), set())
     for r in rows:
@@ -104,13 +113,17 @@ class Candidate:
 
 _CANDIDATES = f"""
 WITH keys AS (
-    SELECT m.item, m.entity_type, m.entity_id FROM model_items m
-    WHERE m.tenant_id = $1 AND m.version = $2 AND m.item = ANY($3::int[])
+    SELECT DISTINCT ON (m.item) m.item, m.entity_type, m.entity_id FROM model_items m
+    WHERE m.tenant_id = $1 AND m.base = $10 AND m.item = ANY($3::int[]) AND m.version <= $2
     UNION
     SELECT m.item, k.entity_type, k.entity_id
     FROM unnest($4::text[], $5::text[]) AS k(entity_type, entity_id)
-    LEFT JOIN model_items m ON m.tenant_id = $1 AND m.version = $2
-         AND m.entity_type = k.entity_type AND m.entity_id = k.entity_id
+    LEFT JOIN LATERAL (
+        SELECT item FROM model_items
+        WHERE tenant_id = $1 AND base = $10 AND entity_type = k.entity_type
+          AND entity_id = k.entity_id AND version <= $2
+        LIMIT 1
+    ) m ON true
 )
 SELECT k.item, e.entity_type, e.entity_id, e.attributes,
        CASE WHEN $6::vector IS NULL THEN NULL
@@ -126,7 +139,7 @@ WHERE ($7::text IS NULL OR e.entity_type = $7)
 async def candidates(
     conn: asyncpg.Connection,
     tenant_id: str,
-    version: int,
+    model: ModelRef,
     items: Sequence[int],
     keys: Sequence[tuple[str, str]],
     profile: np.ndarray | None,
@@ -138,7 +151,7 @@ async def candidates(
     rows = await conn.fetch(
         _CANDIDATES,
         tenant_id,
-        version,
+        model.version,
         list(items),
         [k[0] for k in keys],
         [k[1] for k in keys],
@@ -146,6 +159,7 @@ async def candidates(
         entity_type,
         list(filters),
         list(filters.values()),
+        model.base,
     )
     return [
         Candidate(
@@ -164,33 +178,41 @@ async def candidates(
 async def popular(
     conn: asyncpg.Connection,
     tenant_id: str,
-    version: int,
+    model: ModelRef,
     limit: int,
     entity_type: str | None,
     filters: dict[str, str],
     exclude: set[tuple[str, str]],
     exclude_ids: set[str],
 ) -> list[tuple[Candidate, float]]:
-    """The live model's most interacted-with entities, most popular first."""
+    """The model's most interacted-with entities, most popular first."""
     found: list[tuple[Candidate, float]] = []
     offset, page = 0, max(limit * 4, 50)
     while len(found) < limit:
+        # Rows superseded by a newer row of the item (at or below the version) are not
+        # the version's; the popularity index gives the rest in order.
         rows = await conn.fetch(
             """
-            SELECT item, popularity FROM model_items
-            WHERE tenant_id = $1 AND version = $2
+            SELECT item, popularity FROM model_items m
+            WHERE tenant_id = $1 AND base = $5 AND version <= $2
+              AND NOT EXISTS (
+                  SELECT 1 FROM model_items newer
+                  WHERE newer.tenant_id = $1 AND newer.base = $5 AND newer.item = m.item
+                    AND newer.version > m.version AND newer.version <= $2
+              )
             ORDER BY popularity DESC, item LIMIT $3 OFFSET $4
             """,
             tenant_id,
-            version,
+            model.version,
             page,
             offset,
+            model.base,
         )
         if not rows:
             break
         weights = {r["item"]: float(r["popularity"]) for r in rows}
         batch = await candidates(
-            conn, tenant_id, version, list(weights), [], None, entity_type, filters
+            conn, tenant_id, model, list(weights), [], None, entity_type, filters
         )
         batch.sort(key=lambda c: (-weights[c.item or 0], c.item))
         for candidate in batch:
@@ -202,20 +224,25 @@ async def popular(
 
 
 async def entity_model_row(
-    conn: asyncpg.Connection, tenant_id: str, version: int, entity_type: str, entity_id: str
+    conn: asyncpg.Connection, tenant_id: str, model: ModelRef, entity_type: str, entity_id: str
 ) -> tuple[np.ndarray | None, bytes | None, bytes | None] | None:
     """An entity's feature vector and its model neighbours; None if it does not exist."""
     row = await conn.fetchrow(
         """
         SELECT e.feature_vector, m.neighbours, m.scores FROM entities e
-        LEFT JOIN model_items m ON m.tenant_id = $1 AND m.version = $2
-             AND m.entity_type = e.entity_type AND m.entity_id = e.entity_id
+        LEFT JOIN LATERAL (
+            SELECT neighbours, scores FROM model_items
+            WHERE tenant_id = $1 AND base = $5 AND entity_type = e.entity_type
+              AND entity_id = e.entity_id AND version <= $2
+            ORDER BY version DESC LIMIT 1
+        ) m ON true
         WHERE e.tenant_id = $1 AND e.entity_type = $3 AND e.entity_id = $4
         """,
         tenant_id,
-        version,
+        model.version,
         entity_type,
         entity_id,
+        model.base,
     )
     if row is None:
         return None

@@ -222,11 +222,19 @@ async def model_status(services: ServicesDep, tenant: TenantDep) -> dict[str, An
 @router.post(
     "/api/v1/model/rebuild",
     status_code=202,
-    summary="Start a full model rebuild (and a trending refresh)",
+    summary="Start a full model rebuild (and a trending refresh), or an incremental update",
 )
-async def model_rebuild(services: ServicesDep, tenant: TenantDep) -> Response:
-    services.start_rebuild(tenant)
+async def model_rebuild(
+    services: ServicesDep,
+    tenant: TenantDep,
+    incremental: Annotated[
+        bool,
+        Query(description="fold the interactions recorded since the live version in now"),
+    ] = False,
+) -> Response:
+    services.start_rebuild(tenant, incremental=incremental)
+    what = "an incremental update" if incremental else "a full rebuild"
     return FastJSONResponse(
-        {"status": "accepted", "message": "a full rebuild has started; see /api/v1/model/status"},
+        {"status": "accepted", "message": f"{what} has started; see /api/v1/model/status"},
         status_code=202,
     )
