@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from recommendation_engine.config import EngineSettings
+from recommendation_engine.config import EngineSettings, Settings
 from tests.api.test_model_scheduler import wait_for
 from tests.support import client, fetch, make_entity, make_settings, serve
 
@@ -39,16 +39,25 @@ def collaborative_neighbours(api: httpx.Client, entity: str) -> list[str]:
     return [r["entity_id"] for r in response.json()["recommendations"]]
 
 
-def test_new_interactions_are_folded_in_without_a_full_rebuild(clean_db: str) -> None:
-    settings = make_settings(
-        clean_db, engine=EngineSettings(background_jobs=True, incremental_update_interval_secs=1)
+def updating_every_second(database_url: str) -> Settings:
+    return make_settings(
+        database_url,
+        engine=EngineSettings(background_jobs=True, incremental_update_interval_secs=1),
     )
-    with serve(settings) as address, client(address) as api:
-        for n in range(8):
-            make_entity(api, f"m{n}", "movie")
-        for user in range(6):
-            for n in range(4):
-                record(api, f"u{user}", f"m{(user + n) % 8}")
+
+
+def walk_catalogue(api: httpx.Client, movies: int, users: int, steps: int) -> None:
+    """Movies m0..m<movies-1>; user u<k> watches `steps` of them in order from m<k>."""
+    for n in range(movies):
+        make_entity(api, f"m{n}", "movie")
+    for user in range(users):
+        for n in range(steps):
+            record(api, f"u{user}", f"m{(user + n) % movies}")
+
+
+def test_new_interactions_are_folded_in_without_a_full_rebuild(clean_db: str) -> None:
+    with serve(updating_every_second(clean_db)) as address, client(address) as api:
+        walk_catalogue(api, movies=8, users=6, steps=4)
         full = next_version(api, None)
         assert full["base_version"] == full["version"]
         assert full["last_incremental_update"] is None
@@ -93,22 +102,14 @@ def test_new_interactions_are_folded_in_without_a_full_rebuild(clean_db: str) ->
 
 
 def test_another_process_restores_the_log_before_updating(clean_db: str) -> None:
-    manual = make_settings(clean_db)
-    background = make_settings(
-        clean_db, engine=EngineSettings(background_jobs=True, incremental_update_interval_secs=1)
-    )
-    with serve(manual) as first, client(first) as api:
-        for n in range(6):
-            make_entity(api, f"m{n}", "movie")
-        for user in range(5):
-            for n in range(3):
-                record(api, f"u{user}", f"m{(user + n) % 6}")
+    with serve(make_settings(clean_db)) as first, client(first) as api:
+        walk_catalogue(api, movies=6, users=5, steps=3)
         assert api.post("/api/v1/model/rebuild").status_code == 202
         full = next_version(api, None)
         assert "m2" not in collaborative_neighbours(api, "m5")  # never watched together
         record(api, "late", "m5")
         record(api, "late", "m2")
-    with serve(background) as second, client(second) as api:
+    with serve(updating_every_second(clean_db)) as second, client(second) as api:
         update = next_version(api, full["version"])
         assert update["base_version"] == full["version"]
         assert update["interactions"] == full["interactions"] + 2
