@@ -141,7 +141,8 @@ class ModelTrainer:
         known = self._trained.get(tenant_id)
         if known is None or known.model != live.ref:
             known = await self._restore(tenant_id, live)
-        self._trained.pop(tenant_id, None)  # extended in place below
+        # Its vocabularies learn the new keys below: kept again only once published.
+        self._trained.pop(tenant_id, None)
         async with self._pool.acquire() as conn:
             ref = await model_store.begin(
                 conn, tenant_id, ALGORITHM, asdict(self.config), base=live
