@@ -40,8 +40,10 @@ class Services:
     def build(cls, settings: Settings, pool: asyncpg.Pool) -> Services:
         types = InteractionTypeService(pool)
         live_models = LiveModels()
-        trainer = ModelTrainer(pool, types, live_models)
         engine = settings.engine
+        trainer = ModelTrainer(
+            pool, types, live_models, timedelta(hours=engine.full_rebuild_interval_hours)
+        )
         trending = TrendingService(
             pool, types, timedelta(hours=engine.trending_update_interval_hours)
         )
@@ -60,7 +62,6 @@ class Services:
                 trainer,
                 trending,
                 update_interval=engine.incremental_update_interval_secs,
-                full_rebuild_interval=timedelta(hours=engine.full_rebuild_interval_hours),
             ),
         )
 
@@ -70,9 +71,7 @@ class Services:
         there is none or it is due)."""
         await self.trending.refresh(tenant_id, now=True)
         if incremental:
-            await self.trainer.update(
-                tenant_id, timedelta(hours=self.settings.engine.full_rebuild_interval_hours)
-            )
+            await self.trainer.update(tenant_id)
         else:
             await self.trainer.rebuild(tenant_id)
 

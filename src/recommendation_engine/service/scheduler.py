@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
 
 import asyncpg
 
@@ -31,13 +30,11 @@ class ModelScheduler:
         trainer: ModelTrainer,
         trending: TrendingService,
         update_interval: float,
-        full_rebuild_interval: timedelta,
     ) -> None:
         self._pool = pool
         self._trainer = trainer
         self._trending = trending
         self._update_interval = update_interval
-        self._full_rebuild_interval = full_rebuild_interval
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -59,7 +56,7 @@ class ModelScheduler:
         retrained = []
         for tenant in tenants:
             await self._trending.refresh(tenant)
-            if await self._trainer.update(tenant, self._full_rebuild_interval) is not None:
+            if await self._trainer.update(tenant) is not None:
                 retrained.append(tenant)
         return retrained
 

@@ -61,34 +61,24 @@ class ModelTrainer:
         pool: asyncpg.Pool,
         types: InteractionTypeService,
         live_models: LiveModels,
+        full_rebuild_interval: timedelta,
         config: knn.SequentialKNNConfig = knn.SequentialKNNConfig(),
     ) -> None:
         self._pool = pool
         self._types = types
         self._live = live_models
+        self._full_rebuild_interval = full_rebuild_interval
         self.config = config
         self._trained: dict[str, TrainingData] = {}
 
-    async def rebuild(
-        self, tenant_id: str, when: Callable[[str], Awaitable[bool]] | None = None
-    ) -> ModelInfo | None:
-        """Train and publish a new model version from scratch.
+    async def rebuild(self, tenant_id: str) -> ModelInfo | None:
+        """Train and publish a new model version from scratch; None if another process
+        is training the tenant."""
+        return await self._locked(tenant_id, lambda: self._rebuild(tenant_id))
 
-        Returns None if another process is training the tenant, or if ``when`` (checked
-        once the lock is held, so two replicas never both act on the same staleness)
-        says no training is needed.
-        """
-
-        async def full() -> ModelInfo | None:
-            if when is not None and not await when(tenant_id):
-                return None
-            return await self._rebuild(tenant_id)
-
-        return await self._locked(tenant_id, full)
-
-    async def update(self, tenant_id: str, full_after: timedelta) -> ModelInfo | None:
+    async def update(self, tenant_id: str) -> ModelInfo | None:
         """Bring the tenant's model up to date: a full rebuild when it has none or the
-        live one was fully trained more than ``full_after`` ago, otherwise an
+        live one was fully trained more than FULL_REBUILD_INTERVAL_HOURS ago, otherwise an
         incremental update when interactions arrived since. None when nothing was
         needed or another process holds the tenant."""
 
@@ -97,7 +87,8 @@ class ModelTrainer:
                 live = await model_store.live(conn, tenant_id)
                 newest = await model_store.newest_interaction_id(conn, tenant_id)
             if live is None or (
-                live.trained_at is not None and datetime.now(UTC) - live.trained_at > full_after
+                live.trained_at is not None
+                and datetime.now(UTC) - live.trained_at > self._full_rebuild_interval
             ):
                 return await self._rebuild(tenant_id)
             if newest > live.last_interaction_id:
