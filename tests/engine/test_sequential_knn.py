@@ -129,3 +129,14 @@ def test_an_incremental_refit_equals_a_full_fit_on_the_items_it_touches() -> Non
         assert set(before.neighbours_of(item)[0].tolist()) == set(
             after.neighbours_of(item)[0].tolist()
         )
+
+
+def test_a_fit_in_shards_equals_a_fit_in_one_go() -> None:
+    config = replace(knn.SequentialKNNConfig(), window=6, neighbours=15)
+    log = random_log(5, 4000, 150, 250)
+    whole = knn.fit_items(log, config, None)
+    sharded = knn.fit_items(log, config, None, pairs_per_shard=3000)
+    assert len(list(knn._shards(log, config, np.arange(250), 3000))) > 5
+    for item in range(250):
+        np.testing.assert_array_equal(sharded.neighbours_of(item)[0], whole.neighbours_of(item)[0])
+        np.testing.assert_allclose(sharded.neighbours_of(item)[1], whole.neighbours_of(item)[1])

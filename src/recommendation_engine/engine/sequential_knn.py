@@ -16,6 +16,7 @@ where the signal is when predicting what they do next.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from numpy.typing import NDArray
 from recommendation_engine.engine.log import InteractionLog
 
 _DISTANCES_PER_BLOCK = 10
+# Pair entries (one per direction) a fit holds at once; longer logs are fitted in shards
+# of items.
+PAIRS_PER_SHARD = 40_000_000
 
 
 @dataclass(frozen=True)
@@ -85,56 +89,118 @@ def fit(log: InteractionLog, config: SequentialKNNConfig = SequentialKNNConfig()
 
 
 def fit_items(
-    log: InteractionLog, config: SequentialKNNConfig, items: NDArray[np.integer] | None
+    log: InteractionLog,
+    config: SequentialKNNConfig,
+    items: NDArray[np.integer] | None,
+    pairs_per_shard: int = PAIRS_PER_SHARD,
 ) -> ItemNeighbours:
     """The neighbour lists of ``items`` (all when None), exactly as `fit` computes them;
     other items' rows are left empty. An incremental update recomputes only the items
-    that new interactions touched (see `touched_items`)."""
+    that new interactions touched (see `touched_items`).
+
+    Items are trained in shards of at most about ``pairs_per_shard`` pair entries, so
+    memory stays bounded however long the log is; each shard reads the log again."""
     n = log.n_items
-    wanted = None
-    if items is not None:
-        wanted = np.zeros(n, dtype=bool)
-        wanted[np.asarray(items, np.int64)] = True
+    chosen = np.arange(n) if items is None else np.unique(np.asarray(items, np.int64))
+    popularity = log.item_weights()
+    parts = [
+        _fit_rows(log, config, shard, popularity)
+        for shard in _shards(log, config, chosen, pairs_per_shard)
+    ]
+    rows = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+    cols = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+    scores = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.float32)
+    order = np.argsort(rows, kind="stable")  # shards may interleave; rows keep their order
+    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n))]
+    matrix = sp.csr_matrix(
+        (scores[order], cols[order].astype(np.int32), indptr.astype(np.int64)), shape=(n, n)
+    )
+    return ItemNeighbours(matrix, popularity, config)
+
+
+def _pairs(
+    log: InteractionLog, config: SequentialKNNConfig
+) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]]:
+    """For each distance, the (earlier item, later item, weight) of every pair of one
+    user's interactions that far apart."""
+    for distance in range(1, config.window + 1):
+        same_user = log.users[distance:] == log.users[:-distance]
+        if not same_user.any():
+            return
+        first = log.items[:-distance][same_user]
+        second = log.items[distance:][same_user]
+        weight = np.sqrt(log.weights[:-distance][same_user] * log.weights[distance:][same_user])
+        yield first, second, weight * np.exp(-(distance - 1) / config.decay)
+
+
+def _shards(
+    log: InteractionLog, config: SequentialKNNConfig, items: NDArray[np.int64], budget: int
+) -> Iterator[NDArray[np.bool_]]:
+    """Masks over the items, each choosing some of ``items`` whose rows hold about
+    ``budget`` pair entries at most (an item over the budget alone is a shard)."""
+    if items.size == 0:
+        return
+    entries = np.bincount(log.items, minlength=log.n_items) * 2.0 * config.window
+    if entries[items].sum() > budget:  # the bound is loose: count exactly
+        entries = np.zeros(log.n_items)
+        for first, second, _ in _pairs(log, config):
+            entries += np.bincount(first, minlength=log.n_items)
+            entries += np.bincount(second, minlength=log.n_items)
+    cumulative = np.cumsum(entries[items])
+    shard_of = (cumulative - entries[items]) // max(budget, 1)
+    for shard in np.unique(shard_of):
+        mask = np.zeros(log.n_items, dtype=bool)
+        mask[items[shard_of == shard]] = True
+        yield mask
+
+
+def _fit_rows(
+    log: InteractionLog,
+    config: SequentialKNNConfig,
+    wanted: NDArray[np.bool_],
+    popularity: NDArray[np.float64],
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+    """The kept neighbours of the ``wanted`` items: rows, columns and scores, each row's
+    entries best first."""
+    n = log.n_items
     cooccurrence = sp.csr_matrix((n, n), dtype=np.float64)
     # Pairs are gathered a block of distances at a time and summed in one conversion:
     # adding one sparse matrix per distance re-reads the growing total every time.
-    for first_distance in range(1, config.window + 1, _DISTANCES_PER_BLOCK):
-        rows, cols, weights = [], [], []
-        for distance in range(
-            first_distance, min(first_distance + _DISTANCES_PER_BLOCK, config.window + 1)
-        ):
-            same_user = log.users[distance:] == log.users[:-distance]
-            if not same_user.any():
-                break
-            first = log.items[:-distance][same_user]
-            second = log.items[distance:][same_user]
-            weight = np.sqrt(log.weights[:-distance][same_user] * log.weights[distance:][same_user])
-            weight = weight * np.exp(-(distance - 1) / config.decay)
-            for row, col in ((first, second), (second, first)):
-                if wanted is not None:
-                    keep = wanted[row]
-                    row, col, kept = row[keep], col[keep], weight[keep]
-                else:
-                    kept = weight
-                rows.append(row)
-                cols.append(col)
-                weights.append(kept)
-        if not rows:
-            break
-        block = sp.coo_matrix(
-            (np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
-        ).tocsr()
-        cooccurrence = cooccurrence + block
-    popularity = log.item_weights()
+    rows: list[NDArray[np.int64]] = []
+    cols: list[NDArray[np.int64]] = []
+    weights: list[NDArray[np.float64]] = []
+    for count, (first, second, weight) in enumerate(_pairs(log, config), start=1):
+        for row, col in ((first, second), (second, first)):
+            keep = wanted[row]
+            rows.append(row[keep])
+            cols.append(col[keep])
+            weights.append(weight[keep])
+        if count % _DISTANCES_PER_BLOCK == 0:
+            cooccurrence = cooccurrence + _summed(rows, cols, weights, n)
+            rows, cols, weights = [], [], []
+    if rows:
+        cooccurrence = cooccurrence + _summed(rows, cols, weights, n)
     coo = cooccurrence.tocoo()
     off_diagonal = coo.row != coo.col  # repeats of the same item are not neighbours
-    rows, cols = coo.row[off_diagonal], coo.col[off_diagonal]
+    kept_rows, kept_cols = coo.row[off_diagonal], coo.col[off_diagonal]
     safe = np.maximum(popularity, 1e-9)
     scores = coo.data[off_diagonal] / (
-        safe[rows] ** config.alpha * safe[cols] ** (1 - config.alpha)
+        safe[kept_rows] ** config.alpha * safe[kept_cols] ** (1 - config.alpha)
     )
-    matrix = _keep_strongest(rows, cols, scores, n, config.neighbours)
-    return ItemNeighbours(matrix, popularity, config)
+    matrix = _keep_strongest(kept_rows, kept_cols, scores, n, config.neighbours)
+    row_of = np.repeat(np.arange(n), np.diff(matrix.indptr))
+    return row_of, matrix.indices.astype(np.int64), matrix.data
+
+
+def _summed(
+    rows: list[NDArray[np.int64]],
+    cols: list[NDArray[np.int64]],
+    weights: list[NDArray[np.float64]],
+    n: int,
+) -> sp.csr_matrix:
+    return sp.coo_matrix(
+        (np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+    ).tocsr()
 
 
 def touched_items(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from array import array
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -216,10 +217,9 @@ class ModelTrainer:
         """Interactions with ids in (after_id, up_to] (up to the newest when None),
         numbered by ``users`` and ``items``, which learn the keys they have not seen."""
         types = await self._types.all(tenant_id)
-        user_index: list[int] = []
-        item_index: list[int] = []
-        weights: list[float] = []
-        times: list[float] = []
+        # Typed arrays: a Python list of ten million numbers costs several times more.
+        user_index, item_index = array("q"), array("q")
+        weights, times = array("f"), array("d")
         async with self._pool.acquire() as conn, conn.transaction(readonly=True):
             if up_to is None:
                 up_to = await model_store.newest_interaction_id(conn, tenant_id)
@@ -235,10 +235,10 @@ class ModelTrainer:
                 weights.append(weight)
                 times.append(row["at"])
         log = InteractionLog.build(
-            np.asarray(user_index, np.int64),
-            np.asarray(item_index, np.int64),
-            np.asarray(weights, np.float32),
-            np.asarray(times, np.float64),
+            np.frombuffer(user_index, np.int64),
+            np.frombuffer(item_index, np.int64),
+            np.frombuffer(weights, np.float32),
+            np.frombuffer(times, np.float64),
             n_users=len(users),
             n_items=len(items),
         )
