@@ -85,9 +85,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     now = datetime.now(UTC)
-    print("generating data...", flush=True)
-    entity_rows = list(datasets.entities(args.entities))
-    log_rows = list(datasets.interactions(args.interactions, args.entities, args.users, end=now))
     report: dict[str, Any] = {
         "dataset": {
             "entities": args.entities,
@@ -99,12 +96,25 @@ def main() -> None:
         running_server(workers=1, BACKGROUND_JOBS="false") as server,
         httpx.Client(base_url=server.url, headers=HEADERS, timeout=900) as http,
     ):
-        asyncio.run(bulk_load(server, "/api/v1/entities/bulk", "entities", entity_rows, 10_000, 2))
-        asyncio.run(
+        started = time.perf_counter()
+        report["bulk_entities"] = asyncio.run(
+            bulk_load(
+                server,
+                "/api/v1/entities/bulk",
+                "entities",
+                datasets.entities(args.entities),
+                10_000,
+                2,
+            )
+        )
+        print("entities", report["bulk_entities"], flush=True)
+        log_rows = datasets.interactions(args.interactions, args.entities, args.users, end=now)
+        report["bulk_interactions"] = asyncio.run(
             bulk_load(server, "/api/v1/interactions/bulk", "interactions", log_rows, 10_000, 2)
         )
-        asyncio.run(wait_indexed(server, time.perf_counter()))
-        del entity_rows, log_rows
+        print("interactions", report["bulk_interactions"], flush=True)
+        report["all_vectors_indexed_seconds"] = asyncio.run(wait_indexed(server, started))
+        print("indexed after", report["all_vectors_indexed_seconds"], flush=True)
         started = time.perf_counter()
         http.post("/api/v1/model/rebuild").raise_for_status()
         report["full_rebuild_seconds"] = wait_for_new_model(http, None, started)

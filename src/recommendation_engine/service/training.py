@@ -179,7 +179,7 @@ class ModelTrainer:
                 )
             if ref.base == ref.version:
                 # Fresh statistics, so request queries on the new version use its indexes.
-                await conn.execute("ANALYZE model_items, interactions")
+                await conn.execute("ANALYZE model_items, interactions, entities")
             info = await model_store.live(conn, tenant_id)
         self._trained[tenant_id] = TrainingData(
             data.log, data.users, data.items, data.last_interaction_id, ref
