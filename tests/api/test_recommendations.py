@@ -166,6 +166,15 @@ def test_cold_start_fills_from_trending_then_popular(catalogue: httpx.Client) ->
     assert reasons == sorted(reasons, key=order.__getitem__)  # own signals first
 
 
+def test_cold_start_fallbacks_honour_filters_and_exclusions(catalogue: httpx.Client) -> None:
+    rebuild(catalogue)
+    params = {"count": 5, "filter.genre": "comedy", "exclude": "m1"}
+    trending = catalogue.get(f"{URL}/stranger", params=params).json()["recommendations"]
+    assert [r["reason"] for r in trending] == ["trending"] * 4  # five comedies, one excluded
+    assert {r["attributes"]["genre"] for r in trending} == {"comedy"}
+    assert "m1" not in [r["entity_id"] for r in trending]
+
+
 def test_popular_fills_what_trending_cannot(catalogue: httpx.Client, clean_db: str) -> None:
     rebuild(catalogue)
     fetch(clean_db, "DELETE FROM trending")  # as if no list had been computed yet

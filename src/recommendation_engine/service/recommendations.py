@@ -247,14 +247,16 @@ class RecommendationService:
         taken = seen | {(r.entity_type, r.entity_id) for r in ranked}
         wanted = request.count - len(ranked)
         items = await self._trending.trending(
-            request.tenant_id, request.entity_type, wanted + 50, exclude=taken
+            request.tenant_id,
+            request.entity_type,
+            wanted + len(request.exclude),
+            exclude=taken,
+            filters=request.filters,
         )
         for item in items:
             if len(ranked) >= request.count:
                 break
-            if item["entity_id"] in request.exclude or not _matches(
-                item["attributes"], request.filters
-            ):
+            if item["entity_id"] in request.exclude:
                 continue
             ranked.append(
                 Recommendation(
@@ -384,24 +386,6 @@ async def _gather(
         if collaborative_found >= want or taken >= len(ranked_items):
             return list(found.values())
         keys, page = [], page * 4
-
-
-def _matches(attributes: dict[str, Any], filters: dict[str, str]) -> bool:
-    """The attribute filters of the SQL candidate query, for lists filtered in Python."""
-    for name, wanted in filters.items():
-        value = attributes.get(name)
-        if isinstance(value, list):
-            if wanted not in [str(v) for v in value]:
-                return False
-        elif value is None or _text(value) != wanted:
-            return False
-    return True
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _weight(row: HistoryRow, types: dict) -> float:

@@ -74,10 +74,15 @@ class TrendingService:
         count: int,
         window_days: int = STORED_WINDOW,
         exclude: set[tuple[str, str]] | None = None,
+        filters: dict[str, str] | None = None,
     ) -> list[dict[str, Any]]:
+        """The ``count`` best trending entities of the type, minus ``exclude``, among
+        those whose attributes match ``filters``."""
         async with self._pool.acquire() as conn:
             if window_days == STORED_WINDOW and count + len(exclude or ()) <= STORED_SIZE:
-                stored = await repo.read(conn, tenant_id, entity_type, window_days, count, exclude)
+                stored = await repo.read(
+                    conn, tenant_id, entity_type, window_days, count, exclude, filters
+                )
                 if stored is not None:
                     return stored
             today = datetime.now(UTC).date()
@@ -86,7 +91,7 @@ class TrendingService:
             )
             scored = [s for s in scored if not exclude or (s[0], s[1]) not in exclude][:count]
             attributes = await entities_repo.attributes_by_key(
-                conn, tenant_id, [(t, i) for t, i, _ in scored]
+                conn, tenant_id, [(t, i) for t, i, _ in scored], filters
             )
         return [
             {"entity_type": t, "entity_id": i, "score": s, "attributes": attributes.get((t, i), {})}

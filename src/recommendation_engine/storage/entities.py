@@ -9,6 +9,7 @@ import asyncpg
 import numpy as np
 
 from recommendation_engine.models import Entity
+from recommendation_engine.storage.filters import attribute_filter
 
 _EMPTY = np.zeros(0, dtype=np.float32)
 _COLUMNS = "tenant_id, entity_type, entity_id, attributes, feature_vector, created_at, updated_at"
@@ -113,19 +114,26 @@ async def types_by_id(
 
 
 async def attributes_by_key(
-    conn: asyncpg.Connection, tenant_id: str, keys: Sequence[tuple[str, str]]
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    keys: Sequence[tuple[str, str]],
+    filters: dict[str, str] | None = None,
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """Attributes of the existing entities among ``keys`` (type, id)."""
+    """Attributes of the existing entities among ``keys`` (type, id) that match
+    ``filters``."""
     rows = await conn.fetch(
-        """
+        f"""
         SELECT e.entity_type, e.entity_id, e.attributes
         FROM unnest($2::text[], $3::text[]) AS k(entity_type, entity_id)
         JOIN entities e ON e.tenant_id = $1 AND e.entity_type = k.entity_type
                        AND e.entity_id = k.entity_id
+        WHERE {attribute_filter("e", "$4", "$5")}
         """,
         tenant_id,
         [k[0] for k in keys],
         [k[1] for k in keys],
+        list(filters or {}),
+        list((filters or {}).values()),
     )
     return {(r["entity_type"], r["entity_id"]): r["attributes"] for r in rows}
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import asyncpg
 
+from recommendation_engine.storage.filters import attribute_filter
+
 
 async def fold(
     conn: asyncpg.Connection,
@@ -165,21 +167,26 @@ async def read(
     window_days: int,
     limit: int,
     exclude: set[tuple[str, str]] | None = None,
+    filters: dict[str, str] | None = None,
 ) -> list[dict[str, Any]] | None:
-    """A stored list (entities still existing, with attributes); None if there is none."""
+    """A stored list (entities still existing and matching ``filters``, with attributes);
+    None if there is none."""
     rows = await conn.fetch(
-        """
+        f"""
         SELECT t.item_type, t.item_id, t.score, e.attributes
         FROM trending t
         JOIN entities e ON e.tenant_id = t.tenant_id AND e.entity_type = t.item_type
                        AND e.entity_id = t.item_id
         WHERE t.tenant_id = $1 AND t.entity_type = $2 AND t.window_days = $3
+          AND {attribute_filter("e", "$5", "$6")}
         ORDER BY t.rank LIMIT $4
         """,
         tenant_id,
         entity_type or "",
         window_days,
         limit + len(exclude or ()),
+        list(filters or {}),
+        list((filters or {}).values()),
     )
     if not rows:
         exists = await conn.fetchval(
