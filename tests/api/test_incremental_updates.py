@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from recommendation_engine.config import EngineSettings, Settings
+from recommendation_engine.service import training
 from tests.api.test_model_scheduler import wait_for
 from tests.support import client, fetch, make_entity, make_settings, serve
 
@@ -55,7 +57,13 @@ def walk_catalogue(api: httpx.Client, movies: int, users: int, steps: int) -> No
             record(api, f"u{user}", f"m{(user + n) % movies}")
 
 
-def test_new_interactions_are_folded_in_without_a_full_rebuild(clean_db: str) -> None:
+@pytest.mark.parametrize("keep_entries", [training.KEEP_COOCCURRENCE_ENTRIES, 0])
+def test_new_interactions_are_folded_in_without_a_full_rebuild(
+    clean_db: str, keep_entries: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With the co-occurrence matrix kept between updates, and without (a log too large
+    # to keep it: lists are recomputed from the log).
+    monkeypatch.setattr(training, "KEEP_COOCCURRENCE_ENTRIES", keep_entries)
     with serve(updating_every_second(clean_db)) as address, client(address) as api:
         walk_catalogue(api, movies=8, users=6, steps=4)
         full = next_version(api, None)

@@ -140,3 +140,27 @@ def test_a_fit_in_shards_equals_a_fit_in_one_go() -> None:
     for item in range(250):
         np.testing.assert_array_equal(sharded.neighbours_of(item)[0], whole.neighbours_of(item)[0])
         np.testing.assert_allclose(sharded.neighbours_of(item)[1], whole.neighbours_of(item)[1])
+
+
+def test_an_update_of_the_kept_cooccurrence_equals_a_full_fit() -> None:
+    config = replace(knn.SequentialKNNConfig(), window=5, neighbours=10)
+    old = random_log(6, 3000, 200, 300)
+    more = random_log(7, 40, 220, 320)
+    model, kept = knn.fit_keeping(old, config, keep_entries=10**9)
+    assert kept is not None and model.n_items == 300
+    log, is_new = old.extended(more.users, more.items, more.weights, more.times, 220, 320)
+    updated, combined, touched = knn.update(old, log, config, is_new, kept)
+    assert set(more.items.tolist()) <= set(touched.tolist()) and len(touched) < 320
+    full, full_kept = knn.fit_keeping(log, config, keep_entries=10**9)
+    assert full_kept is not None
+    np.testing.assert_allclose(combined.toarray(), full_kept.toarray())
+    summed = knn.summed_cooccurrence(log, config, keep_entries=10**9)
+    assert summed is not None and knn.summed_cooccurrence(log, config, keep_entries=10) is None
+    np.testing.assert_allclose(summed.toarray(), full_kept.toarray())
+    for item in touched.tolist():
+        np.testing.assert_array_equal(updated.neighbours_of(item)[0], full.neighbours_of(item)[0])
+        np.testing.assert_allclose(updated.neighbours_of(item)[1], full.neighbours_of(item)[1])
+    # Too large to keep: nothing is kept, and the model is the same.
+    small_budget, none = knn.fit_keeping(log, config, keep_entries=10)
+    assert none is None
+    np.testing.assert_array_equal(small_budget.matrix.indices, full.matrix.indices)

@@ -30,6 +30,8 @@ _DISTANCES_PER_BLOCK = 10
 # Pair entries (one per direction) a fit holds at once; longer logs are fitted in shards
 # of items.
 PAIRS_PER_SHARD = 40_000_000
+# Co-occurrence left over from subtracting a pair that no longer exists (rounding).
+_NEGLIGIBLE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -95,27 +97,110 @@ def fit_items(
     pairs_per_shard: int = PAIRS_PER_SHARD,
 ) -> ItemNeighbours:
     """The neighbour lists of ``items`` (all when None), exactly as `fit` computes them;
-    other items' rows are left empty. An incremental update recomputes only the items
-    that new interactions touched (see `touched_items`).
+    other items' rows are left empty. An incremental update without a kept
+    co-occurrence matrix recomputes only the items that new interactions touched (see
+    `touched_items`).
 
     Items are trained in shards of at most about ``pairs_per_shard`` pair entries, so
     memory stays bounded however long the log is; each shard reads the log again."""
+    return _fit(log, config, items, pairs_per_shard, keep_entries=0)[0]
+
+
+def fit_keeping(
+    log: InteractionLog, config: SequentialKNNConfig, keep_entries: int
+) -> tuple[ItemNeighbours, sp.csr_matrix | None]:
+    """`fit`, and the summed co-occurrence matrix it came from when that has at most
+    ``keep_entries`` entries (an incremental update then adds to it, see `update`)."""
+    return _fit(log, config, None, PAIRS_PER_SHARD, keep_entries)
+
+
+def summed_cooccurrence(
+    log: InteractionLog, config: SequentialKNNConfig, keep_entries: int
+) -> sp.csr_matrix | None:
+    """The log's summed co-occurrence matrix (what `fit_keeping` keeps), or None as soon
+    as it has more than ``keep_entries`` entries."""
+    n = log.n_items
+    total = sp.csr_matrix((n, n), dtype=np.float64)
+    for shard in _shards(log, config, np.arange(n), PAIRS_PER_SHARD):
+        total = total + _cooccurrence(log, config, shard)
+        if total.nnz > keep_entries:
+            return None
+    return total
+
+
+def update(
+    previous: InteractionLog,
+    log: InteractionLog,
+    config: SequentialKNNConfig,
+    new: NDArray[np.bool_],
+    cooccurrence: sp.csr_matrix,
+) -> tuple[ItemNeighbours, sp.csr_matrix, NDArray[np.int64]]:
+    """Fold new interactions into ``cooccurrence``, the summed co-occurrence of
+    ``previous``; ``log`` is ``previous`` plus the rows marked ``new``.
+
+    Returns the neighbour lists of the items whose lists change (their rows only; the
+    lists equal a full fit's), the new co-occurrence matrix, and those items. A new row
+    can land inside a user's history and shift the distances of pairs around it, so the
+    users with new rows have their whole contribution recomputed: the difference between
+    their histories with and without the new rows is what changes."""
+    n = log.n_items
+    if cooccurrence.shape[0] < n:
+        cooccurrence = cooccurrence.copy()
+        cooccurrence.resize((n, n))
+    users = np.unique(log.users[new])
+    before = previous.select(np.isin(previous.users, users))
+    after = log.select(np.isin(log.users, users))
+    before = InteractionLog(
+        before.users, before.items, before.weights, before.times, log.n_users, n
+    )
+    delta = _cooccurrence(after, config, None) - _cooccurrence(before, config, None)
+    delta.data[np.abs(delta.data) < _NEGLIGIBLE] = 0.0
+    delta.eliminate_zeros()
+    combined = cooccurrence + delta
+    combined.data[np.abs(combined.data) < _NEGLIGIBLE] = 0.0  # pairs that are gone
+    combined.eliminate_zeros()
+    touched = np.union1d(np.flatnonzero(np.diff(delta.indptr)), log.items[new])
+    popularity = log.item_weights()
+    rows = combined[touched].tocoo()
+    parts = [_strongest(touched[rows.row], rows.col, rows.data, n, popularity, config)]
+    return ItemNeighbours(_assemble(parts, n), popularity, config), combined, touched
+
+
+def _fit(
+    log: InteractionLog,
+    config: SequentialKNNConfig,
+    items: NDArray[np.integer] | None,
+    pairs_per_shard: int,
+    keep_entries: int,
+) -> tuple[ItemNeighbours, sp.csr_matrix | None]:
     n = log.n_items
     chosen = np.arange(n) if items is None else np.unique(np.asarray(items, np.int64))
     popularity = log.item_weights()
-    parts = [
-        _fit_rows(log, config, shard, popularity)
-        for shard in _shards(log, config, chosen, pairs_per_shard)
-    ]
+    parts = []
+    kept: sp.csr_matrix | None = sp.csr_matrix((n, n)) if keep_entries > 0 else None
+    for shard in _shards(log, config, chosen, pairs_per_shard):
+        summed = _cooccurrence(log, config, shard)
+        entries = summed.tocoo()
+        parts.append(_strongest(entries.row, entries.col, entries.data, n, popularity, config))
+        if kept is not None:
+            kept = kept + summed
+            if kept.nnz > keep_entries:
+                kept = None
+    return ItemNeighbours(_assemble(parts, n), popularity, config), kept
+
+
+def _assemble(
+    parts: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]], n: int
+) -> sp.csr_matrix:
+    """One CSR matrix from (rows, columns, scores) parts holding disjoint rows."""
     rows = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
     cols = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
     scores = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.float32)
-    order = np.argsort(rows, kind="stable")  # shards may interleave; rows keep their order
+    order = np.argsort(rows, kind="stable")  # parts may interleave; rows keep their order
     indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n))]
-    matrix = sp.csr_matrix(
+    return sp.csr_matrix(
         (scores[order], cols[order].astype(np.int32), indptr.astype(np.int64)), shape=(n, n)
     )
-    return ItemNeighbours(matrix, popularity, config)
 
 
 def _pairs(
@@ -154,14 +239,10 @@ def _shards(
         yield mask
 
 
-def _fit_rows(
-    log: InteractionLog,
-    config: SequentialKNNConfig,
-    wanted: NDArray[np.bool_],
-    popularity: NDArray[np.float64],
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
-    """The kept neighbours of the ``wanted`` items: rows, columns and scores, each row's
-    entries best first."""
+def _cooccurrence(
+    log: InteractionLog, config: SequentialKNNConfig, wanted: NDArray[np.bool_] | None
+) -> sp.csr_matrix:
+    """The summed pair weights in the rows of the ``wanted`` items (all when None)."""
     n = log.n_items
     cooccurrence = sp.csr_matrix((n, n), dtype=np.float64)
     # Pairs are gathered a block of distances at a time and summed in one conversion:
@@ -171,23 +252,38 @@ def _fit_rows(
     weights: list[NDArray[np.float64]] = []
     for count, (first, second, weight) in enumerate(_pairs(log, config), start=1):
         for row, col in ((first, second), (second, first)):
-            keep = wanted[row]
-            rows.append(row[keep])
-            cols.append(col[keep])
-            weights.append(weight[keep])
+            if wanted is None:
+                rows.append(row)
+                cols.append(col)
+                weights.append(weight)
+            else:
+                keep = wanted[row]
+                rows.append(row[keep])
+                cols.append(col[keep])
+                weights.append(weight[keep])
         if count % _DISTANCES_PER_BLOCK == 0:
             cooccurrence = cooccurrence + _summed(rows, cols, weights, n)
             rows, cols, weights = [], [], []
     if rows:
         cooccurrence = cooccurrence + _summed(rows, cols, weights, n)
-    coo = cooccurrence.tocoo()
-    off_diagonal = coo.row != coo.col  # repeats of the same item are not neighbours
-    kept_rows, kept_cols = coo.row[off_diagonal], coo.col[off_diagonal]
+    return cooccurrence
+
+
+def _strongest(
+    rows: NDArray[np.integer],
+    cols: NDArray[np.integer],
+    summed: NDArray[np.float64],
+    n: int,
+    popularity: NDArray[np.float64],
+    config: SequentialKNNConfig,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+    """From summed co-occurrence entries (sorted by row), each row's kept neighbours:
+    rows, columns and scores, each row's entries best first."""
+    off_diagonal = rows != cols  # repeats of the same item are not neighbours
+    rows, cols = rows[off_diagonal], cols[off_diagonal]
     safe = np.maximum(popularity, 1e-9)
-    scores = coo.data[off_diagonal] / (
-        safe[kept_rows] ** config.alpha * safe[kept_cols] ** (1 - config.alpha)
-    )
-    matrix = _keep_strongest(kept_rows, kept_cols, scores, n, config.neighbours)
+    scores = summed[off_diagonal] / (safe[rows] ** config.alpha * safe[cols] ** (1 - config.alpha))
+    matrix = _keep_strongest(rows, cols, scores, n, config.neighbours)
     row_of = np.repeat(np.arange(n), np.diff(matrix.indptr))
     return row_of, matrix.indices.astype(np.int64), matrix.data
 
@@ -226,20 +322,27 @@ def _keep_strongest(
 ) -> sp.csr_matrix:
     """A CSR matrix keeping, in each row, the ``k`` largest scores, sorted descending.
 
-    ``rows`` must be sorted ascending (as from a CSR matrix). One sort orders every row at
-    once: the key is the row number plus the score's shortfall from the row's best,
+    ``rows`` must be sorted ascending (as from a CSR matrix). Rows longer than ``k`` are
+    cut to their ``k`` best first (a partial sort each); then one sort orders every row
+    at once: the key is the row number plus the score's shortfall from the row's best,
     scaled into [0, 1).
     """
     if len(rows) == 0:
         return sp.csr_matrix((n, n), dtype=np.float32)
     starts = np.r_[0, np.flatnonzero(np.diff(rows)) + 1]
+    ends = np.r_[starts[1:], len(rows)]
+    long_rows = ends - starts > k
+    if long_rows.any():
+        keep = np.ones(len(rows), dtype=bool)
+        for start, end in zip(starts[long_rows].tolist(), ends[long_rows].tolist(), strict=True):
+            keep[start:end] = False
+            keep[start + np.argpartition(-scores[start:end], k - 1)[:k]] = True
+        rows, cols, scores = rows[keep], cols[keep], scores[keep]
+        starts = np.r_[0, np.flatnonzero(np.diff(rows)) + 1]
     best = np.maximum.reduceat(scores, starts)
     row_best = np.repeat(best, np.diff(np.r_[starts, len(rows)]))
     order = np.argsort(rows + 0.999 * (1.0 - scores / row_best))
     rows, cols, scores = rows[order], cols[order], scores[order]
-    first_of_row = np.searchsorted(rows, np.arange(n))
-    keep = np.arange(len(rows)) - first_of_row[rows] < k
-    rows, cols, scores = rows[keep], cols[keep], scores[keep]
     indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n))]
     return sp.csr_matrix(
         (scores.astype(np.float32), cols.astype(np.int32), indptr.astype(np.int64)), shape=(n, n)

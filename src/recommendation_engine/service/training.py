@@ -23,11 +23,12 @@ import logging
 import time
 from array import array
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import numpy as np
+import scipy.sparse as sp
 
 from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.log import InteractionLog
@@ -42,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 ALGORITHM = "sequential_item_knn"
 _WRITE_CHUNK = 20_000
+# Entries of a co-occurrence matrix worth keeping between updates (12 bytes each).
+KEEP_COOCCURRENCE_ENTRIES = 30_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,9 @@ class TrainingData:
     items: Vocabulary[tuple[str, str]]
     last_interaction_id: int
     model: ModelRef | None = None
+    # The log's summed co-occurrence, when small enough to keep: an update then adds
+    # only what the new interactions change instead of recomputing lists from the log.
+    cooccurrence: sp.csr_matrix | None = None
 
 
 class ModelTrainer:
@@ -120,7 +126,10 @@ class ModelTrainer:
             ref = await model_store.begin(conn, tenant_id, ALGORITHM, asdict(self.config))
         try:
             data = await self._read(tenant_id, Vocabulary(), Vocabulary(), after_id=0)
-            model = await asyncio.to_thread(knn.fit, data.log, self.config)
+            model, kept = await asyncio.to_thread(
+                knn.fit_keeping, data.log, self.config, KEEP_COOCCURRENCE_ENTRIES
+            )
+            data = replace(data, cooccurrence=kept)
             await self._write(tenant_id, ref, data, model, range(data.log.n_items))
         except BaseException:
             async with self._pool.acquire() as conn:
@@ -151,9 +160,19 @@ class ModelTrainer:
                 n_users=len(known.users),
                 n_items=len(known.items),
             )
-            data = TrainingData(log, known.users, known.items, new.last_interaction_id)
-            touched = await asyncio.to_thread(knn.touched_items, log, self.config, is_new)
-            model = await asyncio.to_thread(knn.fit_items, log, self.config, touched)
+            kept = known.cooccurrence
+            if kept is not None:
+                model, kept, touched = await asyncio.to_thread(
+                    knn.update, known.log, log, self.config, is_new, kept
+                )
+                if kept.nnz > KEEP_COOCCURRENCE_ENTRIES:
+                    kept = None
+            else:
+                touched = await asyncio.to_thread(knn.touched_items, log, self.config, is_new)
+                model = await asyncio.to_thread(knn.fit_items, log, self.config, touched)
+            data = TrainingData(
+                log, known.users, known.items, new.last_interaction_id, cooccurrence=kept
+            )
             await self._write(tenant_id, ref, data, model, touched.tolist())
         except BaseException:
             async with self._pool.acquire() as conn:
@@ -181,9 +200,7 @@ class ModelTrainer:
                 # Fresh statistics, so request queries on the new version use its indexes.
                 await conn.execute("ANALYZE model_items, interactions, entities")
             info = await model_store.live(conn, tenant_id)
-        self._trained[tenant_id] = TrainingData(
-            data.log, data.users, data.items, data.last_interaction_id, ref
-        )
+        self._trained[tenant_id] = replace(data, model=ref)
         self._live.forget(tenant_id)
         logger.info(
             "model %s for tenant %s %s in %.1fs",
@@ -202,9 +219,13 @@ class ModelTrainer:
         for item, entity_type, entity_id in keys:
             if items.add((entity_type, entity_id)) != item:
                 raise RuntimeError(f"model {live.version} does not number its items densely")
-        return await self._read(
+        data = await self._read(
             tenant_id, Vocabulary(), items, after_id=0, up_to=live.last_interaction_id
         )
+        kept = await asyncio.to_thread(
+            knn.summed_cooccurrence, data.log, self.config, KEEP_COOCCURRENCE_ENTRIES
+        )
+        return replace(data, model=live.ref, cooccurrence=kept)
 
     async def _read(
         self,
