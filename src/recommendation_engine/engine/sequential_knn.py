@@ -16,7 +16,7 @@ where the signal is when predicting what they do next.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -32,6 +32,9 @@ _DISTANCES_PER_BLOCK = 10
 PAIRS_PER_SHARD = 40_000_000
 # Co-occurrence left over from subtracting a pair that no longer exists (rounding).
 _NEGLIGIBLE = 1e-9
+
+# Which pairs `distance` apart to take, by the position of their earlier row.
+Selection = Callable[[int], NDArray[np.bool_]]
 
 
 @dataclass(frozen=True)
@@ -140,20 +143,22 @@ def update(
 
     Returns the neighbour lists of the items whose lists change (their rows only; the
     lists equal a full fit's), the new co-occurrence matrix, and those items. A new row
-    can land inside a user's history and shift the distances of pairs around it, so the
-    users with new rows have their whole contribution recomputed: the difference between
-    their histories with and without the new rows is what changes."""
+    can land inside a user's history and shift the distances of the pairs around it, so
+    what changes is the pairs spanning a new row, counted with and without the new rows."""
     n = log.n_items
     if cooccurrence.shape[0] < n:
         cooccurrence = cooccurrence.copy()
         cooccurrence.resize((n, n))
-    users = np.unique(log.users[new])
-    before = previous.select(np.isin(previous.users, users))
-    after = log.select(np.isin(log.users, users))
-    before = InteractionLog(
-        before.users, before.items, before.weights, before.times, log.n_users, n
+    # Pairs of the new log with a new row at or between their ends; pairs of the
+    # previous log with new rows now between their ends (their distance grew).
+    new_before = np.r_[0, np.cumsum(new)]
+    position = np.flatnonzero(~new)  # where each previous row is in the new log
+    gained = _cooccurrence(
+        log, config, None, lambda d: new_before[d + 1 :] - new_before[: -d - 1] > 0
     )
-    delta = _cooccurrence(after, config, None) - _cooccurrence(before, config, None)
+    lost = _cooccurrence(previous, config, None, lambda d: position[d:] - position[:-d] > d)
+    lost.resize((n, n))
+    delta = gained - lost
     delta.data[np.abs(delta.data) < _NEGLIGIBLE] = 0.0
     delta.eliminate_zeros()
     combined = cooccurrence + delta
@@ -204,14 +209,17 @@ def _assemble(
 
 
 def _pairs(
-    log: InteractionLog, config: SequentialKNNConfig
+    log: InteractionLog, config: SequentialKNNConfig, where: Selection | None = None
 ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]]:
     """For each distance, the (earlier item, later item, weight) of every pair of one
-    user's interactions that far apart."""
+    user's interactions that far apart (only the pairs ``where(distance)`` marks, by
+    earlier position, when given)."""
     for distance in range(1, config.window + 1):
         same_user = log.users[distance:] == log.users[:-distance]
         if not same_user.any():
             return
+        if where is not None:
+            same_user &= where(distance)
         first = log.items[:-distance][same_user]
         second = log.items[distance:][same_user]
         weight = np.sqrt(log.weights[:-distance][same_user] * log.weights[distance:][same_user])
@@ -240,9 +248,13 @@ def _shards(
 
 
 def _cooccurrence(
-    log: InteractionLog, config: SequentialKNNConfig, wanted: NDArray[np.bool_] | None
+    log: InteractionLog,
+    config: SequentialKNNConfig,
+    wanted: NDArray[np.bool_] | None,
+    where: Selection | None = None,
 ) -> sp.csr_matrix:
-    """The summed pair weights in the rows of the ``wanted`` items (all when None)."""
+    """The summed pair weights in the rows of the ``wanted`` items (all when None), of
+    the pairs ``where`` selects (see `_pairs`)."""
     n = log.n_items
     cooccurrence = sp.csr_matrix((n, n), dtype=np.float64)
     # Pairs are gathered a block of distances at a time and summed in one conversion:
@@ -250,7 +262,7 @@ def _cooccurrence(
     rows: list[NDArray[np.int64]] = []
     cols: list[NDArray[np.int64]] = []
     weights: list[NDArray[np.float64]] = []
-    for count, (first, second, weight) in enumerate(_pairs(log, config), start=1):
+    for count, (first, second, weight) in enumerate(_pairs(log, config, where), start=1):
         for row, col in ((first, second), (second, first)):
             if wanted is None:
                 rows.append(row)
@@ -282,7 +294,9 @@ def _strongest(
     off_diagonal = rows != cols  # repeats of the same item are not neighbours
     rows, cols = rows[off_diagonal], cols[off_diagonal]
     safe = np.maximum(popularity, 1e-9)
-    scores = summed[off_diagonal] / (safe[rows] ** config.alpha * safe[cols] ** (1 - config.alpha))
+    # Powers per item, not per entry: an entry then costs two lookups and a division.
+    row_norm, col_norm = safe**config.alpha, safe ** (1 - config.alpha)
+    scores = summed[off_diagonal] / (row_norm[rows] * col_norm[cols])
     matrix = _keep_strongest(rows, cols, scores, n, config.neighbours)
     row_of = np.repeat(np.arange(n), np.diff(matrix.indptr))
     return row_of, matrix.indices.astype(np.int64), matrix.data
