@@ -1,15 +1,17 @@
 """Training the collaborative model from the interaction table and publishing it.
 
 A full rebuild trains every item's neighbour list from the whole table. An incremental
-update folds in the interactions recorded since the live version: it recomputes, from
-the whole log, exactly the items whose lists those interactions change (their own
-items and the items near them in the same users' histories) and publishes a version
-holding only those rows. Other items keep their lists until the next full rebuild
-(their scores' popularity normalisation may drift a little meanwhile).
+update folds in the interactions recorded since the live version: it recomputes exactly
+the items whose lists those interactions change (their own items and the items near
+them in the same users' histories) and publishes a version holding only those rows.
+Other items keep their lists until the next full rebuild (their scores' popularity
+normalisation may drift a little meanwhile).
 
 The process that built or updated the live version keeps its interaction log in
-memory, so its next update reads only the new rows; another process first restores the
-log from the table, numbered as the live version numbers its items.
+memory, and the log's summed co-occurrence matrix when that is small enough, so its
+next update reads only the new rows and recounts only the pairs they change; without
+the matrix, the changed lists are recomputed from the log. Another process first
+restores both from the table, numbered as the live version numbers its items.
 
 One process at a time trains a tenant's model: the trainer holds a PostgreSQL advisory
 lock for the tenant while it works, so two replicas (or two `serve` processes on one
