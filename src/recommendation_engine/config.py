@@ -60,7 +60,8 @@ class EngineSettings(BaseSettings):
     similarity_threshold: float = Field(0.5, ge=-1, le=1)
     default_recommendation_count: int = Field(10, ge=1)
     max_recommendation_count: int = Field(100, ge=1)
-    feature_vector_dimension: int = Field(512, ge=8, le=4096)
+    # pgvector's HNSW index takes half-precision vectors of up to 4,000 dimensions.
+    feature_vector_dimension: int = Field(512, ge=8, le=4000)
     incremental_update_interval_secs: int = Field(10, ge=1)
     full_rebuild_interval_hours: int = Field(24, ge=1)
     trending_update_interval_hours: int = Field(1, ge=1)

@@ -6,6 +6,7 @@ import time
 
 import httpx
 
+from recommendation_engine.storage.vectors import index_order
 from tests.support import fetch, make_entity
 
 
@@ -24,10 +25,10 @@ def nearest_through_the_index(database_url: str, vector: list[float]) -> list[st
     literal = "[" + ",".join(repr(x) for x in vector) + "]"
     rows = fetch(
         database_url,
-        """
+        f"""
         WITH _ AS (SELECT set_config('enable_seqscan', 'off', true))
         SELECT entity_id FROM entities, _
-        WHERE indexed ORDER BY feature_vector <=> $1::vector LIMIT 3
+        WHERE indexed ORDER BY {index_order(len(vector), "$1::vector")} LIMIT 3
         """,
         literal,
     )
@@ -49,7 +50,7 @@ def test_new_and_updated_entities_are_indexed(api: httpx.Client, clean_db: str) 
     plan = fetch(
         clean_db,
         "EXPLAIN SELECT entity_id FROM entities WHERE indexed "
-        "ORDER BY feature_vector <=> $1::vector LIMIT 3",
+        f"ORDER BY {index_order(512, '$1::vector')} LIMIT 3",
         "[" + ",".join(["0.1"] * 512) + "]",
     )
     assert any("entities_feature_vector_idx" in row["QUERY PLAN"] for row in plan)

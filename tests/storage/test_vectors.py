@@ -99,7 +99,7 @@ def test_a_type_filter_is_not_starved_by_the_index(
                 found = await vectors.nearest(conn, "t", query, 5, entity_type="movie")
                 plan = await conn.fetch(
                     "EXPLAIN SELECT entity_id FROM entities WHERE indexed AND tenant_id = 't' "
-                    "AND entity_type = 'movie' ORDER BY feature_vector <=> $1 LIMIT 5",
+                    f"AND entity_type = 'movie' ORDER BY {vectors.index_order(DIM, '$1')} LIMIT 5",
                     query,
                 )
             assert any("entities_feature_vector_idx" in row[0] for row in plan)

@@ -22,7 +22,7 @@ def sim(a: dict, b: dict) -> float:
     return cosine(vec(a), vec(b))
 
 
-@pytest.mark.parametrize("dimension", [8, 64, 512, 4096])
+@pytest.mark.parametrize("dimension", [8, 64, 512, 4000])
 def test_vector_has_the_requested_dimension_and_unit_norm(dimension: int) -> None:
     vector = extract_features({"category": "electronics", "price": 99.99}, dimension)
     assert vector.shape == (dimension,)

@@ -1,15 +1,17 @@
 """Nearest entities by feature-vector cosine similarity.
 
-Indexed rows are searched through the HNSW index (pgvector iterative scans keep going
-when filters discard candidates, so a filter never starves the result); rows whose
-vectors are still waiting for the background indexer are compared exactly. Both halves
-are merged by similarity.
+Indexed rows are searched through the HNSW index, built over half-precision copies of
+the vectors (pgvector iterative scans keep going when filters discard candidates, so a
+filter never starves the result); rows whose vectors are still waiting for the
+background indexer are compared exactly. Similarities are computed on the stored
+vectors, and both halves are merged by similarity.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import asyncpg
 import numpy as np
@@ -24,7 +26,16 @@ class Neighbour:
     similarity: float
 
 
-_NEAREST = f"""
+def index_order(dimension: int, parameter: str) -> str:
+    """The distance the HNSW index is ordered by (half-precision cosine, migration 0005),
+    from an entity's vector to the vector ``parameter``; a query must order by exactly
+    this expression for the index to answer it."""
+    return f"feature_vector::halfvec({dimension}) <=> {parameter}::halfvec({dimension})"
+
+
+@lru_cache(maxsize=8)
+def _nearest_sql(dimension: int) -> str:
+    return f"""
 WITH candidates AS (
     (SELECT entity_type, entity_id, feature_vector <=> $2 AS distance
      FROM entities
@@ -32,7 +43,7 @@ WITH candidates AS (
        AND ($3::text IS NULL OR entity_type = $3)
        AND entity_id <> ALL($5::text[])
        AND {attribute_filter("entities", "$7", "$8")}
-     ORDER BY feature_vector <=> $2
+     ORDER BY {index_order(dimension, "$2")}
      LIMIT $4)
     UNION ALL
     (SELECT entity_type, entity_id, feature_vector <=> $2 AS distance
@@ -80,7 +91,7 @@ async def nearest(
     )
     try:
         rows = await conn.fetch(
-            _NEAREST,
+            _nearest_sql(len(vector)),
             tenant_id,
             np.asarray(vector, dtype=np.float32),
             entity_type,
