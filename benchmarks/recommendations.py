@@ -1,7 +1,7 @@
 """Recommendation speed: model rebuild, user recommendations, similar entities, trending.
 
     python -m benchmarks.recommendations [--entities 100000] [--interactions 1000000]
-                                         [--duration 15] [--runs 3]
+                                         [--duration 15] [--runs 3] [--data-dir DIR]
 
 Loads the synthetic catalogue and interaction log (timestamps ending now, so trending
 has data) into a fresh service through the bulk API, times a full model rebuild,
@@ -16,8 +16,10 @@ import asyncio
 import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import numpy as np
 
@@ -27,12 +29,15 @@ from benchmarks.loadgen import build_request, run_load
 from benchmarks.server import RunningServer, running_server
 
 
-def wait_for_new_model(http: httpx.Client, before: int | None, started: float) -> float:
-    while True:
+def wait_for_new_model(
+    http: httpx.Client, before: int | None, started: float, limit: float = 3600
+) -> float:
+    while time.perf_counter() - started < limit:
         status = http.get("/api/v1/model/status").json()
         if status["version"] is not None and status["version"] != before:
             return round(time.perf_counter() - started, 2)
         time.sleep(0.2)
+    raise TimeoutError(f"no new model version within {limit} s (see the service log)")
 
 
 def phases(server: RunningServer, n_entities: int, n_users: int, duration: float) -> list[dict]:
@@ -74,6 +79,32 @@ def phases(server: RunningServer, n_entities: int, n_users: int, duration: float
     return results
 
 
+async def entity_count(server: RunningServer) -> int:
+    conn = await asyncpg.connect(server.database_url())
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM entities"))
+    finally:
+        await conn.close()
+
+
+def load(server: RunningServer, args: argparse.Namespace, now: datetime, report: dict) -> None:
+    """Load the synthetic catalogue and log through the bulk API; wait for the index."""
+    started = time.perf_counter()
+    report["bulk_entities"] = asyncio.run(
+        bulk_load(
+            server, "/api/v1/entities/bulk", "entities", datasets.entities(args.entities), 10_000, 2
+        )
+    )
+    print("entities", report["bulk_entities"], flush=True)
+    log_rows = datasets.interactions(args.interactions, args.entities, args.users, end=now)
+    report["bulk_interactions"] = asyncio.run(
+        bulk_load(server, "/api/v1/interactions/bulk", "interactions", log_rows, 10_000, 2)
+    )
+    print("interactions", report["bulk_interactions"], flush=True)
+    report["all_vectors_indexed_seconds"] = asyncio.run(wait_indexed(server, started))
+    print("indexed after", report["all_vectors_indexed_seconds"], flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -83,6 +114,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50_000)
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep the service's data here; a directory already loaded is reused as it is",
+    )
     args = parser.parse_args()
     now = datetime.now(UTC)
     report: dict[str, Any] = {
@@ -93,31 +129,17 @@ def main() -> None:
         }
     }
     with (
-        running_server(workers=1, BACKGROUND_JOBS="false") as server,
+        running_server(workers=1, data_dir=args.data_dir, BACKGROUND_JOBS="false") as server,
         httpx.Client(base_url=server.url, headers=HEADERS, timeout=900) as http,
     ):
-        started = time.perf_counter()
-        report["bulk_entities"] = asyncio.run(
-            bulk_load(
-                server,
-                "/api/v1/entities/bulk",
-                "entities",
-                datasets.entities(args.entities),
-                10_000,
-                2,
-            )
-        )
-        print("entities", report["bulk_entities"], flush=True)
-        log_rows = datasets.interactions(args.interactions, args.entities, args.users, end=now)
-        report["bulk_interactions"] = asyncio.run(
-            bulk_load(server, "/api/v1/interactions/bulk", "interactions", log_rows, 10_000, 2)
-        )
-        print("interactions", report["bulk_interactions"], flush=True)
-        report["all_vectors_indexed_seconds"] = asyncio.run(wait_indexed(server, started))
-        print("indexed after", report["all_vectors_indexed_seconds"], flush=True)
+        if args.data_dir is not None and asyncio.run(entity_count(server)) > 0:
+            print("reusing the data in", args.data_dir, flush=True)
+        else:
+            load(server, args, now, report)
+        before = http.get("/api/v1/model/status").json()["version"]
         started = time.perf_counter()
         http.post("/api/v1/model/rebuild").raise_for_status()
-        report["full_rebuild_seconds"] = wait_for_new_model(http, None, started)
+        report["full_rebuild_seconds"] = wait_for_new_model(http, before, started)
         print("full rebuild", report["full_rebuild_seconds"], flush=True)
         runs = [phases(server, args.entities, args.users, args.duration) for _ in range(args.runs)]
         report["load"] = median_of(runs)

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from recommendation_engine.config import TenancySettings
+from recommendation_engine.storage import trending as trending_repo
 from tests.api.test_recommendations import rebuild
 from tests.support import assert_error, client, make_entity, make_settings, serve
 
@@ -23,8 +24,14 @@ def record(api: httpx.Client, user: str, entity: str, days_ago: float, kind: str
     assert response.status_code == 201, response.text
 
 
-@pytest.fixture
-def activity(api: httpx.Client) -> httpx.Client:
+@pytest.fixture(params=["one statement", "in chunks of 4 ids"])
+def activity(
+    api: httpx.Client, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> httpx.Client:
+    # A backlog is folded into the daily aggregate a range of ids at a time; the lists
+    # are the same whether it takes one statement or many.
+    if request.param != "one statement":
+        monkeypatch.setattr(trending_repo, "FOLD_CHUNK_IDS", 4)
     for name, kind in (("new", "movie"), ("old", "movie"), ("book", "book"), ("quiet", "movie")):
         make_entity(api, name, kind, title=name)
     for user in range(3):

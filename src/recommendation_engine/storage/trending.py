@@ -15,6 +15,9 @@ import asyncpg
 
 from recommendation_engine.storage.filters import attribute_filter
 
+# Interaction ids folded into the daily aggregate per statement.
+FOLD_CHUNK_IDS = 500_000
+
 
 async def fold(
     conn: asyncpg.Connection,
@@ -45,6 +48,27 @@ async def fold(
     )
     if end <= start:
         return 0
+    folded = 0
+    # A range of ids at a time, so that a large backlog (a bulk import) is folded in
+    # statements that each finish well within the command timeout.
+    for low in range(start, end, FOLD_CHUNK_IDS):
+        folded += await _fold_range(
+            conn, tenant_id, low, min(low + FOLD_CHUNK_IDS, end), type_names, type_weights
+        )
+    await conn.execute(
+        "UPDATE trending_state SET last_interaction_id = $2 WHERE tenant_id = $1", tenant_id, end
+    )
+    return folded
+
+
+async def _fold_range(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    start: int,
+    end: int,
+    type_names: Sequence[str],
+    type_weights: Sequence[float],
+) -> int:
     status = await conn.execute(
         """
         INSERT INTO interaction_daily AS d (tenant_id, day, entity_type, entity_id, weight, events)
@@ -64,9 +88,6 @@ async def fold(
         end,
         list(type_names),
         list(type_weights),
-    )
-    await conn.execute(
-        "UPDATE trending_state SET last_interaction_id = $2 WHERE tenant_id = $1", tenant_id, end
     )
     return int(status.rsplit(" ", 1)[1])
 
