@@ -167,8 +167,8 @@ def update(
     touched = np.union1d(np.flatnonzero(np.diff(delta.indptr)), log.items[new])
     popularity = log.item_weights()
     rows = combined[touched].tocoo()
-    parts = [_strongest(touched[rows.row], rows.col, rows.data, n, popularity, config)]
-    return ItemNeighbours(_assemble(parts, n), popularity, config), combined, touched
+    lists = _strongest(touched[rows.row], rows.col, rows.data, n, popularity, config)
+    return ItemNeighbours(lists, popularity, config), combined, touched
 
 
 def _fit(
@@ -187,25 +187,25 @@ def _fit(
         summed = _cooccurrence(log, config, shard)
         entries = summed.tocoo()
         parts.append(_strongest(entries.row, entries.col, entries.data, n, popularity, config))
-        if kept is not None:
-            kept = kept + summed
-            if kept.nnz > keep_entries:
-                kept = None
+        del entries
+        # Shards hold disjoint rows, so their entries add up exactly.
+        if kept is not None and kept.nnz + summed.nnz <= keep_entries:
+            kept = summed if kept.nnz == 0 else kept + summed
+        else:
+            kept = None
     return ItemNeighbours(_assemble(parts, n), popularity, config), kept
 
 
-def _assemble(
-    parts: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]], n: int
-) -> sp.csr_matrix:
-    """One CSR matrix from (rows, columns, scores) parts holding disjoint rows."""
-    rows = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
-    cols = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
-    scores = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.float32)
-    order = np.argsort(rows, kind="stable")  # parts may interleave; rows keep their order
-    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n))]
-    return sp.csr_matrix(
-        (scores[order], cols[order].astype(np.int32), indptr.astype(np.int64)), shape=(n, n)
-    )
+def _assemble(parts: list[sp.csr_matrix], n: int) -> sp.csr_matrix:
+    """One CSR matrix from parts holding disjoint, ascending ranges of rows (in order),
+    keeping each row's order."""
+    if not parts:
+        return sp.csr_matrix((n, n), dtype=np.float32)
+    counts = np.sum([np.diff(part.indptr) for part in parts], axis=0)
+    indptr = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    indices = np.concatenate([part.indices for part in parts])
+    data = np.concatenate([part.data for part in parts])
+    return sp.csr_matrix((data, indices, indptr), shape=(n, n))
 
 
 def _pairs(
@@ -288,18 +288,16 @@ def _strongest(
     n: int,
     popularity: NDArray[np.float64],
     config: SequentialKNNConfig,
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
-    """From summed co-occurrence entries (sorted by row), each row's kept neighbours:
-    rows, columns and scores, each row's entries best first."""
+) -> sp.csr_matrix:
+    """From summed co-occurrence entries (sorted by row), a CSR matrix of each row's
+    kept neighbours, best first."""
     off_diagonal = rows != cols  # repeats of the same item are not neighbours
     rows, cols = rows[off_diagonal], cols[off_diagonal]
     safe = np.maximum(popularity, 1e-9)
     # Powers per item, not per entry: an entry then costs two lookups and a division.
     row_norm, col_norm = safe**config.alpha, safe ** (1 - config.alpha)
     scores = summed[off_diagonal] / (row_norm[rows] * col_norm[cols])
-    matrix = _keep_strongest(rows, cols, scores, n, config.neighbours)
-    row_of = np.repeat(np.arange(n), np.diff(matrix.indptr))
-    return row_of, matrix.indices.astype(np.int64), matrix.data
+    return _keep_strongest(rows, cols, scores, n, config.neighbours)
 
 
 def _summed(
