@@ -39,12 +39,21 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     await register_vector(conn)
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """Reset nothing when a connection returns to the pool (asyncpg still rolls back an
+    open transaction). The default reset (RESET ALL, UNLISTEN, CLOSE ALL, releasing
+    advisory locks) costs a round trip on every request, and there is nothing for it to
+    do: the service changes settings only with SET LOCAL, never listens or keeps
+    cursors, and releases its advisory locks itself."""
+
+
 async def create_pool(url: str, max_size: int, min_size: int = 1) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         url,
         min_size=min(min_size, max_size),
         max_size=max_size,
         init=init_connection,
+        reset=keep_session,
         command_timeout=60,
         server_settings=SERVER_SETTINGS,
         statement_cache_size=256,

@@ -62,14 +62,22 @@ async def user_state(
                m.item, m.neighbours, m.scores, e.feature_vector
         FROM latest l
         LEFT JOIN LATERAL (
-            SELECT item, neighbours, scores FROM model_items
+            SELECT item, CASE WHEN l.n <= $4 THEN neighbours END AS neighbours,
+                   CASE WHEN l.n <= $4 THEN scores END AS scores
+            FROM model_items
             WHERE tenant_id = $1 AND base = $6 AND entity_type = l.entity_type
               AND entity_id = l.entity_id AND version <= $3
             ORDER BY version DESC LIMIT 1
         ) m ON true
-        LEFT JOIN entities e
-            ON l.n <= $4 AND e.tenant_id = $1
-           AND e.entity_type = l.entity_type AND e.entity_id = l.entity_id
+        LEFT JOIN LATERAL (
+            -- Vectors of the history only. Inside a subquery that cannot be flattened
+            -- (LIMIT), the condition on l.n skips the lookup for older rows; as a join
+            -- condition it would only discard them after the lookup.
+            SELECT feature_vector FROM entities
+            WHERE l.n <= $4 AND tenant_id = $1
+              AND entity_type = l.entity_type AND entity_id = l.entity_id
+            LIMIT 1
+        ) e ON true
         ORDER BY l.n
         """,
         tenant_id,
