@@ -142,6 +142,17 @@ def test_a_fit_in_shards_equals_a_fit_in_one_go() -> None:
         np.testing.assert_allclose(sharded.neighbours_of(item)[1], whole.neighbours_of(item)[1])
 
 
+def test_a_shard_counts_exactly_the_pairs_of_its_rows() -> None:
+    config = replace(knn.SequentialKNNConfig(), window=7)
+    log = random_log(8, 5000, 120, 200)
+    everything = knn._cooccurrence(log, config, None).toarray()
+    wanted = np.zeros(200, dtype=bool)
+    wanted[np.random.default_rng(3).choice(200, 40, replace=False)] = True
+    shard = knn._cooccurrence(log, config, wanted).toarray()
+    np.testing.assert_allclose(shard[wanted], everything[wanted])
+    assert not shard[~wanted].any() and shard[wanted].any()
+
+
 def test_an_update_of_the_kept_cooccurrence_equals_a_full_fit() -> None:
     config = replace(knn.SequentialKNNConfig(), window=5, neighbours=10)
     old = random_log(6, 3000, 200, 300)

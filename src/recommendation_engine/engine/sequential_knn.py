@@ -25,11 +25,14 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from recommendation_engine.engine.log import InteractionLog
+from recommendation_engine.engine.memory import release_freed
 
-_DISTANCES_PER_BLOCK = 10
+# Arrays of pair entries (one distance, one direction) summed together at a time.
+_ENTRIES_PER_BLOCK = 20
 # Pair entries (one per direction) a fit holds at once; longer logs are fitted in shards
-# of items.
-PAIRS_PER_SHARD = 40_000_000
+# of items. A shard finds its pairs from its own items' positions, so many small shards
+# cost about what one large one does.
+PAIRS_PER_SHARD = 5_000_000
 # Co-occurrence left over from subtracting a pair that no longer exists (rounding).
 _NEGLIGIBLE = 1e-9
 
@@ -123,12 +126,13 @@ def summed_cooccurrence(
     """The log's summed co-occurrence matrix (what `fit_keeping` keeps), or None as soon
     as it has more than ``keep_entries`` entries."""
     n = log.n_items
-    total = sp.csr_matrix((n, n), dtype=np.float64)
+    parts, entries = [], 0
     for shard in _shards(log, config, np.arange(n), PAIRS_PER_SHARD):
-        total = total + _cooccurrence(log, config, shard)
-        if total.nnz > keep_entries:
+        parts.append(_cooccurrence(log, config, shard))
+        entries += parts[-1].nnz
+        if entries > keep_entries:
             return None
-    return total
+    return _assemble(parts, n, np.float64)
 
 
 def update(
@@ -182,29 +186,49 @@ def _fit(
     chosen = np.arange(n) if items is None else np.unique(np.asarray(items, np.int64))
     popularity = log.item_weights()
     parts = []
-    kept: sp.csr_matrix | None = sp.csr_matrix((n, n)) if keep_entries > 0 else None
+    # The shards' summed co-occurrence, while it fits in ``keep_entries``.
+    kept: list[sp.csr_matrix] | None = [] if keep_entries > 0 else None
+    kept_entries = 0
     for shard in _shards(log, config, chosen, pairs_per_shard):
         summed = _cooccurrence(log, config, shard)
         entries = summed.tocoo()
         parts.append(_strongest(entries.row, entries.col, entries.data, n, popularity, config))
         del entries
-        # Shards hold disjoint rows, so their entries add up exactly.
-        if kept is not None and kept.nnz + summed.nnz <= keep_entries:
-            kept = summed if kept.nnz == 0 else kept + summed
+        kept_entries += summed.nnz
+        if kept is not None and kept_entries <= keep_entries:
+            kept.append(summed)
         else:
             kept = None
-    return ItemNeighbours(_assemble(parts, n), popularity, config), kept
+        del summed
+        release_freed()
+    lists = _assemble(parts, n, np.float32)
+    # Shards hold disjoint, ascending ranges of rows, so their entries join exactly.
+    return ItemNeighbours(lists, popularity, config), (
+        None if kept is None else _assemble(kept, n, np.float64)
+    )
 
 
-def _assemble(parts: list[sp.csr_matrix], n: int) -> sp.csr_matrix:
+def _assemble(parts: list[sp.csr_matrix], n: int, dtype: type[np.floating]) -> sp.csr_matrix:
     """One CSR matrix from parts holding disjoint, ascending ranges of rows (in order),
-    keeping each row's order."""
+    keeping each row's order. Emptied as it goes: each part is released once copied,
+    and the output's pages are only touched as they are filled, so the parts and the
+    result are not both held in full."""
     if not parts:
-        return sp.csr_matrix((n, n), dtype=np.float32)
-    counts = np.sum([np.diff(part.indptr) for part in parts], axis=0)
+        return sp.csr_matrix((n, n), dtype=dtype)
+    counts = np.zeros(n, np.int64)
+    for part in parts:
+        counts += np.diff(part.indptr)
     indptr = np.r_[0, np.cumsum(counts)].astype(np.int64)
-    indices = np.concatenate([part.indices for part in parts])
-    data = np.concatenate([part.data for part in parts])
+    indices = np.empty(indptr[-1], np.int32)
+    data = np.empty(indptr[-1], dtype)
+    filled = 0
+    while parts:
+        part = parts.pop(0)
+        indices[filled : filled + part.nnz] = part.indices
+        data[filled : filled + part.nnz] = part.data
+        filled += part.nnz
+        del part
+        release_freed()
     return sp.csr_matrix((data, indices, indptr), shape=(n, n))
 
 
@@ -222,8 +246,37 @@ def _pairs(
             same_user &= where(distance)
         first = log.items[:-distance][same_user]
         second = log.items[distance:][same_user]
-        weight = np.sqrt(log.weights[:-distance][same_user] * log.weights[distance:][same_user])
+        earlier = log.weights[:-distance][same_user].astype(np.float64)
+        weight = np.sqrt(earlier * log.weights[distance:][same_user])
         yield first, second, weight * np.exp(-(distance - 1) / config.decay)
+
+
+def _pairs_in_rows(
+    log: InteractionLog, config: SequentialKNNConfig, wanted: NDArray[np.bool_]
+) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]]:
+    """For each distance and direction, the (row item, other item, weight) entries of the
+    pairs whose row is a ``wanted`` item: what `_pairs` gives in both directions, kept
+    where the row is wanted, but found from the wanted items' own positions, so a shard
+    costs in proportion to its rows rather than to the whole log."""
+    positions = np.flatnonzero(wanted[log.items])
+    users, row_items = log.users[positions], log.items[positions]
+    row_weights = log.weights[positions].astype(np.float64)
+    last = len(log) - 1
+    for distance in range(1, config.window + 1):
+        decay = np.exp(-(distance - 1) / config.decay)
+        found = False
+        for other in (positions + distance, positions - distance):
+            clipped = np.clip(other, 0, last)
+            same_user = (other == clipped) & (log.users[clipped] == users)
+            if not same_user.any():
+                continue
+            found = True
+            other = other[same_user]
+            weight = np.sqrt(row_weights[same_user] * log.weights[other]) * decay
+            yield row_items[same_user], log.items[other], weight
+        # Rows are sorted by user: no pair at this distance means none further apart.
+        if not found:
+            return
 
 
 def _shards(
@@ -254,26 +307,28 @@ def _cooccurrence(
     where: Selection | None = None,
 ) -> sp.csr_matrix:
     """The summed pair weights in the rows of the ``wanted`` items (all when None), of
-    the pairs ``where`` selects (see `_pairs`)."""
+    the pairs ``where`` selects (see `_pairs`; only without ``wanted``)."""
     n = log.n_items
+    if wanted is None:
+        entries: Iterator[tuple[NDArray, NDArray, NDArray]] = (
+            entry
+            for first, second, weight in _pairs(log, config, where)
+            for entry in ((first, second, weight), (second, first, weight))
+        )
+    else:
+        assert where is None, "a selection of pairs applies to whole logs only"
+        entries = _pairs_in_rows(log, config, wanted)
     cooccurrence = sp.csr_matrix((n, n), dtype=np.float64)
-    # Pairs are gathered a block of distances at a time and summed in one conversion:
-    # adding one sparse matrix per distance re-reads the growing total every time.
+    # Pairs are gathered a block at a time and summed in one conversion: adding one
+    # sparse matrix per distance re-reads the growing total every time.
     rows: list[NDArray[np.int64]] = []
     cols: list[NDArray[np.int64]] = []
     weights: list[NDArray[np.float64]] = []
-    for count, (first, second, weight) in enumerate(_pairs(log, config, where), start=1):
-        for row, col in ((first, second), (second, first)):
-            if wanted is None:
-                rows.append(row)
-                cols.append(col)
-                weights.append(weight)
-            else:
-                keep = wanted[row]
-                rows.append(row[keep])
-                cols.append(col[keep])
-                weights.append(weight[keep])
-        if count % _DISTANCES_PER_BLOCK == 0:
+    for count, (row, col, weight) in enumerate(entries, start=1):
+        rows.append(row)
+        cols.append(col)
+        weights.append(weight)
+        if count % _ENTRIES_PER_BLOCK == 0:
             cooccurrence = cooccurrence + _summed(rows, cols, weights, n)
             rows, cols, weights = [], [], []
     if rows:
