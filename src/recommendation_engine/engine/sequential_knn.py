@@ -29,6 +29,8 @@ from recommendation_engine.engine.memory import release_freed
 
 # Arrays of pair entries (one distance, one direction) summed together at a time.
 _ENTRIES_PER_BLOCK = 20
+# Co-occurrence entries scored at once (see `_strongest`).
+_ENTRIES_PER_SCORING_BLOCK = 1_000_000
 # Pair entries (one per direction) a fit holds at once; longer logs are fitted in shards
 # of items. A shard finds its pairs from its own items' positions, so many small shards
 # cost about what one large one does.
@@ -170,8 +172,7 @@ def update(
     combined.eliminate_zeros()
     touched = np.union1d(np.flatnonzero(np.diff(delta.indptr)), log.items[new])
     popularity = log.item_weights()
-    rows = combined[touched].tocoo()
-    lists = _strongest(touched[rows.row], rows.col, rows.data, n, popularity, config)
+    lists = _strongest(combined, touched, popularity, config)
     return ItemNeighbours(lists, popularity, config), combined, touched
 
 
@@ -191,9 +192,7 @@ def _fit(
     kept_entries = 0
     for shard in _shards(log, config, chosen, pairs_per_shard):
         summed = _cooccurrence(log, config, shard)
-        entries = summed.tocoo()
-        parts.append(_strongest(entries.row, entries.col, entries.data, n, popularity, config))
-        del entries
+        parts.append(_strongest(summed, np.flatnonzero(shard), popularity, config))
         kept_entries += summed.nnz
         if kept is not None and kept_entries <= keep_entries:
             kept.append(summed)
@@ -337,22 +336,32 @@ def _cooccurrence(
 
 
 def _strongest(
-    rows: NDArray[np.integer],
-    cols: NDArray[np.integer],
-    summed: NDArray[np.float64],
-    n: int,
+    summed: sp.csr_matrix,
+    items: NDArray[np.integer],
     popularity: NDArray[np.float64],
     config: SequentialKNNConfig,
 ) -> sp.csr_matrix:
-    """From summed co-occurrence entries (sorted by row), a CSR matrix of each row's
-    kept neighbours, best first."""
-    off_diagonal = rows != cols  # repeats of the same item are not neighbours
-    rows, cols = rows[off_diagonal], cols[off_diagonal]
+    """The kept neighbours of ``items`` (ascending), best first, from their rows of the
+    summed co-occurrence. Rows are scored a block at a time: the temporaries of a block
+    are small enough for the allocator to reuse, where whole-matrix temporaries would be
+    fresh pages every time."""
+    n = summed.shape[0]
+    items = np.asarray(items, np.int64)
     safe = np.maximum(popularity, 1e-9)
     # Powers per item, not per entry: an entry then costs two lookups and a division.
     row_norm, col_norm = safe**config.alpha, safe ** (1 - config.alpha)
-    scores = summed[off_diagonal] / (row_norm[rows] * col_norm[cols])
-    return _keep_strongest(rows, cols, scores, n, config.neighbours)
+    lengths = np.diff(summed.indptr)[items]
+    block_of = np.cumsum(lengths) // _ENTRIES_PER_SCORING_BLOCK
+    parts = []
+    for block in np.split(items, np.flatnonzero(np.diff(block_of)) + 1):
+        rows_of_block = summed[block]
+        rows = np.repeat(block, np.diff(rows_of_block.indptr))
+        cols = rows_of_block.indices
+        off_diagonal = rows != cols  # repeats of the same item are not neighbours
+        rows, cols = rows[off_diagonal], cols[off_diagonal]
+        scores = rows_of_block.data[off_diagonal] / (row_norm[rows] * col_norm[cols])
+        parts.append(_keep_strongest(rows, cols, scores, n, config.neighbours))
+    return _assemble(parts, n, np.float32)
 
 
 def _summed(
@@ -392,7 +401,8 @@ def _keep_strongest(
     ``rows`` must be sorted ascending (as from a CSR matrix). Rows longer than ``k`` are
     cut to their ``k`` best first (a partial sort each); then one sort orders every row
     at once: the key is the row number plus the score's shortfall from the row's best,
-    scaled into [0, 1).
+    scaled into [0, 1). Equal scores keep their order (a stable sort), so the result
+    does not depend on how rows were grouped into calls.
     """
     if len(rows) == 0:
         return sp.csr_matrix((n, n), dtype=np.float32)
@@ -408,7 +418,7 @@ def _keep_strongest(
         starts = np.r_[0, np.flatnonzero(np.diff(rows)) + 1]
     best = np.maximum.reduceat(scores, starts)
     row_best = np.repeat(best, np.diff(np.r_[starts, len(rows)]))
-    order = np.argsort(rows + 0.999 * (1.0 - scores / row_best))
+    order = np.argsort(rows + 0.999 * (1.0 - scores / row_best), kind="stable")
     rows, cols, scores = rows[order], cols[order], scores[order]
     indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n))]
     return sp.csr_matrix(
