@@ -72,8 +72,8 @@ def running_server(
         API_KEY=API_KEY,
         WORKERS=str(workers),
         LOG_LEVEL="warning",
-        **env,
     )
+    environment.update(env)
     process = subprocess.Popen(
         [sys.executable, "-m", "recommendation_engine", "serve"], env=environment
     )

@@ -152,9 +152,12 @@ def update(
     can land inside a user's history and shift the distances of the pairs around it, so
     what changes is the pairs spanning a new row, counted with and without the new rows."""
     n = log.n_items
-    if cooccurrence.shape[0] < n:
-        cooccurrence = cooccurrence.copy()
-        cooccurrence.resize((n, n))
+    if cooccurrence.shape[0] < n:  # new items: empty rows, sharing the kept arrays
+        indptr = cooccurrence.indptr
+        grown = np.r_[indptr, np.full(n - cooccurrence.shape[0], indptr[-1], indptr.dtype)]
+        cooccurrence = sp.csr_matrix(
+            (cooccurrence.data, cooccurrence.indices, grown), shape=(n, n), copy=False
+        )
     # Pairs of the new log with a new row at or between their ends; pairs of the
     # previous log with new rows now between their ends (their distance grew).
     new_before = np.r_[0, np.cumsum(new)]
@@ -168,7 +171,8 @@ def update(
     delta.data[np.abs(delta.data) < _NEGLIGIBLE] = 0.0
     delta.eliminate_zeros()
     combined = cooccurrence + delta
-    combined.data[np.abs(combined.data) < _NEGLIGIBLE] = 0.0  # pairs that are gone
+    # Pairs that are gone (two comparisons: no whole-matrix float temporary).
+    combined.data[(combined.data < _NEGLIGIBLE) & (combined.data > -_NEGLIGIBLE)] = 0.0
     combined.eliminate_zeros()
     touched = np.union1d(np.flatnonzero(np.diff(delta.indptr)), log.items[new])
     popularity = log.item_weights()
