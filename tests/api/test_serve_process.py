@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from recommendation_engine.storage.embedded import TUNING
 from tests.support import API_KEY, cli_env, fetch, free_port, run_cli
 
 
@@ -78,7 +79,9 @@ def test_data_survives_a_restart(tmp_path: Path) -> None:
         assert postgres_running_in(pgdata)
         # The embedded server was tuned on first start, restart-only settings included.
         socket_url = f"postgresql://postgres:@/postgres?host={pgdata}"
-        assert fetch(socket_url, "SHOW shared_buffers") == [{"shared_buffers": "256MB"}]
+        assert fetch(socket_url, "SHOW shared_buffers") == [
+            {"shared_buffers": TUNING["shared_buffers"]}
+        ]
         with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
             created = http.post(
                 "/api/v1/entities",

@@ -14,10 +14,29 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+
+def shared_buffers(memory_bytes: int) -> str:
+    """A quarter of the machine's memory (PostgreSQL's own starting advice), between
+    128 MB and 8 GB, written as SHOW prints it. Pages are only taken as data is read;
+    the vector index and neighbour lists of a large catalogue read from the buffer
+    pool rather than from the operating system's cache."""
+    quarter_mb = memory_bytes // 4 // 2**20
+    if quarter_mb >= 1024:
+        return f"{min(quarter_mb // 1024, 8)}GB"
+    return f"{max(quarter_mb, 128)}MB"
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not available on this platform
+        return 1 << 30
+
+
 # Server settings the embedded cluster is tuned with (written once with ALTER SYSTEM).
 TUNING = {
     "max_connections": "200",
-    "shared_buffers": "256MB",
+    "shared_buffers": shared_buffers(_memory_bytes()),
     "maintenance_work_mem": "256MB",
     "work_mem": "16MB",
     "wal_compression": "on",
