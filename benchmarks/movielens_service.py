@@ -20,7 +20,7 @@ import numpy as np
 
 from benchmarks.movielens import fetch
 from benchmarks.server import API_KEY, running_server
-from recommendation_engine.engine.evaluation import evaluate, temporal_split
+from recommendation_engine.engine.evaluation import evaluate, one_at_a_time, temporal_split
 from recommendation_engine.service.offline_evaluation import read_dataset, read_item_attributes
 
 
@@ -83,7 +83,7 @@ def main() -> None:
                     scores[dataset.items.index(key)] = 100.0 - rank
                 return scores
 
-            metrics = evaluate(scorer, train, test)
+            metrics = evaluate(one_at_a_time(scorer), train, test)
             print(
                 f"{algorithm:<14} through HTTP: "
                 + ", ".join(

@@ -263,3 +263,58 @@ def test_filters_reach_past_the_best_collaborative_candidates(api: httpx.Client)
     comedies = api.get(f"{URL}/fan", params={**params, "filter.genre": "comedy"}).json()
     assert comedies["recommendations"][0]["entity_id"] == "c0"
     assert comedies["recommendations"][0]["reason"] == "collaborative"
+
+
+# What every algorithm promises, on the user and the similar-entity routes alike.
+ALGORITHMS = ("hybrid", "collaborative", "content_based")
+SIMILAR = "/api/v1/recommendations/entity"
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_an_empty_catalogue_answers_200_with_nothing(api: httpx.Client, algorithm: str) -> None:
+    body = api.get(f"{URL}/anyone", params={"algorithm": algorithm}).json()
+    assert (body["recommendations"], body["cold_start"], body["algorithm"]) == ([], True, algorithm)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_the_contract_holds_for_every_algorithm(catalogue: httpx.Client, algorithm: str) -> None:
+    rebuild(catalogue)
+    seen = set(HISTORIES["u0"])
+    base = {"algorithm": algorithm, "count": 20}
+
+    # An unknown user gets a full fallback list, never an error.
+    stranger = catalogue.get(f"{URL}/stranger", params={**base, "count": 5})
+    assert stranger.status_code == 200
+    assert stranger.json()["cold_start"] is True and len(ids(stranger.json())) == 5
+
+    # Nothing the user has seen, nothing excluded, only what the filters ask for.
+    own = catalogue.get(f"{URL}/u0", params=base).json()
+    assert ids(own) and not set(ids(own)) & seen
+    first = ids(own)[0]
+    without = catalogue.get(f"{URL}/u0", params={**base, "exclude": first}).json()
+    assert first not in ids(without)
+    comedies = catalogue.get(f"{URL}/u0", params={**base, "filter.genre": "comedy"}).json()
+    assert ids(comedies) and {r["attributes"]["genre"] for r in comedies["recommendations"]} == {
+        "comedy"
+    }
+    books = catalogue.get(f"{URL}/u0", params={**base, "entity_type": "book"}).json()
+    assert {r["entity_type"] for r in books["recommendations"]} <= {"book"}
+    # Scores are ordered, and every item says why it is there.
+    scores = [r["score"] for r in own["recommendations"]]
+    assert scores == sorted(scores, reverse=True)
+    assert all(r["reason"] for r in own["recommendations"])
+
+    # Similar entities: never the entity itself, exclusions and filters honoured.
+    similar = catalogue.get(f"{SIMILAR}/m3", params={"algorithm": algorithm, "count": 20})
+    assert similar.status_code == 200 and similar.json()["algorithm"] == algorithm
+    similar_ids = ids(similar.json())
+    assert similar_ids and "m3" not in similar_ids
+    excluded = catalogue.get(
+        f"{SIMILAR}/m3", params={"algorithm": algorithm, "exclude": similar_ids[0]}
+    ).json()
+    assert similar_ids[0] not in ids(excluded)
+    dramas = catalogue.get(
+        f"{SIMILAR}/m3", params={"algorithm": algorithm, "filter.genre": "drama"}
+    ).json()
+    assert {r["attributes"]["genre"] for r in dramas["recommendations"]} <= {"drama"}
+    assert catalogue.get(f"{SIMILAR}/missing", params={"algorithm": algorithm}).status_code == 404

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from recommendation_engine.engine.evaluation import evaluate, temporal_split
+from recommendation_engine.engine.evaluation import evaluate, one_at_a_time, temporal_split
 from recommendation_engine.engine.log import InteractionLog
 
 
@@ -29,7 +29,7 @@ def test_metrics_match_a_hand_computed_example() -> None:
     train = InteractionLog.build(np.array([0]), np.array([0]), n_users=1, n_items=30)
     test = InteractionLog.build(np.array([0, 0]), np.array([1, 5]), n_users=1, n_items=30)
     ranking = -np.arange(30, dtype=float)
-    result = evaluate(lambda user: ranking, train, test)
+    result = evaluate(one_at_a_time(lambda user: ranking), train, test)
     # top 10 (item 0 excluded as seen): 1..10, hits at ranks 1 and 5
     dcg = 1 / math.log2(2) + 1 / math.log2(6)
     idcg = 1 / math.log2(2) + 1 / math.log2(3)
@@ -44,5 +44,5 @@ def test_metrics_match_a_hand_computed_example() -> None:
 def test_seen_items_are_never_counted() -> None:
     train = InteractionLog.build(np.array([0]), np.array([1]), n_users=1, n_items=5)
     test = InteractionLog.build(np.array([0]), np.array([1]), n_users=1, n_items=5)
-    result = evaluate(lambda user: np.array([0.0, 9.0, 0.0, 0.0, 0.0]), train, test)
+    result = evaluate(one_at_a_time(lambda user: np.array([0.0, 9.0, 0.0, 0.0, 0.0])), train, test)
     assert result["hr@10"] == 0.0

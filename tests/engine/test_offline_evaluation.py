@@ -6,9 +6,13 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from recommendation_engine.service.offline_evaluation import read_dataset, render, run
+from recommendation_engine.engine import content
+from recommendation_engine.engine import sequential_knn as knn
+from recommendation_engine.engine.evaluation import UserHistories, temporal_split
+from recommendation_engine.service.offline_evaluation import _scorers, read_dataset, render, run
 from tests.engine.fixtures import chain_log
 from tests.support import cli_env, run_cli
 
@@ -85,6 +89,44 @@ def test_report_has_every_algorithm_and_collaborative_wins(tmp_path: Path, rows:
     text = render(report)
     for name in ("most_popular", "collaborative", "content_based", "hybrid", "ndcg@10", "map@10"):
         assert name in text
+
+
+def test_every_algorithm_scores_a_batch_as_it_scores_each_user(tmp_path: Path, rows: list) -> None:
+    dataset = read_dataset(write_formats(tmp_path, rows)["inter"])
+    train, _ = temporal_split(dataset.log)
+    model = knn.fit(train)
+    scorers = _scorers(model, train, dataset.vectors, (0.6, 0.4))
+    assert set(scorers) == {"most_popular", "collaborative", "content_based", "hybrid"}
+    users = np.array([3, 0, 41, 79, 3, 17])
+    for name, scorer in scorers.items():
+        batch = scorer(users)
+        assert batch.shape == (len(users), train.n_items), name
+        for row in range(len(users)):
+            np.testing.assert_allclose(
+                batch[row], scorer(users[row : row + 1])[0], rtol=1e-5, atol=1e-9, err_msg=name
+            )
+    # The batch paths (sparse and dense products) agree with the single-user functions.
+    histories = UserHistories.of(train)
+    assert dataset.vectors is not None
+    for user in users.tolist():
+        items, weights = histories.items[user], histories.weights[user]
+        np.testing.assert_allclose(
+            scorers["collaborative"](np.array([user]))[0], knn.score_items(model, items, weights)
+        )
+        np.testing.assert_allclose(
+            scorers["content_based"](np.array([user]))[0],
+            content.score_items(dataset.vectors, items, weights, model.config),
+            rtol=1e-6,
+        )
+
+
+def test_every_algorithm_beats_a_minimum_quality(tmp_path: Path, rows: list) -> None:
+    report = run(read_dataset(write_formats(tmp_path, rows)["inter"]))
+    floors = {"most_popular": 0.0, "collaborative": 0.4, "hybrid": 0.4, "content_based": 0.0}
+    for name, floor in floors.items():
+        assert report.results[name]["ndcg@10"] >= floor, (name, report.results[name])
+    # Content alone is measured against chance: genres repeat every four items.
+    assert report.results["content_based"]["hr@10"] > 0
 
 
 def test_cli_evaluate(tmp_path: Path, rows: list) -> None:

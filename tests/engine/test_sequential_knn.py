@@ -8,7 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from recommendation_engine.engine import sequential_knn as knn
-from recommendation_engine.engine.evaluation import UserHistories, evaluate, temporal_split
+from recommendation_engine.engine.evaluation import (
+    UserHistories,
+    evaluate,
+    one_at_a_time,
+    temporal_split,
+)
 from recommendation_engine.engine.log import InteractionLog
 from tests.engine.fixtures import chain_log
 
@@ -77,10 +82,12 @@ def test_quality_on_a_sequential_fixture_beats_popularity() -> None:
     model = knn.fit(train)
     histories = UserHistories.of(train)
     ours = evaluate(
-        lambda u: knn.score_items(model, histories.items[u], histories.weights[u]), train, test
+        one_at_a_time(lambda u: knn.score_items(model, histories.items[u], histories.weights[u])),
+        train,
+        test,
     )
     popularity = train.item_weights()
-    baseline = evaluate(lambda u: popularity, train, test)
+    baseline = evaluate(one_at_a_time(lambda u: popularity), train, test)
     assert ours["ndcg@10"] >= 0.4
     assert ours["ndcg@10"] > 3 * baseline["ndcg@10"]
 

@@ -3,6 +3,8 @@ vectors of what they interacted with; items are scored by cosine similarity to i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -41,3 +43,15 @@ def score_items(
 ) -> NDArray[np.float64]:
     """Cosine similarity of every item's (unit) vector to the user's profile."""
     return (vectors @ user_profile(vectors, items, weights, config)).astype(np.float64)
+
+
+def score_users(
+    vectors: NDArray[np.float32],
+    histories: Sequence[tuple[NDArray[np.integer], NDArray[np.floating]]],
+    config: SequentialKNNConfig,
+) -> NDArray[np.float64]:
+    """`score_items` for many histories at once (one row each), in one product."""
+    if not histories:
+        return np.zeros((0, vectors.shape[0]))
+    profiles = np.stack([user_profile(vectors, items, w, config) for items, w in histories])
+    return (profiles @ vectors.T).astype(np.float64)

@@ -16,7 +16,7 @@ where the signal is when predicting what they do next.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -448,6 +448,30 @@ def score_items(
         return np.zeros(model.n_items)
     profile = profile_weights(weights, model.config)
     return np.asarray(model.matrix[items].T @ profile).ravel()
+
+
+def score_users(
+    model: ItemNeighbours,
+    histories: Sequence[tuple[NDArray[np.integer], NDArray[np.floating]]],
+) -> NDArray[np.float64]:
+    """`score_items` for many chronological histories at once (one row each): their
+    profile weights form a sparse users-by-items matrix, multiplied by the model."""
+    rows, items, weights = [], [], []
+    for row, (history, history_weights) in enumerate(histories):
+        history = np.asarray(history, np.int64)[-model.config.history :]
+        if len(history) == 0:
+            continue
+        recent = np.asarray(history_weights)[-model.config.history :]
+        rows.append(np.full(len(history), row, np.int64))
+        items.append(history)
+        weights.append(profile_weights(recent, model.config))
+    if not rows:
+        return np.zeros((len(histories), model.n_items))
+    profiles = sp.csr_matrix(
+        (np.concatenate(weights), (np.concatenate(rows), np.concatenate(items))),
+        shape=(len(histories), model.n_items),
+    )
+    return np.asarray((profiles @ model.matrix).toarray(), np.float64)
 
 
 def config_dict(config: SequentialKNNConfig) -> dict[str, float]:

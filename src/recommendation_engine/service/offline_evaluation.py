@@ -21,7 +21,12 @@ from numpy.typing import NDArray
 
 from recommendation_engine.engine import content, hybrid
 from recommendation_engine.engine import sequential_knn as knn
-from recommendation_engine.engine.evaluation import UserHistories, evaluate, temporal_split
+from recommendation_engine.engine.evaluation import (
+    BatchScorer,
+    UserHistories,
+    evaluate,
+    temporal_split,
+)
 from recommendation_engine.engine.features import extract_features
 from recommendation_engine.engine.log import InteractionLog
 from recommendation_engine.engine.vocabulary import Vocabulary
@@ -198,7 +203,8 @@ def _scorers(
     train: InteractionLog,
     vectors: NDArray[np.float32] | None,
     weights: tuple[float, float],
-) -> dict[str, Any]:
+) -> dict[str, BatchScorer]:
+    """Each algorithm's scores for a batch of users (one row per user)."""
     histories = UserHistories.of(train)
     empty_items = np.zeros(0, np.int64)
     empty_weights = np.zeros(0, np.float32)
@@ -206,27 +212,35 @@ def _scorers(
     def history(user: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         return histories.items.get(user, empty_items), histories.weights.get(user, empty_weights)
 
-    def collaborative(user: int) -> NDArray[np.float64]:
-        return knn.score_items(model, *history(user))
+    def collaborative(users: NDArray[np.int64]) -> NDArray[np.float64]:
+        return knn.score_users(model, [history(user) for user in users.tolist()])
 
     popularity = train.item_weights().astype(np.float64)
-    scorers: dict[str, Any] = {
-        "most_popular": lambda user: popularity,
+    scorers: dict[str, BatchScorer] = {
+        "most_popular": lambda users: np.tile(popularity, (len(users), 1)),
         "collaborative": collaborative,
     }
     if vectors is not None:
 
-        def content_based(user: int) -> NDArray[np.float64]:
-            return content.score_items(vectors, *history(user), model.config)
+        def content_based(users: NDArray[np.int64]) -> NDArray[np.float64]:
+            return content.score_users(
+                vectors, [history(user) for user in users.tolist()], model.config
+            )
 
-        def blended(user: int) -> NDArray[np.float64]:
+        def blended(users: NDArray[np.int64]) -> NDArray[np.float64]:
             # Over the candidates a request for the top 10 blends: each source's best
             # unseen items.
-            seen = history(user)[0]
-            first, second = collaborative(user), content_based(user)
-            first[seen] = -np.inf
-            second[seen] = -np.inf
-            return hybrid.blend_shortlist(first, second, *weights, count=10)
+            first, second = collaborative(users), content_based(users)
+            for row, user in enumerate(users.tolist()):
+                seen = history(user)[0]
+                first[row, seen] = -np.inf
+                second[row, seen] = -np.inf
+            return np.vstack(
+                [
+                    hybrid.blend_shortlist(a, b, *weights, count=10)
+                    for a, b in zip(first, second, strict=True)
+                ]
+            )
 
         scorers["content_based"] = content_based
         scorers["hybrid"] = blended
