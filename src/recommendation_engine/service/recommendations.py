@@ -176,26 +176,29 @@ class RecommendationService:
                 collaborative = dict(
                     zip(ranked_items.tolist(), values.astype(float).tolist(), strict=True)
                 )
-            similarity: dict[tuple[str, str], float] = {}
+            content_found: list[Candidate] = []
             if request.algorithm != "collaborative" and vector is not None and np.any(vector):
-                near = await vectors.nearest(
-                    conn,
-                    request.tenant_id,
-                    vector,
-                    want,
-                    entity_type=request.result_type,
-                    exclude_ids=sorted(request.exclude | {request.entity_id}),
-                    min_similarity=request.similarity_threshold,
-                    filters=request.filters,
+                content_found = _as_candidates(
+                    await vectors.nearest(
+                        conn,
+                        request.tenant_id,
+                        vector,
+                        want,
+                        entity_type=request.result_type,
+                        exclude_ids=sorted(request.exclude | {request.entity_id}),
+                        min_similarity=request.similarity_threshold,
+                        filters=request.filters,
+                        model=ref,
+                    )
                 )
-                similarity = {(n.entity_type, n.entity_id): n.similarity for n in near}
+            similarity = {(c.entity_type, c.entity_id): c.similarity for c in content_found}
             source_key = (entity_type, request.entity_id)
             candidates = await _gather(
                 conn,
                 request.tenant_id,
                 ref,
                 ranked_items,
-                list(similarity),
+                content_found,
                 None,
                 request.result_type,
                 request.filters,
@@ -208,7 +211,7 @@ class RecommendationService:
             [collaborative.get(c.item, 0.0) if c.item is not None else 0.0 for c in candidates]
         )
         content_scores = np.array(
-            [similarity.get((c.entity_type, c.entity_id), 0.0) for c in candidates]
+            [similarity.get((c.entity_type, c.entity_id)) or 0.0 for c in candidates]
         )
         collaborative_part, content_part = hybrid.components(
             collaborative_scores,
@@ -286,24 +289,26 @@ class RecommendationService:
         totals = contributions.totals(seen_items)
         ranked_items = _ranked(totals)
         profile = _profile(rows, profile_weights) if use_content else None
-        content_keys: list[tuple[str, str]] = []
+        content_found: list[Candidate] = []
         if profile is not None:
-            near = await vectors.nearest(
-                conn,
-                request.tenant_id,
-                profile,
-                want,
-                entity_type=request.entity_type,
-                exclude_ids=sorted(request.exclude | {key[1] for key in seen}),
-                filters=request.filters,
+            content_found = _as_candidates(
+                await vectors.nearest(
+                    conn,
+                    request.tenant_id,
+                    profile,
+                    want,
+                    entity_type=request.entity_type,
+                    exclude_ids=sorted(request.exclude | {key[1] for key in seen}),
+                    filters=request.filters,
+                    model=model,
+                )
             )
-            content_keys = [(n.entity_type, n.entity_id) for n in near]
         found = await _gather(
             conn,
             request.tenant_id,
             model,
             ranked_items,
-            content_keys,
+            content_found,
             profile,
             request.entity_type,
             request.filters,
@@ -358,34 +363,51 @@ async def _gather(
     tenant_id: str,
     model: ModelRef,
     ranked_items: np.ndarray,
-    content_keys: list[tuple[str, str]],
+    content_found: list[Candidate],
     profile: np.ndarray | None,
     entity_type: str | None,
     filters: dict[str, str],
     want: int,
     unwanted: Callable[[Candidate], bool],
 ) -> list[Candidate]:
-    """The candidates of both sources that exist and pass the type, attribute and caller's
-    filters: every content key, and the best ``want`` surviving collaborative items
-    (``ranked_items``, best first), fetched in growing pages while filters thin them out."""
+    """The candidates of both sources that pass the caller's filter: the content ones
+    (found by the vector search, which applied the type and attribute filters), and the
+    best ``want`` surviving collaborative items (``ranked_items``, best first), looked up
+    in growing pages while filters thin them out."""
     found: dict[tuple[str, str], Candidate] = {}
+    for candidate in content_found:
+        if not unwanted(candidate):
+            found.setdefault((candidate.entity_type, candidate.entity_id), candidate)
+    known = {c.item for c in found.values() if c.item is not None}
     taken, page, collaborative_found = 0, want, 0
-    keys = content_keys
     while True:
         items = ranked_items[taken : taken + page].tolist()
+        collaborative_found += sum(1 for item in items if item in known)
         batch = await queries.candidates(
-            conn, tenant_id, model, items, keys, profile, entity_type, filters
+            conn,
+            tenant_id,
+            model,
+            [item for item in items if item not in known],
+            profile,
+            entity_type,
+            filters,
         )
-        in_page = set(items)
         for candidate in batch:
             if unwanted(candidate):
                 continue
             found.setdefault((candidate.entity_type, candidate.entity_id), candidate)
-            collaborative_found += candidate.item in in_page
+            collaborative_found += 1
         taken += page
         if collaborative_found >= want or taken >= len(ranked_items):
             return list(found.values())
-        keys, page = [], page * 4
+        page *= 4
+
+
+def _as_candidates(neighbours: list[vectors.Neighbour]) -> list[Candidate]:
+    return [
+        Candidate(n.item, n.entity_type, n.entity_id, n.similarity, n.attributes)
+        for n in neighbours
+    ]
 
 
 def _weight(row: HistoryRow, types: dict) -> float:

@@ -122,25 +122,16 @@ class Candidate:
 _CANDIDATES = f"""
 WITH keys AS (
     SELECT DISTINCT ON (m.item) m.item, m.entity_type, m.entity_id FROM model_items m
-    WHERE m.tenant_id = $1 AND m.base = $10 AND m.item = ANY($3::int[]) AND m.version <= $2
-    UNION
-    SELECT m.item, k.entity_type, k.entity_id
-    FROM unnest($4::text[], $5::text[]) AS k(entity_type, entity_id)
-    LEFT JOIN LATERAL (
-        SELECT item FROM model_items
-        WHERE tenant_id = $1 AND base = $10 AND entity_type = k.entity_type
-          AND entity_id = k.entity_id AND version <= $2
-        LIMIT 1
-    ) m ON true
+    WHERE m.tenant_id = $1 AND m.base = $8 AND m.item = ANY($3::int[]) AND m.version <= $2
 )
 SELECT k.item, e.entity_type, e.entity_id, e.attributes,
-       CASE WHEN $6::vector IS NULL THEN NULL
-            ELSE 1 - (e.feature_vector <=> $6::vector) END AS similarity
+       CASE WHEN $4::vector IS NULL THEN NULL
+            ELSE 1 - (e.feature_vector <=> $4::vector) END AS similarity
 FROM keys k
 JOIN entities e ON e.tenant_id = $1 AND e.entity_type = k.entity_type
                AND e.entity_id = k.entity_id
-WHERE ($7::text IS NULL OR e.entity_type = $7)
-  AND {attribute_filter("e", "$8", "$9")}
+WHERE ($5::text IS NULL OR e.entity_type = $5)
+  AND {attribute_filter("e", "$6", "$7")}
 """
 
 
@@ -149,20 +140,19 @@ async def candidates(
     tenant_id: str,
     model: ModelRef,
     items: Sequence[int],
-    keys: Sequence[tuple[str, str]],
     profile: np.ndarray | None,
     entity_type: str | None,
     filters: dict[str, str],
 ) -> list[Candidate]:
-    """Existing entities among model ``items`` and ``keys``, with the requested type and
-    attribute values, their attributes, and their cosine similarity to ``profile``."""
+    """The existing entities behind model ``items`` with the requested type and attribute
+    values, their attributes, and their cosine similarity to ``profile``."""
+    if not items:
+        return []
     rows = await conn.fetch(
         _CANDIDATES,
         tenant_id,
         model.version,
         list(items),
-        [k[0] for k in keys],
-        [k[1] for k in keys],
         profile,
         entity_type,
         list(filters),
@@ -219,9 +209,7 @@ async def popular(
         if not rows:
             break
         weights = {r["item"]: float(r["popularity"]) for r in rows}
-        batch = await candidates(
-            conn, tenant_id, model, list(weights), [], None, entity_type, filters
-        )
+        batch = await candidates(conn, tenant_id, model, list(weights), None, entity_type, filters)
         batch.sort(key=lambda c: (-weights[c.item or 0], c.item))
         for candidate in batch:
             key = (candidate.entity_type, candidate.entity_id)

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import asyncpg
 import numpy as np
 
 from recommendation_engine.storage.filters import attribute_filter
+from recommendation_engine.storage.model_store import ModelRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,8 @@ class Neighbour:
     entity_type: str
     entity_id: str
     similarity: float
+    attributes: dict[str, Any]
+    item: int | None = None  # the entity's number in the model asked about, if any
 
 
 def index_order(dimension: int, parameter: str) -> str:
@@ -37,7 +41,7 @@ def index_order(dimension: int, parameter: str) -> str:
 def _nearest_sql(dimension: int) -> str:
     return f"""
 WITH candidates AS (
-    (SELECT entity_type, entity_id, feature_vector <=> $2 AS distance
+    (SELECT entity_type, entity_id, attributes, feature_vector <=> $2 AS distance
      FROM entities
      WHERE indexed AND tenant_id = $1
        AND ($3::text IS NULL OR entity_type = $3)
@@ -46,7 +50,7 @@ WITH candidates AS (
      ORDER BY {index_order(dimension, "$2")}
      LIMIT $4)
     UNION ALL
-    (SELECT entity_type, entity_id, feature_vector <=> $2 AS distance
+    (SELECT entity_type, entity_id, attributes, feature_vector <=> $2 AS distance
      FROM entities
      WHERE NOT indexed AND tenant_id = $1
        AND ($3::text IS NULL OR entity_type = $3)
@@ -54,12 +58,22 @@ WITH candidates AS (
        AND {attribute_filter("entities", "$7", "$8")}
      ORDER BY feature_vector <=> $2
      LIMIT $4)
+), nearest AS (
+    SELECT entity_type, entity_id, attributes, distance
+    FROM candidates
+    WHERE distance <> 'NaN' AND 1 - distance >= $6
+    ORDER BY distance, entity_type, entity_id
+    LIMIT $4
 )
-SELECT entity_type, entity_id, 1 - distance AS similarity
-FROM candidates
-WHERE distance <> 'NaN' AND 1 - distance >= $6
-ORDER BY distance, entity_type, entity_id
-LIMIT $4
+SELECT n.entity_type, n.entity_id, n.attributes, 1 - n.distance AS similarity, m.item
+FROM nearest n
+LEFT JOIN LATERAL (
+    SELECT item FROM model_items
+    WHERE tenant_id = $1 AND base = $9 AND entity_type = n.entity_type
+      AND entity_id = n.entity_id AND version <= $10
+    LIMIT 1
+) m ON true
+ORDER BY n.distance, n.entity_type, n.entity_id
 """
 
 
@@ -72,9 +86,11 @@ async def nearest(
     exclude_ids: Sequence[str] = (),
     min_similarity: float = -1.0,
     filters: dict[str, str] | None = None,
+    model: ModelRef | None = None,
 ) -> list[Neighbour]:
     """The ``limit`` entities most similar to ``vector`` (cosine), best first, among those
-    of ``entity_type`` (any when None) whose attributes match ``filters``."""
+    of ``entity_type`` (any when None) whose attributes match ``filters``; with their
+    attributes, and their numbers in ``model`` when one is given."""
     if limit <= 0 or not np.any(vector):
         return []
     # hnsw.ef_search and hnsw.iterative_scan are set for every pooled connection
@@ -100,9 +116,16 @@ async def nearest(
             min_similarity,
             list(filters or {}),
             list((filters or {}).values()),
+            model.base if model else None,
+            model.version if model else None,
         )
     finally:
         await conn.execute(
             "ROLLBACK TO SAVEPOINT nearest; RELEASE SAVEPOINT nearest" if nested else "ROLLBACK"
         )
-    return [Neighbour(r["entity_type"], r["entity_id"], float(r["similarity"])) for r in rows]
+    return [
+        Neighbour(
+            r["entity_type"], r["entity_id"], float(r["similarity"]), r["attributes"], r["item"]
+        )
+        for r in rows
+    ]
