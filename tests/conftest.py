@@ -12,7 +12,7 @@ import pytest
 
 from recommendation_engine.storage.database import Database
 from recommendation_engine.storage.migrate import upgrade
-from tests.support import client, make_settings, serve
+from tests.support import RedisServer, client, make_settings, serve
 
 TABLES = (
     "interactions",
@@ -65,3 +65,12 @@ def api(base_url: str, clean_db: str) -> Iterator[httpx.Client]:
     """An authenticated client of the module's app, with an empty database."""
     with client(base_url) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real Redis-protocol server (Valkey) for the whole session."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()

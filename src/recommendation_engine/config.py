@@ -73,6 +73,12 @@ class LimitSettings(BaseSettings):
     rate_limit_requests_per_minute: int = Field(1000, ge=1)
     rate_limit_burst_size: int = Field(100, ge=1)
     recommendation_cache_ttl_secs: int = Field(300, ge=0)
+    recommendation_cache_max_entries: int = Field(
+        10_000, ge=1, description="Responses one process keeps in memory"
+    )
+    recommendation_cache_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Bytes of responses one process keeps in memory"
+    )
     max_bulk_items: int = Field(10_000, ge=1, description="Rows accepted by one bulk request")
 
 

@@ -42,7 +42,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     database = await asyncio.to_thread(open_database, settings)
     pool = await create_pool(database.url, settings.database.max_connections)
     services = Services.build(settings, pool)
-    services.start_background()
+    await services.start_background()
     app.state.services = services
     app.state.ready = True
     logger.info("ready")

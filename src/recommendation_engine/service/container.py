@@ -20,6 +20,7 @@ from recommendation_engine.service.training import ModelTrainer
 from recommendation_engine.service.trending import TrendingService
 from recommendation_engine.service.vector_indexer import VectorIndexer
 from recommendation_engine.storage import model_store
+from recommendation_engine.storage.cache import ResponseCache
 
 
 @dataclass(slots=True)
@@ -34,11 +35,20 @@ class Services:
     recommendations: RecommendationService
     scheduler: ModelScheduler
     trending: TrendingService
+    cache: ResponseCache
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
     def build(cls, settings: Settings, pool: asyncpg.Pool) -> Services:
-        types = InteractionTypeService(pool)
+        limits = settings.limits
+        redis_url = settings.redis.url.get_secret_value() if settings.redis.url else None
+        cache = ResponseCache(
+            limits.recommendation_cache_ttl_secs,
+            redis_url,
+            max_entries=limits.recommendation_cache_max_entries,
+            max_bytes=limits.recommendation_cache_max_bytes,
+        )
+        types = InteractionTypeService(pool, cache)
         live_models = LiveModels()
         engine = settings.engine
         trainer = ModelTrainer(
@@ -50,13 +60,14 @@ class Services:
         return cls(
             settings=settings,
             pool=pool,
-            entities=EntityService(pool, settings.engine.feature_vector_dimension),
-            interactions=InteractionService(pool, types),
+            entities=EntityService(pool, settings.engine.feature_vector_dimension, cache),
+            interactions=InteractionService(pool, types, cache),
             interaction_types=types,
             vector_indexer=VectorIndexer(pool),
             trainer=trainer,
             recommendations=RecommendationService(pool, types, trending, live_models),
             trending=trending,
+            cache=cache,
             scheduler=ModelScheduler(
                 pool,
                 trainer,
@@ -70,6 +81,7 @@ class Services:
         fold in the interactions recorded since the live version (a full rebuild when
         there is none or it is due)."""
         await self.trending.refresh(tenant_id, now=True)
+        await self.cache.invalidate_tenant(tenant_id)  # fresh trending lists
         if incremental:
             await self.trainer.update(tenant_id)
         else:
@@ -106,7 +118,8 @@ class Services:
             ),
         }
 
-    def start_background(self) -> None:
+    async def start_background(self) -> None:
+        await self.cache.start()
         self.vector_indexer.start()
         if self.settings.engine.background_jobs:
             self.scheduler.start()
@@ -117,3 +130,4 @@ class Services:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.scheduler.stop()
         await self.vector_indexer.stop()
+        await self.cache.stop()

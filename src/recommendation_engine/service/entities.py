@@ -14,6 +14,7 @@ from recommendation_engine.engine.features import extract_features
 from recommendation_engine.errors import Conflict, NotFound, ValidationFailed
 from recommendation_engine.models import Entity, EntityInput
 from recommendation_engine.storage import entities as repo
+from recommendation_engine.storage.cache import ResponseCache
 
 _ENTITY_INPUT = TypeAdapter(EntityInput)
 
@@ -60,9 +61,10 @@ def validation_details(error: ValidationError) -> list[dict[str, Any]]:
 
 
 class EntityService:
-    def __init__(self, pool: asyncpg.Pool, dimension: int) -> None:
+    def __init__(self, pool: asyncpg.Pool, dimension: int, cache: ResponseCache) -> None:
         self._pool = pool
         self.dimension = dimension
+        self._cache = cache
 
     def vector_for(self, attributes: dict[str, Any], supplied: list[float] | None) -> np.ndarray:
         if supplied is None:
@@ -110,6 +112,7 @@ class EntityService:
             entity = await repo.update(conn, tenant_id, entity_type, entity_id, attributes, vector)
         if entity is None:
             raise _not_found(entity_id, entity_type)
+        await self._cache.invalidate_tenant(tenant_id)  # cached lists show its attributes
         return entity
 
     async def delete(self, tenant_id: str, entity_id: str, entity_type: str | None) -> None:
@@ -117,6 +120,7 @@ class EntityService:
             entity_type = await resolve_entity_type(conn, tenant_id, entity_id, entity_type)
             if not await repo.delete(conn, tenant_id, entity_type, entity_id):
                 raise _not_found(entity_id, entity_type)
+        await self._cache.invalidate_tenant(tenant_id)
 
     async def bulk_upsert(self, tenant_id: str, rows: list[Any]) -> BulkResult:
         """Validate each row on its own; store the valid ones; report the rest by index."""
@@ -143,6 +147,8 @@ class EntityService:
                 result.created, result.updated = await repo.upsert_many(
                     conn, tenant_id, list(latest.values())
                 )
+            if result.updated:
+                await self._cache.invalidate_tenant(tenant_id)
         return result
 
     async def stream(self, tenant_id: str) -> AsyncIterator[Entity]:

@@ -10,15 +10,17 @@ from recommendation_engine.errors import Conflict, NotFound
 from recommendation_engine.models import BUILT_IN_INTERACTION_TYPES, InteractionType
 from recommendation_engine.storage import interaction_types as repo
 from recommendation_engine.storage import interactions as interactions_repo
+from recommendation_engine.storage.cache import ResponseCache
 
 # How long a replica trusts its copy of a tenant's types before reading them again.
 CACHE_SECONDS = 5.0
 
 
 class InteractionTypeService:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, responses: ResponseCache) -> None:
         self._pool = pool
         self._cache: dict[str, tuple[float, dict[str, InteractionType]]] = {}
+        self._responses = responses
 
     async def all(self, tenant_id: str) -> dict[str, InteractionType]:
         cached = self._cache.get(tenant_id)
@@ -69,6 +71,7 @@ class InteractionTypeService:
         async with self._pool.acquire() as conn:
             await repo.upsert(conn, tenant_id, name, weight, description)
         self._cache.pop(tenant_id, None)
+        await self._responses.invalidate_tenant(tenant_id)  # weights change recommendations
         return InteractionType(name, weight, current.built_in, description or current.description)
 
     async def delete(self, tenant_id: str, name: str) -> None:

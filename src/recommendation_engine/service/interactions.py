@@ -22,6 +22,7 @@ from recommendation_engine.service.entities import (
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.storage import entities as entities_repo
 from recommendation_engine.storage import interactions as repo
+from recommendation_engine.storage.cache import ResponseCache
 from recommendation_engine.storage.group_commit import GroupCommitter
 from recommendation_engine.storage.interactions import NewInteraction
 
@@ -49,9 +50,12 @@ def _timestamp(value: datetime | None) -> datetime:
 
 
 class InteractionService:
-    def __init__(self, pool: asyncpg.Pool, types: InteractionTypeService) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, types: InteractionTypeService, cache: ResponseCache
+    ) -> None:
         self._pool = pool
         self.types = types
+        self._cache = cache
         self._writer: GroupCommitter[NewInteraction, Interaction | None] = GroupCommitter(
             pool, repo.insert_many
         )
@@ -86,6 +90,8 @@ class InteractionService:
         )
         stored = await self._writer.submit(row)
         if stored is not None:
+            # Read-your-writes: the user's next request is not answered from the cache.
+            await self._cache.invalidate_users(tenant_id, [data.user_id])
             return Recorded(stored, created=True)
         if data.event_id is not None:
             async with self._pool.acquire() as conn:
@@ -157,6 +163,11 @@ class InteractionService:
             )
         result.errors.sort(key=lambda e: e.index)
         result.created = outcome.inserted
+        if outcome.inserted:
+            missing = set(outcome.missing_entity)
+            await self._cache.invalidate_users(
+                tenant_id, {r[1] for r in records if r[0] not in missing}
+            )
         # Rows already stored under their event_id (a retried import) are skipped, not failed.
         result.skipped = len(records) - outcome.inserted - len(outcome.missing_entity)
         return result

@@ -100,6 +100,10 @@ class RecommendationService:
         self._live = live_models
         self.config = config
 
+    async def live_version(self, tenant_id: str) -> int | None:
+        """The number of the model version requests are answered from now."""
+        return await self._live.version(self._pool, tenant_id)
+
     async def for_user(self, request: UserRequest) -> UserRecommendations:
         types = await self._types.all(request.tenant_id)
         async with self._pool.acquire() as conn:

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from recommendation_engine.api.deps import ServicesDep, TenantDep
-from recommendation_engine.api.responses import FastJSONResponse
+from recommendation_engine.api.responses import FastJSONResponse, dumps
 from recommendation_engine.api.schemas import ERRORS
 from recommendation_engine.errors import BadRequest
 from recommendation_engine.models import ID_PATTERN, NAME_PATTERN
 from recommendation_engine.service.container import Services
 from recommendation_engine.service.recommendations import Algorithm, EntityRequest, UserRequest
+from recommendation_engine.storage.cache import digest
 
 router = APIRouter(tags=["recommendations"], responses=ERRORS)
 
@@ -69,6 +70,12 @@ def _ids(text: str | None) -> set[str]:
     return {part.strip() for part in (text or "").split(",") if part.strip()}
 
 
+def _cached(body: bytes, source: str) -> Response:
+    """A JSON body, saying whether it came from a cache layer ("memory", "redis") or was
+    computed for this request."""
+    return Response(body, media_type="application/json", headers={"X-Cache": source})
+
+
 def _filters(request: Request) -> dict[str, str]:
     return {
         name[len(FILTER_PREFIX) :]: value
@@ -102,30 +109,44 @@ async def user_recommendations(
         content_based_weight,
         (engine.collaborative_weight, engine.content_based_weight),
     )
-    result = await services.recommendations.for_user(
-        UserRequest(
-            tenant_id=tenant,
-            user_id=user_id,
-            count=count,
-            algorithm=algorithm,
-            collaborative_weight=weights[0],
-            content_weight=weights[1],
-            entity_type=entity_type,
-            exclude=_ids(exclude),
-            exclude_seen=exclude_seen,
-            filters=_filters(request),
+    query = UserRequest(
+        tenant_id=tenant,
+        user_id=user_id,
+        count=count,
+        algorithm=algorithm,
+        collaborative_weight=weights[0],
+        content_weight=weights[1],
+        entity_type=entity_type,
+        exclude=_ids(exclude),
+        exclude_seen=exclude_seen,
+        filters=_filters(request),
+    )
+
+    async def compute() -> bytes:
+        result = await services.recommendations.for_user(query)
+        return dumps(
+            {
+                "user_id": user_id,
+                "algorithm": algorithm,
+                "count": len(result.recommendations),
+                "recommendations": [r.as_dict() for r in result.recommendations],
+                "cold_start": result.cold_start,
+                "model_version": result.model_version,
+            }
         )
+
+    key = digest(
+        "user",
+        await services.recommendations.live_version(tenant),
+        count,
+        algorithm,
+        weights,
+        entity_type,
+        sorted(query.exclude),
+        exclude_seen,
+        sorted(query.filters.items()),
     )
-    return FastJSONResponse(
-        {
-            "user_id": user_id,
-            "algorithm": algorithm,
-            "count": len(result.recommendations),
-            "recommendations": [r.as_dict() for r in result.recommendations],
-            "cold_start": result.cold_start,
-            "model_version": result.model_version,
-        }
-    )
+    return _cached(*await services.cache.get_or_compute(tenant, user_id, key, compute))
 
 
 class SimilarOut(BaseModel):
@@ -157,30 +178,45 @@ async def similar_entities(
     exclude: Annotated[str | None, Query(description="Comma-separated entity ids")] = None,
 ) -> Response:
     engine = services.settings.engine
-    resolved, items = await services.recommendations.similar_to(
-        EntityRequest(
-            tenant_id=tenant,
-            entity_id=entity_id,
-            entity_type=entity_type,
-            count=_count(count, services),
-            algorithm=algorithm,
-            collaborative_weight=engine.collaborative_weight,
-            content_weight=engine.content_based_weight,
-            similarity_threshold=engine.similarity_threshold,
-            result_type=result_type,
-            exclude=_ids(exclude),
-            filters=_filters(request),
+    query = EntityRequest(
+        tenant_id=tenant,
+        entity_id=entity_id,
+        entity_type=entity_type,
+        count=_count(count, services),
+        algorithm=algorithm,
+        collaborative_weight=engine.collaborative_weight,
+        content_weight=engine.content_based_weight,
+        similarity_threshold=engine.similarity_threshold,
+        result_type=result_type,
+        exclude=_ids(exclude),
+        filters=_filters(request),
+    )
+
+    async def compute() -> bytes:
+        resolved, items = await services.recommendations.similar_to(query)
+        return dumps(
+            {
+                "entity_id": entity_id,
+                "entity_type": resolved,
+                "algorithm": algorithm,
+                "count": len(items),
+                "recommendations": [r.as_dict() for r in items],
+            }
         )
+
+    key = digest(
+        "similar",
+        await services.recommendations.live_version(tenant),
+        entity_id,
+        entity_type,
+        query.count,
+        algorithm,
+        (query.collaborative_weight, query.content_weight, query.similarity_threshold),
+        result_type,
+        sorted(query.exclude),
+        sorted(query.filters.items()),
     )
-    return FastJSONResponse(
-        {
-            "entity_id": entity_id,
-            "entity_type": resolved,
-            "algorithm": algorithm,
-            "count": len(items),
-            "recommendations": [r.as_dict() for r in items],
-        }
-    )
+    return _cached(*await services.cache.get_or_compute(tenant, None, key, compute))
 
 
 class TrendingOut(BaseModel):
@@ -203,15 +239,20 @@ async def trending(
     window_days: Annotated[int, Query(ge=1, le=90)] = 7,
 ) -> Response:
     count = _count(count, services)
-    items = await services.trending.trending(tenant, entity_type, count, window_days)
-    return FastJSONResponse(
-        {
-            "trending": [{**item, "reason": "trending", "because": []} for item in items],
-            "count": len(items),
-            "window_days": window_days,
-            "entity_type": entity_type,
-        }
-    )
+
+    async def compute() -> bytes:
+        items = await services.trending.trending(tenant, entity_type, count, window_days)
+        return dumps(
+            {
+                "trending": [{**item, "reason": "trending", "because": []} for item in items],
+                "count": len(items),
+                "window_days": window_days,
+                "entity_type": entity_type,
+            }
+        )
+
+    key = digest("trending", entity_type, count, window_days)
+    return _cached(*await services.cache.get_or_compute(tenant, None, key, compute))
 
 
 @router.get("/api/v1/model/status", summary="The live model and any build in progress")
