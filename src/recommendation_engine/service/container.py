@@ -47,6 +47,7 @@ class Services:
             redis_url,
             max_entries=limits.recommendation_cache_max_entries,
             max_bytes=limits.recommendation_cache_max_bytes,
+            redis_connections=settings.redis.pool_size,
         )
         types = InteractionTypeService(pool, cache)
         live_models = LiveModels()

@@ -63,6 +63,7 @@ class ResponseCache:
         redis_url: str | None = None,
         max_entries: int = 10_000,
         max_bytes: int = 64 * 2**20,
+        redis_connections: int = 10,
     ) -> None:
         self.ttl = ttl_seconds
         self.enabled = ttl_seconds > 0
@@ -73,7 +74,11 @@ class ResponseCache:
         self._tenants: dict[str, int] = {}
         self._redis = (
             aioredis.from_url(
-                redis_url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=5
+                redis_url,
+                max_connections=redis_connections,
+                socket_timeout=0.5,
+                socket_connect_timeout=0.5,
+                health_check_interval=5,
             )
             if redis_url and self.enabled
             else None
