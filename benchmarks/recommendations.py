@@ -129,7 +129,12 @@ def main() -> None:
         }
     }
     with (
-        running_server(workers=1, data_dir=args.data_dir, BACKGROUND_JOBS="false") as server,
+        running_server(
+            workers=1,
+            data_dir=args.data_dir,
+            BACKGROUND_JOBS="false",
+            RECOMMENDATION_CACHE_TTL_SECS="0",  # every request computed
+        ) as server,
         httpx.Client(base_url=server.url, headers=HEADERS, timeout=900) as http,
     ):
         if args.data_dir is not None and asyncio.run(entity_count(server)) > 0:

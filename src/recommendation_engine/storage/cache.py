@@ -73,12 +73,17 @@ class ResponseCache:
         self._users: TTLCache[tuple[str, str], int] = TTLCache(1_000_000, max(ttl_seconds, 1))
         self._tenants: dict[str, int] = {}
         self._redis = (
-            aioredis.from_url(
-                redis_url,
-                max_connections=redis_connections,
-                socket_timeout=0.5,
-                socket_connect_timeout=0.5,
-                health_check_interval=5,
+            aioredis.Redis(
+                # Requests beyond the pool wait for a connection (briefly) rather than
+                # fail; one more connection is held by the invalidation listener.
+                connection_pool=aioredis.BlockingConnectionPool.from_url(
+                    redis_url,
+                    max_connections=redis_connections + 1,
+                    timeout=0.5,
+                    socket_timeout=0.5,
+                    socket_connect_timeout=0.5,
+                    health_check_interval=5,
+                )
             )
             if redis_url and self.enabled
             else None
