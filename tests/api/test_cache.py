@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 
@@ -12,7 +13,7 @@ import redis
 from recommendation_engine.config import LimitSettings, RedisSettings, TenancySettings
 from recommendation_engine.storage.cache import _BoundedTTLCache
 from tests.api.test_recommendations import GENRES, HISTORIES, ids, rebuild, record
-from tests.support import RedisServer, client, make_entity, make_settings, serve
+from tests.support import API_KEY, RedisServer, client, make_entity, make_settings, serve
 
 USER = "/api/v1/recommendations/user"
 SIMILAR = "/api/v1/recommendations/entity"
@@ -147,6 +148,38 @@ def test_the_service_keeps_answering_without_redis_and_recovers(
             return b.get(f"{USER}/u4", params=params).headers["x-cache"] == "redis"
 
         eventually(shared_again, seconds=15)
+
+
+def test_concurrent_requests_wait_for_a_redis_connection(
+    clean_db: str, redis_server: RedisServer
+) -> None:
+    redis.Redis.from_url(redis_server.url).flushall()
+    filler = settings(clean_db, redis_server.url)
+    narrow = make_settings(
+        clean_db,
+        redis=RedisSettings(url=redis_server.url, pool_size=1),
+        limits=LimitSettings(
+            max_bulk_items=1000,
+            recommendation_cache_ttl_secs=60,
+            recommendation_cache_max_entries=1,  # answers must come from Redis
+        ),
+    )
+    with serve(filler) as first, serve(narrow) as second, client(first) as a:
+        fill(a)
+        counts = range(1, 13)
+        for count in counts:
+            assert a.get(f"{USER}/u5", params={"count": count}).headers["x-cache"] == "computed"
+
+        async def ask_all() -> list[str]:
+            async with httpx.AsyncClient(
+                base_url=second, headers={"X-API-Key": API_KEY}, timeout=30
+            ) as b:
+                answers = await asyncio.gather(
+                    *(b.get(f"{USER}/u5", params={"count": count}) for count in counts)
+                )
+            return [answer.headers["x-cache"] for answer in answers]
+
+        assert asyncio.run(ask_all()) == ["redis"] * len(counts)
 
 
 def test_tenants_never_share_cached_answers(clean_db: str, redis_server: RedisServer) -> None:
