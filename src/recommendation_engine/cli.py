@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, TypeVar
@@ -45,6 +47,11 @@ def serve(_: argparse.Namespace) -> int:
     # Worker processes use the server this process started (or the configured one).
     os.environ["DATABASE_URL"] = database.url
     get_settings.cache_clear()
+    metrics_dir = None
+    if settings.server.workers > 1:
+        # Each worker writes its metric samples here; a scrape of any worker sums them.
+        metrics_dir = tempfile.mkdtemp(prefix="recommendation-engine-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(
@@ -67,6 +74,8 @@ def serve(_: argparse.Namespace) -> int:
         pass
     finally:
         database.stop()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI
 from recommendation_engine import __version__
 from recommendation_engine.api import errors
 from recommendation_engine.api.deps import require_api_key
-from recommendation_engine.api.middleware import BodySizeLimit
+from recommendation_engine.api.middleware import BodySizeLimit, RequestMetrics
 from recommendation_engine.api.responses import FastJSONResponse
 from recommendation_engine.api.routes import (
     entities,
@@ -80,4 +80,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router, dependencies=secured)
     app.add_middleware(BodySizeLimit, max_bytes=settings.server.max_request_body_bytes)
+    app.add_middleware(RequestMetrics)  # outermost: times everything, rejections included
     return app

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from recommendation_engine import metrics
 from recommendation_engine.api.responses import error_response
 
 
@@ -56,3 +59,35 @@ class BodySizeLimit:
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
+
+
+class RequestMetrics:
+    """Count and time every HTTP request, labelled by its route template (never the raw
+    path, whose ids would make a series per entity) and its status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = scope["method"]
+            code = str(status)
+            metrics.HTTP_REQUESTS.labels(method, route, code).inc()
+            if status >= 400:
+                metrics.HTTP_ERRORS.labels(method, route, code).inc()
+            metrics.HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)

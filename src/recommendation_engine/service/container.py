@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from recommendation_engine import metrics
 from recommendation_engine.config import Settings
 from recommendation_engine.service.entities import EntityService
 from recommendation_engine.service.interaction_types import InteractionTypeService
@@ -21,6 +22,8 @@ from recommendation_engine.service.trending import TrendingService
 from recommendation_engine.service.vector_indexer import VectorIndexer
 from recommendation_engine.storage import model_store
 from recommendation_engine.storage.cache import ResponseCache
+
+POOL_REPORT_SECONDS = 5.0
 
 
 @dataclass(slots=True)
@@ -119,8 +122,34 @@ class Services:
             ),
         }
 
+    async def refresh_gauges(self) -> None:
+        """Set the gauges read at scrape time: this process's pool, every live model."""
+        pool = self.pool
+        metrics.POOL_MAX.set(pool.get_max_size())
+        metrics.POOL_OPEN.set(pool.get_size())
+        metrics.POOL_IDLE.set(pool.get_idle_size())
+        async with pool.acquire() as conn:
+            live = await model_store.all_live(conn)
+        now = datetime.now(UTC)
+        for model in live:
+            if model.trained_at is not None:
+                metrics.MODEL_AGE.labels(model.tenant_id).set(
+                    (now - model.trained_at).total_seconds()
+                )
+            metrics.MODEL_ENTITIES.labels(model.tenant_id).set(model.items)
+            metrics.MODEL_USERS.labels(model.tenant_id).set(model.users)
+
+    async def _report_pool(self) -> None:
+        """Keep this process's pool gauges current (a scrape reads every process's)."""
+        while True:
+            metrics.POOL_MAX.set(self.pool.get_max_size())
+            metrics.POOL_OPEN.set(self.pool.get_size())
+            metrics.POOL_IDLE.set(self.pool.get_idle_size())
+            await asyncio.sleep(POOL_REPORT_SECONDS)
+
     async def start_background(self) -> None:
         await self.cache.start()
+        self._tasks.add(asyncio.create_task(self._report_pool(), name="pool-gauges"))
         self.vector_indexer.start()
         if self.settings.engine.background_jobs:
             self.scheduler.start()

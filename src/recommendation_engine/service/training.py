@@ -32,6 +32,7 @@ import asyncpg
 import numpy as np
 import scipy.sparse as sp
 
+from recommendation_engine import metrics
 from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.log import InteractionLog
 from recommendation_engine.engine.vocabulary import Vocabulary
@@ -206,6 +207,8 @@ class ModelTrainer:
             info = await model_store.live(conn, tenant_id)
         self._trained[tenant_id] = replace(data, model=ref)
         self._live.forget(tenant_id)
+        kind = "full" if ref.base == ref.version else "incremental"
+        metrics.MODEL_BUILD_SECONDS.labels(kind).observe(time.perf_counter() - started)
         logger.info(
             "model %s for tenant %s %s in %.1fs",
             ref.version,

@@ -16,12 +16,13 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from cachetools import TTLCache
 from redis.exceptions import RedisError
+
+from recommendation_engine import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -29,15 +30,11 @@ CHANNEL = "recommendation-cache:invalidate"
 # After a Redis failure, requests skip Redis this long before trying it again.
 RETRY_AFTER_SECONDS = 1.0
 _T = TypeVar("_T")
-
-
-@dataclass
-class CacheStats:
-    """Hits and misses per layer, and Redis calls that failed."""
-
-    hits: dict[str, int] = field(default_factory=lambda: {"memory": 0, "redis": 0})
-    misses: dict[str, int] = field(default_factory=lambda: {"memory": 0, "redis": 0})
-    redis_errors: int = 0
+# Counted per lookup: children bound once.
+_MEMORY_HITS, _REDIS_HITS = (metrics.CACHE_HITS.labels(layer) for layer in ("memory", "redis"))
+_MEMORY_MISSES, _REDIS_MISSES = (
+    metrics.CACHE_MISSES.labels(layer) for layer in ("memory", "redis")
+)
 
 
 class _BoundedTTLCache(TTLCache):
@@ -67,7 +64,6 @@ class ResponseCache:
     ) -> None:
         self.ttl = ttl_seconds
         self.enabled = ttl_seconds > 0
-        self.stats = CacheStats()
         self._memory = _BoundedTTLCache(max_entries, max_bytes, max(ttl_seconds, 1))
         # Generations, kept at least as long as an entry they guard can live.
         self._users: TTLCache[tuple[str, str], int] = TTLCache(1_000_000, max(ttl_seconds, 1))
@@ -128,17 +124,17 @@ class ResponseCache:
         memory_key = (tenant_id, tenant_generation, user_id, user_generation, digest)
         found = self._memory.get(memory_key)
         if found is not None:
-            self.stats.hits["memory"] += 1
+            _MEMORY_HITS.inc()
             return found, "memory"
-        self.stats.misses["memory"] += 1
+        _MEMORY_MISSES.inc()
         redis_key = _redis_key(tenant_id, tenant_generation, user_id, digest)
         if self._redis is not None:
             found = await self._call(self._read(redis_key, user_id, digest))
             if found is not None:
-                self.stats.hits["redis"] += 1
+                _REDIS_HITS.inc()
                 self._memory[memory_key] = found
                 return found, "redis"
-            self.stats.misses["redis"] += 1
+            _REDIS_MISSES.inc()
         body = await compute()
         if (
             self._user_generation(tenant_id, user_id) != user_generation
@@ -247,7 +243,7 @@ class ResponseCache:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as error:
-                self.stats.redis_errors += 1
+                metrics.CACHE_ERRORS.inc()
                 logger.warning("cache invalidations from Redis interrupted: %s", error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -273,7 +269,7 @@ class ResponseCache:
         try:
             return await operation
         except (TimeoutError, RedisError, OSError) as error:
-            self.stats.redis_errors += 1
+            metrics.CACHE_ERRORS.inc()
             if self._redis_down_until == 0.0 or time.monotonic() >= self._redis_down_until:
                 logger.warning("Redis cache unavailable, answering uncached: %s", error)
             self._redis_down_until = time.monotonic() + RETRY_AFTER_SECONDS

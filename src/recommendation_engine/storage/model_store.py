@@ -217,6 +217,12 @@ async def live(conn: asyncpg.Connection, tenant_id: str) -> ModelInfo | None:
     return _info(row) if row else None
 
 
+async def all_live(conn: asyncpg.Connection) -> list[ModelInfo]:
+    """Every tenant's live version."""
+    rows = await conn.fetch(f"SELECT {_INFO} FROM models WHERE state = 'live'")
+    return [_info(row) for row in rows]
+
+
 async def building(conn: asyncpg.Connection, tenant_id: str) -> ModelInfo | None:
     row = await conn.fetchrow(
         f"SELECT {_INFO} FROM models WHERE tenant_id = $1 AND state = 'building' "

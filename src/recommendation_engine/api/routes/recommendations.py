@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
+from recommendation_engine import metrics
 from recommendation_engine.api.deps import ServicesDep, TenantDep
 from recommendation_engine.api.responses import FastJSONResponse, dumps
 from recommendation_engine.api.schemas import ERRORS
@@ -146,7 +147,9 @@ async def user_recommendations(
         exclude_seen,
         sorted(query.filters.items()),
     )
-    return _cached(*await services.cache.get_or_compute(tenant, user_id, key, compute))
+    answer = _cached(*await services.cache.get_or_compute(tenant, user_id, key, compute))
+    metrics.RECOMMENDATIONS_SERVED.labels("user", algorithm).inc()
+    return answer
 
 
 class SimilarOut(BaseModel):
@@ -216,7 +219,9 @@ async def similar_entities(
         sorted(query.exclude),
         sorted(query.filters.items()),
     )
-    return _cached(*await services.cache.get_or_compute(tenant, None, key, compute))
+    answer = _cached(*await services.cache.get_or_compute(tenant, None, key, compute))
+    metrics.RECOMMENDATIONS_SERVED.labels("similar", algorithm).inc()
+    return answer
 
 
 class TrendingOut(BaseModel):
@@ -252,7 +257,9 @@ async def trending(
         )
 
     key = digest("trending", entity_type, count, window_days)
-    return _cached(*await services.cache.get_or_compute(tenant, None, key, compute))
+    answer = _cached(*await services.cache.get_or_compute(tenant, None, key, compute))
+    metrics.RECOMMENDATIONS_SERVED.labels("trending", "trending").inc()
+    return answer
 
 
 @router.get("/api/v1/model/status", summary="The live model and any build in progress")

@@ -1,4 +1,4 @@
-"""Probes and service information: /health, /ready, /api/config."""
+"""Probes and service information: /health, /ready, /metrics, /api/config."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from recommendation_engine import __version__
-from recommendation_engine.api.deps import SettingsDep, require_api_key
+from recommendation_engine import __version__, metrics
+from recommendation_engine.api.deps import ServicesDep, SettingsDep, require_api_key
 from recommendation_engine.api.responses import FastJSONResponse, error_response
 
 router = APIRouter(tags=["system"])
@@ -34,6 +34,12 @@ async def ready(request: Request) -> Response:
     except Exception as exc:
         return error_response(503, "database_unavailable", f"the database does not answer: {exc}")
     return FastJSONResponse({"status": "ready", "checks": {"database": "ok"}})
+
+
+@router.get("/metrics", summary="Prometheus metrics (text exposition format)")
+async def prometheus_metrics(services: ServicesDep) -> Response:
+    await services.refresh_gauges()
+    return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
 
 
 @router.get(

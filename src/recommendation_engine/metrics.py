@@ -1,0 +1,89 @@
+"""The service's Prometheus metrics, defined once for every layer to update.
+
+With several worker processes (`serve` with WORKERS > 1) PROMETHEUS_MULTIPROC_DIR is set
+before the workers start, and each process writes its samples there; a scrape of any
+worker then reports the sum over all of them (`render`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+HTTP_ERRORS = Counter(
+    "http_requests_errors_total",
+    "HTTP requests answered with a 4xx or 5xx status",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Time from a request's arrival to the end of its response",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+CACHE_HITS = Counter("redis_cache_hits_total", "Answers found in a cache layer", ["layer"])
+CACHE_MISSES = Counter(
+    "redis_cache_misses_total", "Answers looked for in a cache layer and not found", ["layer"]
+)
+CACHE_ERRORS = Counter(
+    "redis_cache_errors_total", "Redis calls of the cache that failed (answered uncached)"
+)
+
+POOL_MAX = Gauge(
+    "database_pool_max_connections", "Connections the pools may open", multiprocess_mode="livesum"
+)
+POOL_OPEN = Gauge(
+    "database_pool_connections", "Connections the pools hold open", multiprocess_mode="livesum"
+)
+POOL_IDLE = Gauge(
+    "database_pool_idle_connections", "Open connections not in use", multiprocess_mode="livesum"
+)
+
+MODEL_BUILD_SECONDS = Histogram(
+    "model_build_duration_seconds",
+    "Time to train and publish a model version",
+    ["kind"],
+    buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 3600),
+)
+MODEL_AGE = Gauge(
+    "model_age_seconds",
+    "Time since the live version's full build was trained",
+    ["tenant"],
+    multiprocess_mode="mostrecent",
+)
+MODEL_ENTITIES = Gauge(
+    "model_entities", "Entities in the live model", ["tenant"], multiprocess_mode="mostrecent"
+)
+MODEL_USERS = Gauge(
+    "model_users", "Users in the live model", ["tenant"], multiprocess_mode="mostrecent"
+)
+RECOMMENDATIONS_SERVED = Counter(
+    "recommendations_served_total",
+    "Recommendation answers served (cached or computed), by route and algorithm",
+    ["route", "algorithm"],
+)
+
+
+def render() -> bytes:
+    """The text exposition of every metric, summed over worker processes if several."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
