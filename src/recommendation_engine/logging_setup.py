@@ -17,6 +17,9 @@ _LEVELS = {
 }
 
 
+REQUEST_FIELDS = ("request_id", "tenant", "method", "route", "status", "duration_ms")
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -25,6 +28,9 @@ class JsonFormatter(logging.Formatter):
             "target": record.name,
             "message": record.getMessage(),
         }
+        for name in REQUEST_FIELDS:  # a request's own line carries its fields as keys
+            if name in record.__dict__:
+                entry[name] = record.__dict__[name]
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry).decode()

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from recommendation_engine import __version__
 from recommendation_engine.api import errors
 from recommendation_engine.api.deps import require_api_key
-from recommendation_engine.api.middleware import BodySizeLimit, RequestMetrics
+from recommendation_engine.api.middleware import BodySizeLimit, RequestObservation
 from recommendation_engine.api.responses import FastJSONResponse
 from recommendation_engine.api.routes import (
     entities,
@@ -22,6 +24,7 @@ from recommendation_engine.api.routes import (
     system,
 )
 from recommendation_engine.config import Settings, get_settings
+from recommendation_engine.logging_setup import configure_logging
 from recommendation_engine.service.container import Services
 from recommendation_engine.storage.database import create_pool
 from recommendation_engine.storage.setup import open_database
@@ -57,6 +60,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    if multiprocessing.current_process().name != "MainProcess" and not logging.root.handlers:
+        # A worker process of `serve` with WORKERS > 1: log as the parent would.
+        configure_logging(settings.server.log_level, settings.server.log_format)
     app = FastAPI(
         title="recommendation-engine",
         version=__version__,
@@ -80,5 +86,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router, dependencies=secured)
     app.add_middleware(BodySizeLimit, max_bytes=settings.server.max_request_body_bytes)
-    app.add_middleware(RequestMetrics)  # outermost: times everything, rejections included
+    origins = [o.strip() for o in settings.server.cors_allowed_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-API-Key",
+                "X-Tenant-ID",
+                "X-Request-ID",
+            ],
+            expose_headers=["X-Request-ID", "X-Cache"],
+            max_age=600,
+        )
+    # Outermost: times and logs everything, rejections and preflights included.
+    app.add_middleware(RequestObservation)
     return app

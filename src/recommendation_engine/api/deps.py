@@ -24,13 +24,12 @@ async def get_settings_dep(request: Request) -> Settings:
 
 async def get_tenant(request: Request) -> str:
     settings: Settings = request.app.state.settings
-    if not settings.tenancy.enable_multi_tenancy:
-        return settings.tenancy.default_tenant_id
-    tenant = request.headers.get("x-tenant-id")
-    if tenant is None:
-        return settings.tenancy.default_tenant_id
-    if not is_valid_name(tenant):
-        raise BadRequest(f"X-Tenant-ID must be {NAME_RULE}", {"header": "X-Tenant-ID"})
+    tenant = settings.tenancy.default_tenant_id
+    if settings.tenancy.enable_multi_tenancy:
+        tenant = request.headers.get("x-tenant-id", tenant)
+        if not is_valid_name(tenant):
+            raise BadRequest(f"X-Tenant-ID must be {NAME_RULE}", {"header": "X-Tenant-ID"})
+    request.state.tenant = tenant  # for the request log
     return tenant
 
 

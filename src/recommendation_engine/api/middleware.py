@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
 import time
+import uuid
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -61,9 +64,28 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
-class RequestMetrics:
-    """Count and time every HTTP request, labelled by its route template (never the raw
-    path, whose ids would make a series per entity) and its status."""
+# Sent with every response: no MIME sniffing, no framing, no referrer leaks.
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+_REQUEST_ID = b"x-request-id"
+# Request ids: a random prefix per process and a counter (no system call per request).
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_id_counter = itertools.count(1)
+request_log = logging.getLogger("recommendation_engine.requests")
+
+
+def _new_request_id() -> bytes:
+    return f"{_ID_PREFIX}{next(_id_counter):016x}".encode()
+
+
+class RequestObservation:
+    """For every HTTP request: count and time it, labelled by its route template (never
+    the raw path, whose ids would make a series per entity) and status; log it at info
+    with its request id, tenant, route, status and duration; answer with the request id
+    (the client's X-Request-ID, or a new one) and the security headers."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -74,20 +96,42 @@ class RequestMetrics:
             return
         started = time.perf_counter()
         status = 500
+        request_id = (
+            next((value for name, value in scope["headers"] if name == _REQUEST_ID), None)
+            or _new_request_id()
+        )
 
         async def send_and_note(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    *SECURITY_HEADERS,
+                    (_REQUEST_ID, request_id),
+                ]
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_note)
         finally:
+            elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope["method"]
             code = str(status)
             metrics.HTTP_REQUESTS.labels(method, route, code).inc()
             if status >= 400:
                 metrics.HTTP_ERRORS.labels(method, route, code).inc()
-            metrics.HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
+            metrics.HTTP_DURATION.labels(method, route).observe(elapsed)
+            if request_log.isEnabledFor(logging.INFO):
+                fields = {
+                    "request_id": request_id.decode("latin-1"),
+                    "tenant": scope.get("state", {}).get("tenant"),
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                }
+                request_log.info(
+                    "%s %s %s %.1fms", method, route, status, elapsed * 1000, extra=fields
+                )
