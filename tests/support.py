@@ -44,7 +44,8 @@ def make_settings(database_url: str, **groups: object) -> Settings:
         "database": DatabaseSettings(url=database_url, max_connections=10),
         "auth": AuthSettings(api_key=API_KEY, require_api_key=True),
         "server": ServerSettings(max_request_body_bytes=1024 * 1024),
-        "limits": LimitSettings(max_bulk_items=1000),
+        # Tests send many requests from one address: limits only where a test asks.
+        "limits": LimitSettings(max_bulk_items=1000, rate_limit_enabled=False),
         "tenancy": TenancySettings(),
         # Models are rebuilt by the tests themselves unless a test turns the jobs on.
         "engine": EngineSettings(background_jobs=False),
@@ -58,7 +59,12 @@ def serve(settings: Settings) -> Iterator[str]:
     """Run the app with ``settings`` on a free port; yields its base URL."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        forwarded_allow_ips=settings.server.trusted_proxies,  # as `serve` does
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
@@ -147,6 +153,7 @@ def cli_env(**values: str) -> dict[str, str]:
     """This process's environment without any setting, plus ``values``."""
     ours = settings_variables()
     env = {name: value for name, value in os.environ.items() if name.upper() not in ours}
+    env["RATE_LIMIT_ENABLED"] = "false"  # tests send many requests from one address
     env.update(values)
     return env
 

@@ -68,6 +68,8 @@ def serve(_: argparse.Namespace) -> int:
             access_log=settings.server.log_level in ("debug", "trace"),
             log_config=None,
             timeout_graceful_shutdown=int(settings.server.shutdown_timeout_secs),
+            # X-Forwarded-For is applied only from these addresses.
+            forwarded_allow_ips=settings.server.trusted_proxies,
             server_header=False,
         )
     except KeyboardInterrupt:

@@ -27,6 +27,9 @@ class ServerSettings(BaseSettings):
     data_dir: Path = Path("./data")
     max_request_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     cors_allowed_origins: str = ""
+    trusted_proxies: str = Field(
+        "", description="Addresses whose X-Forwarded-For is believed (comma-separated)"
+    )
     shutdown_timeout_secs: float = Field(30.0, ge=0)
 
     @field_validator("log_level", mode="before")
@@ -70,6 +73,7 @@ class EngineSettings(BaseSettings):
 
 class LimitSettings(BaseSettings):
     model_config = _ENV
+    rate_limit_enabled: bool = True
     rate_limit_requests_per_minute: int = Field(1000, ge=1)
     rate_limit_burst_size: int = Field(100, ge=1)
     recommendation_cache_ttl_secs: int = Field(300, ge=0)

@@ -45,6 +45,10 @@ CACHE_ERRORS = Counter(
     "redis_cache_errors_total", "Redis calls of the cache that failed (answered uncached)"
 )
 
+RATE_LIMIT_ERRORS = Counter(
+    "rate_limit_errors_total", "Rate-limit checks that failed (the request was let through)"
+)
+
 POOL_MAX = Gauge(
     "database_pool_max_connections", "Connections the pools may open", multiprocess_mode="livesum"
 )

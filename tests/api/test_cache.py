@@ -23,7 +23,9 @@ def settings(database_url: str, redis_url: str | None, **tenancy: bool):
     return make_settings(
         database_url,
         redis=RedisSettings(url=redis_url),
-        limits=LimitSettings(max_bulk_items=1000, recommendation_cache_ttl_secs=60),
+        limits=LimitSettings(
+            max_bulk_items=1000, recommendation_cache_ttl_secs=60, rate_limit_enabled=False
+        ),
         tenancy=TenancySettings(**tenancy),
     )
 
@@ -162,6 +164,7 @@ def test_concurrent_requests_wait_for_a_redis_connection(
             max_bulk_items=1000,
             recommendation_cache_ttl_secs=60,
             recommendation_cache_max_entries=1,  # answers must come from Redis
+            rate_limit_enabled=False,
         ),
     )
     with serve(filler) as first, serve(narrow) as second, client(first) as a:
@@ -199,7 +202,10 @@ def test_tenants_never_share_cached_answers(clean_db: str, redis_server: RedisSe
 
 def test_a_ttl_of_zero_turns_the_cache_off(clean_db: str) -> None:
     config = make_settings(
-        clean_db, limits=LimitSettings(max_bulk_items=1000, recommendation_cache_ttl_secs=0)
+        clean_db,
+        limits=LimitSettings(
+            max_bulk_items=1000, recommendation_cache_ttl_secs=0, rate_limit_enabled=False
+        ),
     )
     with serve(config) as url, client(url) as api:
         for _ in range(2):

@@ -15,6 +15,7 @@ from recommendation_engine import __version__
 from recommendation_engine.api import errors
 from recommendation_engine.api.deps import require_api_key
 from recommendation_engine.api.middleware import BodySizeLimit, RequestObservation
+from recommendation_engine.api.rate_limit import RateLimit, RateLimiter
 from recommendation_engine.api.responses import FastJSONResponse
 from recommendation_engine.api.routes import (
     entities,
@@ -102,6 +103,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "X-Cache"],
             max_age=600,
         )
+    limits = settings.limits
+    if limits.rate_limit_enabled:
+        redis_url = settings.redis.url.get_secret_value() if settings.redis.url else None
+        limiter = RateLimiter(
+            limits.rate_limit_requests_per_minute, limits.rate_limit_burst_size, redis_url
+        )
+        app.add_middleware(RateLimit, limiter=limiter)
     # Outermost: times and logs everything, rejections and preflights included.
     app.add_middleware(RequestObservation)
     return app
