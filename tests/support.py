@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -156,6 +156,22 @@ def cli_env(**values: str) -> dict[str, str]:
     env["RATE_LIMIT_ENABLED"] = "false"  # tests send many requests from one address
     env.update(values)
     return env
+
+
+def wait_until_ready(
+    process: subprocess.Popen[bytes], url: str, log: Callable[[], str] = lambda: ""
+) -> None:
+    """Wait for a `serve` process to answer /ready with 200 (90 s at most)."""
+    deadline = time.monotonic() + 90
+    while True:
+        assert process.poll() is None, log()
+        assert time.monotonic() < deadline, "not ready in time:\n" + log()
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
 
 
 def run_cli(

@@ -5,13 +5,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.test_recommendations import catalogue, rebuild  # noqa: F401
-from tests.support import API_KEY, cli_env, free_port, make_entity
+from tests.support import API_KEY, cli_env, free_port, make_entity, wait_until_ready
 
 
 def scrape(url_or_client: str | httpx.Client) -> dict[tuple[str, tuple], float]:
@@ -96,15 +95,7 @@ def test_several_workers_report_one_sum(database_url: str) -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None and time.monotonic() < deadline
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+        wait_until_ready(process, url)
         before = value(
             scrape(url), "http_requests_total", method="GET", route="/health", status="200"
         )

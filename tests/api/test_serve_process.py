@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +13,7 @@ import httpx
 import psutil
 
 from recommendation_engine.storage.embedded import TUNING
-from tests.support import API_KEY, cli_env, fetch, free_port, run_cli
+from tests.support import API_KEY, cli_env, fetch, free_port, run_cli, wait_until_ready
 
 
 @contextmanager
@@ -33,16 +32,7 @@ def serving(data_dir: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes]
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "not ready in time:\n" + log.read_text()
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+        wait_until_ready(process, url, log.read_text)
         yield process, url
     finally:
         if process.poll() is None:
