@@ -124,11 +124,8 @@ class Services:
 
     async def refresh_gauges(self) -> None:
         """Set the gauges read at scrape time: this process's pool, every live model."""
-        pool = self.pool
-        metrics.POOL_MAX.set(pool.get_max_size())
-        metrics.POOL_OPEN.set(pool.get_size())
-        metrics.POOL_IDLE.set(pool.get_idle_size())
-        async with pool.acquire() as conn:
+        self._set_pool_gauges()
+        async with self.pool.acquire() as conn:
             live = await model_store.all_live(conn)
         now = datetime.now(UTC)
         for model in live:
@@ -142,10 +139,13 @@ class Services:
     async def _report_pool(self) -> None:
         """Keep this process's pool gauges current (a scrape reads every process's)."""
         while True:
-            metrics.POOL_MAX.set(self.pool.get_max_size())
-            metrics.POOL_OPEN.set(self.pool.get_size())
-            metrics.POOL_IDLE.set(self.pool.get_idle_size())
+            self._set_pool_gauges()
             await asyncio.sleep(POOL_REPORT_SECONDS)
+
+    def _set_pool_gauges(self) -> None:
+        metrics.POOL_MAX.set(self.pool.get_max_size())
+        metrics.POOL_OPEN.set(self.pool.get_size())
+        metrics.POOL_IDLE.set(self.pool.get_idle_size())
 
     async def start_background(self) -> None:
         await self.cache.start()

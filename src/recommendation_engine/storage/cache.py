@@ -87,10 +87,6 @@ class ResponseCache:
         self._redis_down_until = 0.0
         self._listener: asyncio.Task[None] | None = None
 
-    @property
-    def shared(self) -> bool:
-        return self._redis is not None
-
     async def start(self) -> None:
         if self._redis is not None and self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="cache-invalidations")
