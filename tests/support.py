@@ -154,6 +154,7 @@ def cli_env(**values: str) -> dict[str, str]:
     ours = settings_variables()
     env = {name: value for name, value in os.environ.items() if name.upper() not in ours}
     env["RATE_LIMIT_ENABLED"] = "false"  # tests send many requests from one address
+    env["SHUTDOWN_DRAIN_SECS"] = "0"  # stop at once unless a test asks for a drain
     env.update(values)
     return env
 

@@ -38,7 +38,9 @@ def _settings() -> Settings:
 
 def serve(_: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
+    from recommendation_engine.api.lifecycle import DrainingServer
     from recommendation_engine.storage.setup import open_database
 
     settings = _settings()
@@ -54,7 +56,7 @@ def serve(_: argparse.Namespace) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        uvicorn.run(
+        config = uvicorn.Config(
             "recommendation_engine.api.app:create_app",
             factory=True,
             host=settings.server.host,
@@ -72,6 +74,14 @@ def serve(_: argparse.Namespace) -> int:
             forwarded_allow_ips=settings.server.trusted_proxies,
             server_header=False,
         )
+        if config.workers > 1:
+            # uvicorn's supervisor stops the workers at once (in-flight requests finish).
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        else:
+            server = DrainingServer(config, settings.server.shutdown_drain_secs)
+            server.run()
+            if not server.started:
+                return 3  # it never served (the port was taken, startup failed)
     except KeyboardInterrupt:
         pass
     finally:

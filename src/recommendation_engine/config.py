@@ -31,6 +31,9 @@ class ServerSettings(BaseSettings):
         "", description="Addresses whose X-Forwarded-For is believed (comma-separated)"
     )
     shutdown_timeout_secs: float = Field(30.0, ge=0)
+    shutdown_drain_secs: float = Field(
+        5.0, ge=0, description="After SIGTERM, seconds /ready answers 503 before stopping"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

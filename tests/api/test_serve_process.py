@@ -5,22 +5,29 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from recommendation_engine.storage.embedded import TUNING
 from tests.support import API_KEY, cli_env, fetch, free_port, run_cli, wait_until_ready
 
 
 @contextmanager
-def serving(data_dir: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def serving(
+    data_dir: Path, log: Path, **settings: str
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """Start `serve` on the embedded database in ``data_dir``; wait until /ready."""
     port = free_port()
-    env = cli_env(DATA_DIR=str(data_dir), PORT=str(port), HOST="127.0.0.1", API_KEY=API_KEY)
+    env = cli_env(
+        DATA_DIR=str(data_dir), PORT=str(port), HOST="127.0.0.1", API_KEY=API_KEY, **settings
+    )
     assert "DATABASE_URL" not in env
     with log.open("ab") as out:
         process = subprocess.Popen(
@@ -108,3 +115,39 @@ def test_serve_refuses_to_start_without_a_required_key(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "API_KEY" in result.stderr
     assert not (tmp_path / "data").exists()  # it stopped before touching the database
+
+
+def test_sigterm_drains_finishes_the_slow_request_and_stops_cleanly(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    pgdata = (data_dir / "postgres").resolve()
+    log = tmp_path / "serve.log"
+    headers = {"X-API-Key": API_KEY}
+    rows = [
+        {"entity_id": f"e{n}", "entity_type": "product", "attributes": {"n": n}}
+        for n in range(10_000)
+    ]
+    with serving(data_dir, log, SHUTDOWN_DRAIN_SECS="1.5") as (process, url):
+        outcome: dict[str, httpx.Response] = {}
+
+        def slow_import() -> None:
+            outcome["bulk"] = httpx.post(
+                f"{url}/api/v1/entities/bulk", json={"entities": rows}, headers=headers, timeout=60
+            )
+
+        importer = threading.Thread(target=slow_import)
+        importer.start()
+        time.sleep(0.3)  # the import is in flight
+        process.send_signal(signal.SIGTERM)
+        # Draining: still answering, but no longer ready.
+        assert httpx.get(f"{url}/ready", timeout=5).status_code == 503
+        assert httpx.get(f"{url}/health", timeout=5).status_code == 200
+        importer.join(60)
+        assert process.wait(timeout=60) == 0, log.read_text()
+        # The request in flight was answered in full.
+        assert outcome["bulk"].status_code == 200, outcome["bulk"].text
+        assert outcome["bulk"].json()["created"] == 10_000
+        # New connections are refused once drained, and the embedded database stopped.
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{url}/health", timeout=2)
+        assert not postgres_running_in(pgdata)

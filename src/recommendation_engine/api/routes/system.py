@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from recommendation_engine import __version__, metrics
 from recommendation_engine.api.deps import ServicesDep, SettingsDep, require_api_key
+from recommendation_engine.api.lifecycle import draining
 from recommendation_engine.api.responses import FastJSONResponse, error_response
 
 router = APIRouter(tags=["system"])
@@ -26,7 +27,7 @@ async def health() -> dict[str, Any]:
 )
 async def ready(request: Request) -> Response:
     state = request.app.state
-    if not getattr(state, "ready", False):
+    if not getattr(state, "ready", False) or draining.is_set():
         return error_response(503, "not_ready", "the service is starting or shutting down")
     try:
         async with asyncio.timeout(2.0):
