@@ -5,8 +5,13 @@
 Uses the recommendation benchmark's data (loaded into a fresh service, or reused from
 ``--data-dir``) and a model rebuilt on it. The same 1,000 users, 1,000 entities and the
 trending list are asked for once to fill the cache, then measured at 16 concurrent
-clients: first with the memory layer (no REDIS_URL), then with Redis as the only layer
-that can answer (REDIS_URL set, memory layer one entry), on a Valkey server started here.
+clients, in three set-ups:
+- "plain": the memory layer, no rate limiting, LOG_LEVEL=warning (metrics stay on);
+- "observed": the same with a request log line at LOG_LEVEL=info and the rate limiter
+  counting every request (limits it never reaches);
+- "redis": Redis as the only layer that can answer (REDIS_URL set, memory layer one
+  entry), on a Valkey server started here.
+The service's own output is discarded.
 """
 
 from __future__ import annotations
@@ -89,14 +94,19 @@ def main() -> None:
     redis_server = RedisServer()
     redis_server.start()
     try:
-        layers = {
-            "memory": {},
+        setups = {
+            "plain": {"RATE_LIMIT_ENABLED": "false"},
+            "observed": {"LOG_LEVEL": "info"},
             "redis": {"REDIS_URL": redis_server.url, "RECOMMENDATION_CACHE_MAX_ENTRIES": "1"},
         }
-        for layer, env in layers.items():
+        for layer, env in setups.items():
             with (
                 running_server(
-                    workers=1, data_dir=args.data_dir, BACKGROUND_JOBS="false", **env
+                    workers=1,
+                    data_dir=args.data_dir,
+                    quiet=True,
+                    BACKGROUND_JOBS="false",
+                    **env,
                 ) as server,
                 httpx.Client(base_url=server.url, headers=HEADERS, timeout=900) as http,
             ):
@@ -105,7 +115,7 @@ def main() -> None:
                 if http.get("/api/v1/model/status").json()["version"] is None:
                     http.post("/api/v1/model/rebuild").raise_for_status()
                     wait_for_new_model(http, None, time.perf_counter())
-                print("layer:", layer, flush=True)
+                print("set-up:", layer, flush=True)
                 report[layer] = measure(server, http, args)
     finally:
         redis_server.stop()

@@ -58,8 +58,9 @@ class RunningServer:
 
 @contextmanager
 def running_server(
-    workers: int = 1, data_dir: Path | None = None, **env: str
+    workers: int = 1, data_dir: Path | None = None, quiet: bool = False, **env: str
 ) -> Iterator[RunningServer]:
+    """The service in a subprocess on a free port (``quiet``: its output discarded)."""
     tmp = None
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="bench-")
@@ -78,8 +79,12 @@ def running_server(
         RATE_LIMIT_BURST_SIZE="100000000",
     )
     environment.update(env)
+    output = subprocess.DEVNULL if quiet else None
     process = subprocess.Popen(
-        [sys.executable, "-m", "recommendation_engine", "serve"], env=environment
+        [sys.executable, "-m", "recommendation_engine", "serve"],
+        env=environment,
+        stdout=output,
+        stderr=output,
     )
     server = RunningServer(process, port, data_dir)
     try:
