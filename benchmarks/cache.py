@@ -29,7 +29,7 @@ import numpy as np
 from tests.support import RedisServer
 
 from benchmarks import datasets
-from benchmarks.foundation import HEADERS, median_of, write_report
+from benchmarks.foundation import HEADERS, dataset_arguments, median_of, write_report
 from benchmarks.loadgen import build_request, run_load
 from benchmarks.recommendations import entity_count, load, wait_for_new_model
 from benchmarks.server import RunningServer, running_server
@@ -80,12 +80,11 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = dataset_arguments(
+        argparse.ArgumentParser(
+            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
     )
-    parser.add_argument("--entities", type=int, default=100_000)
-    parser.add_argument("--interactions", type=int, default=1_000_000)
-    parser.add_argument("--users", type=int, default=50_000)
     parser.add_argument("--duration", type=float, default=12.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--data-dir", type=Path, help="reuse (or keep) the loaded data here")

@@ -149,13 +149,20 @@ def median_of(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return merged
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def dataset_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The synthetic dataset's size, as every benchmark that loads it takes it."""
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--interactions", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=50_000)
+    return parser
+
+
+def main() -> None:
+    parser = dataset_arguments(
+        argparse.ArgumentParser(
+            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+    )
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=16)

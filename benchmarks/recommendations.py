@@ -24,7 +24,14 @@ import httpx
 import numpy as np
 
 from benchmarks import datasets
-from benchmarks.foundation import HEADERS, bulk_load, median_of, wait_indexed, write_report
+from benchmarks.foundation import (
+    HEADERS,
+    bulk_load,
+    dataset_arguments,
+    median_of,
+    wait_indexed,
+    write_report,
+)
 from benchmarks.loadgen import build_request, run_load
 from benchmarks.server import RunningServer, running_server
 
@@ -106,12 +113,11 @@ def load(server: RunningServer, args: argparse.Namespace, now: datetime, report:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = dataset_arguments(
+        argparse.ArgumentParser(
+            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
     )
-    parser.add_argument("--entities", type=int, default=100_000)
-    parser.add_argument("--interactions", type=int, default=1_000_000)
-    parser.add_argument("--users", type=int, default=50_000)
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(

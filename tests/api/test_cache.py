@@ -120,36 +120,29 @@ def test_an_entity_update_invalidates_the_tenants_answers(replicas: tuple) -> No
 
 
 def test_the_service_keeps_answering_without_redis_and_recovers(
-    clean_db: str, redis_server: RedisServer
+    replicas: tuple, redis_server: RedisServer
 ) -> None:
-    config = settings(clean_db, redis_server.url)
-    with (
-        serve(config) as first,
-        serve(config) as second,
-        client(first) as a,
-        client(second) as b,
-    ):
-        fill(a)
-        assert a.get(f"{USER}/u2").headers["x-cache"] == "computed"
-        redis_server.stop()
-        try:
-            # Uncached but answered; writes are still taken and still invalidate.
-            assert b.get(f"{USER}/u2").headers["x-cache"] == "computed"
-            assert b.get(f"{USER}/u3").status_code == 200
-            record(b, "u3", "m0")
-            assert b.get(f"{USER}/u3").headers["x-cache"] == "computed"
-            assert b.get(f"{USER}/u3").headers["x-cache"] == "memory"
-        finally:
-            redis_server.start()
-        counts = iter(range(1, 100))
+    a, b = replicas
+    assert a.get(f"{USER}/u2").headers["x-cache"] == "computed"
+    redis_server.stop()
+    try:
+        # Uncached but answered; writes are still taken and still invalidate.
+        assert b.get(f"{USER}/u2").headers["x-cache"] == "computed"
+        assert b.get(f"{USER}/u3").status_code == 200
+        record(b, "u3", "m0")
+        assert b.get(f"{USER}/u3").headers["x-cache"] == "computed"
+        assert b.get(f"{USER}/u3").headers["x-cache"] == "memory"
+    finally:
+        redis_server.start()
+    counts = iter(range(1, 100))
 
-        def shared_again() -> bool:
-            params = {"count": next(counts)}  # a new key each try
-            if a.get(f"{USER}/u4", params=params).headers["x-cache"] != "computed":
-                return False
-            return b.get(f"{USER}/u4", params=params).headers["x-cache"] == "redis"
+    def shared_again() -> bool:
+        params = {"count": next(counts)}  # a new key each try
+        if a.get(f"{USER}/u4", params=params).headers["x-cache"] != "computed":
+            return False
+        return b.get(f"{USER}/u4", params=params).headers["x-cache"] == "redis"
 
-        eventually(shared_again, seconds=15)
+    eventually(shared_again, seconds=15)
 
 
 def test_concurrent_requests_wait_for_a_redis_connection(
