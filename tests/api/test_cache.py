@@ -119,6 +119,28 @@ def test_an_entity_update_invalidates_the_tenants_answers(replicas: tuple) -> No
     eventually(lambda: shows_new_attributes(b))
 
 
+def test_recomputed_trending_lists_replace_cached_ones(replicas: tuple) -> None:
+    a, b = replicas
+    trending = "/api/v1/recommendations/trending"
+    before = a.get(trending).json()["trending"]
+    assert b.get(trending).headers["x-cache"] == "redis"
+    for user in ("fan1", "fan2", "fan3", "fan4", "fan5"):  # m9 becomes the hottest
+        for _ in range(3):
+            record(a, user, "m9", "purchase")
+    assert a.get(trending).json()["trending"] == before  # still the cached lists
+    rebuild(a)  # recomputes the trending lists, as the hourly refresh does when due
+
+    def shows_the_new_lists(replica: httpx.Client) -> bool:
+        found = replica.get(trending)
+        return (
+            found.headers["x-cache"] != "memory"
+            and found.json()["trending"][0]["entity_id"] == "m9"
+        )
+
+    assert shows_the_new_lists(a)
+    eventually(lambda: shows_the_new_lists(b))
+
+
 def test_the_service_keeps_answering_without_redis_and_recovers(
     replicas: tuple, redis_server: RedisServer
 ) -> None:

@@ -59,7 +59,7 @@ class Services:
             pool, types, live_models, timedelta(hours=engine.full_rebuild_interval_hours)
         )
         trending = TrendingService(
-            pool, types, timedelta(hours=engine.trending_update_interval_hours)
+            pool, types, timedelta(hours=engine.trending_update_interval_hours), cache
         )
         return cls(
             settings=settings,
@@ -85,7 +85,6 @@ class Services:
         fold in the interactions recorded since the live version (a full rebuild when
         there is none or it is due)."""
         await self.trending.refresh(tenant_id, now=True)
-        await self.cache.invalidate_tenant(tenant_id)  # fresh trending lists
         if incremental:
             await self.trainer.update(tenant_id)
         else:

@@ -15,6 +15,7 @@ import asyncpg
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.storage import entities as entities_repo
 from recommendation_engine.storage import trending as repo
+from recommendation_engine.storage.cache import ResponseCache
 
 STORED_WINDOW = 7
 STORED_SIZE = 200
@@ -24,14 +25,20 @@ SETTLE_SECONDS = 10.0
 
 class TrendingService:
     def __init__(
-        self, pool: asyncpg.Pool, types: InteractionTypeService, interval: timedelta
+        self,
+        pool: asyncpg.Pool,
+        types: InteractionTypeService,
+        interval: timedelta,
+        cache: ResponseCache,
     ) -> None:
         self._pool = pool
         self._types = types
         self._interval = interval
+        self._cache = cache
 
     async def refresh(self, tenant_id: str, now: bool = False) -> bool:
-        """Fold new interactions into the aggregate; recompute stored lists when due.
+        """Fold new interactions into the aggregate; recompute stored lists when due
+        (cached answers of the tenant are then dropped: they may show the old lists).
 
         ``now`` folds everything committed so far and recomputes the lists at once (an
         explicit rebuild). Returns False when another process is refreshing the tenant.
@@ -52,10 +59,13 @@ class TrendingService:
                     )
                 state = await repo.state(conn, tenant_id)
                 computed = state["lists_computed_at"] if state else None
-                if now or computed is None or datetime.now(UTC) - computed > self._interval:
+                recompute = now or computed is None or datetime.now(UTC) - computed > self._interval
+                if recompute:
                     await self._store_lists(conn, tenant_id)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+        if recompute:
+            await self._cache.invalidate_tenant(tenant_id)
         return True
 
     async def _store_lists(self, conn: asyncpg.Connection, tenant_id: str) -> None:
