@@ -6,7 +6,7 @@ import hashlib
 
 import redis
 
-from recommendation_engine.api.rate_limit import _identities
+from recommendation_engine.api.rate_limit import RateLimiter, _identities
 from recommendation_engine.config import (
     AuthSettings,
     LimitSettings,
@@ -30,7 +30,8 @@ def limited(database_url: str, per_minute: int, burst: int, **groups: object):
 
 
 def test_over_the_limit_is_429_with_retry_after(database_url: str) -> None:
-    with serve(limited(database_url, per_minute=600, burst=3)) as url, client(url) as api:
+    # A budget of 3 a minute: the window is long enough not to roll over mid-test.
+    with serve(limited(database_url, per_minute=3, burst=3)) as url, client(url) as api:
         for _ in range(3):
             assert api.get("/api/v1/interaction-types").status_code == 200
         refused = api.get("/api/v1/interaction-types")
@@ -77,11 +78,11 @@ def test_forwarded_addresses_count_only_from_trusted_proxies(database_url: str) 
 
     # Not trusted: every request is the proxy's own, one budget of two.
     open_access = AuthSettings(require_api_key=False)
-    with serve(limited(database_url, per_minute=600, burst=2, auth=open_access)) as url:
+    with serve(limited(database_url, per_minute=2, burst=2, auth=open_access)) as url:
         assert statuses(url) == [200, 200, 429, 429]
     trusted = limited(
         database_url,
-        per_minute=600,
+        per_minute=2,
         burst=2,
         auth=open_access,
         server=ServerSettings(trusted_proxies="127.0.0.1"),
@@ -105,3 +106,10 @@ def test_clients_are_counted_by_address_and_by_key() -> None:
     bearer = {"client": None, "headers": [(b"authorization", b"Bearer " + API_KEY.encode())]}
     assert _identities(bearer) == ["ip:unknown", f"key:{hashed}"]
     assert API_KEY not in str(_identities(scope))  # keys are never stored as given
+
+
+def test_the_burst_window_matches_the_steady_rate() -> None:
+    burst = RateLimiter(per_minute=1000, burst=100).item
+    assert (burst.amount, burst.multiples, burst.GRANULARITY.name) == (100, 6, "second")
+    steady = RateLimiter(per_minute=10, burst=100).item  # a burst above the rate: the rate
+    assert (steady.amount, steady.multiples, steady.GRANULARITY.name) == (10, 1, "minute")
