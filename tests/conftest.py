@@ -22,6 +22,8 @@ TABLES = (
     "interaction_daily",
     "trending_state",
     "trending",
+    "tenants",
+    "api_keys",
 )
 
 

@@ -192,3 +192,31 @@ class InteractionTypeInput(_Input):
 class InteractionTypeUpdate(_Input):
     weight: float = Field(allow_inf_nan=False)
     description: str | None = Field(default=None, max_length=500)
+
+
+class TenantConfigInput(_Input):
+    """A tenant's own settings; each one left out follows the service's environment."""
+
+    collaborative_weight: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    content_based_weight: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    similarity_threshold: float | None = Field(default=None, ge=-1, le=1, allow_inf_nan=False)
+    default_recommendation_count: int | None = Field(default=None, ge=1, le=10_000)
+    max_recommendation_count: int | None = Field(default=None, ge=1, le=10_000)
+
+
+class TenantInput(_Input):
+    name: str | None = Field(default=None, max_length=200)
+    config: TenantConfigInput = Field(default_factory=TenantConfigInput)
+    interaction_type_weights: dict[
+        InteractionTypeName, Annotated[float, Field(allow_inf_nan=False)]
+    ] = Field(
+        default_factory=dict,
+        description="Weights of interaction types, applied as PUT /api/v1/interaction-types does",
+    )
+
+
+class ApiKeyInput(_Input):
+    name: str | None = Field(default=None, max_length=200)
+    tenant_id: TenantId | None = Field(
+        default=None, description="The tenant the key is bound to; none for an administrator key"
+    )

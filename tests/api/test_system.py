@@ -24,6 +24,10 @@ API_ROUTES = {
     "/api/v1/model/rebuild": {"post"},
     "/api/v1/recommendations/trending": {"get"},
     "/api/v1/recommendations/entity/{entity_id}": {"get"},
+    "/api/v1/admin/tenants": {"get"},
+    "/api/v1/admin/tenants/{tenant_id}": {"get", "put", "delete"},
+    "/api/v1/admin/api-keys": {"get", "post"},
+    "/api/v1/admin/api-keys/{key_id}": {"delete"},
 }
 SYSTEM_ROUTES = {"/health": {"get"}, "/ready": {"get"}, "/api/config": {"get"}}
 

@@ -18,6 +18,7 @@ from recommendation_engine.api.middleware import BodySizeLimit, RequestObservati
 from recommendation_engine.api.rate_limit import RateLimit, RateLimiter
 from recommendation_engine.api.responses import FastJSONResponse
 from recommendation_engine.api.routes import (
+    admin,
     entities,
     interaction_types,
     interactions,
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system.router)
     secured = [Depends(require_api_key)]
     routers = (
+        admin.router,
         entities.router,
         interactions.router,
         interaction_types.router,

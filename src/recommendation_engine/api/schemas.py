@@ -89,6 +89,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in {
         401: "Missing or invalid API key",
+        403: "The API key may not do this (another tenant's data, or an administrator route)",
         404: "Not found",
         409: "Conflict",
         413: "Request body too large",

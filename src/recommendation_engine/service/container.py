@@ -17,6 +17,7 @@ from recommendation_engine.service.interactions import InteractionService
 from recommendation_engine.service.live_models import LiveModels
 from recommendation_engine.service.recommendations import RecommendationService
 from recommendation_engine.service.scheduler import ModelScheduler
+from recommendation_engine.service.tenants import TenantService
 from recommendation_engine.service.training import ModelTrainer
 from recommendation_engine.service.trending import TrendingService
 from recommendation_engine.service.vector_indexer import VectorIndexer
@@ -39,6 +40,7 @@ class Services:
     scheduler: ModelScheduler
     trending: TrendingService
     cache: ResponseCache
+    tenants: TenantService
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
@@ -72,6 +74,13 @@ class Services:
             recommendations=RecommendationService(pool, types, trending, live_models),
             trending=trending,
             cache=cache,
+            tenants=TenantService(
+                pool,
+                engine,
+                types,
+                cache,
+                settings.auth.api_key.get_secret_value() if settings.auth.api_key else None,
+            ),
             scheduler=ModelScheduler(
                 pool,
                 trainer,

@@ -43,6 +43,10 @@ class InteractionTypeService:
         self._cache[tenant_id] = (time.monotonic(), types)
         return types
 
+    def forget(self, tenant_id: str) -> None:
+        """Drop this replica's copy of the tenant's types."""
+        self._cache.pop(tenant_id, None)
+
     async def get(self, tenant_id: str, name: str) -> InteractionType:
         found = (await self.all(tenant_id)).get(name)
         if found is None:

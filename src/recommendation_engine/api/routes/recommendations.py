@@ -13,8 +13,8 @@ from recommendation_engine.api.responses import FastJSONResponse, dumps
 from recommendation_engine.api.schemas import ERRORS
 from recommendation_engine.errors import BadRequest
 from recommendation_engine.models import ID_PATTERN, NAME_PATTERN
-from recommendation_engine.service.container import Services
 from recommendation_engine.service.recommendations import Algorithm, EntityRequest, UserRequest
+from recommendation_engine.service.tenants import TenantConfig
 from recommendation_engine.storage.cache import digest
 
 router = APIRouter(tags=["recommendations"], responses=ERRORS)
@@ -55,13 +55,12 @@ def _weights(
     return collaborative, content
 
 
-def _count(count: int | None, services: Services) -> int:
-    engine = services.settings.engine
-    count = count or engine.default_recommendation_count
-    if count > engine.max_recommendation_count:
+def _count(count: int | None, config: TenantConfig) -> int:
+    count = count or config.default_recommendation_count
+    if count > config.max_recommendation_count:
         raise BadRequest(
-            f"count must be at most {engine.max_recommendation_count}",
-            {"max_recommendation_count": engine.max_recommendation_count},
+            f"count must be at most {config.max_recommendation_count}",
+            {"max_recommendation_count": config.max_recommendation_count},
         )
     return count
 
@@ -103,12 +102,12 @@ async def user_recommendations(
     exclude: Annotated[str | None, Query(description="Comma-separated entity ids")] = None,
     exclude_seen: bool = True,
 ) -> Response:
-    engine = services.settings.engine
-    count = _count(count, services)
+    config = await services.tenants.config(tenant)
+    count = _count(count, config)
     weights = _weights(
         collaborative_weight,
         content_based_weight,
-        (engine.collaborative_weight, engine.content_based_weight),
+        (config.collaborative_weight, config.content_based_weight),
     )
     query = UserRequest(
         tenant_id=tenant,
@@ -180,16 +179,16 @@ async def similar_entities(
     ] = None,
     exclude: Annotated[str | None, Query(description="Comma-separated entity ids")] = None,
 ) -> Response:
-    engine = services.settings.engine
+    config = await services.tenants.config(tenant)
     query = EntityRequest(
         tenant_id=tenant,
         entity_id=entity_id,
         entity_type=entity_type,
-        count=_count(count, services),
+        count=_count(count, config),
         algorithm=algorithm,
-        collaborative_weight=engine.collaborative_weight,
-        content_weight=engine.content_based_weight,
-        similarity_threshold=engine.similarity_threshold,
+        collaborative_weight=config.collaborative_weight,
+        content_weight=config.content_based_weight,
+        similarity_threshold=config.similarity_threshold,
         result_type=result_type,
         exclude=_ids(exclude),
         filters=_filters(request),
@@ -243,7 +242,7 @@ async def trending(
     count: Annotated[int | None, Query(ge=1)] = None,
     window_days: Annotated[int, Query(ge=1, le=90)] = 7,
 ) -> Response:
-    count = _count(count, services)
+    count = _count(count, await services.tenants.config(tenant))
 
     async def compute() -> bytes:
         items = await services.trending.trending(tenant, entity_type, count, window_days)
