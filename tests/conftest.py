@@ -24,6 +24,9 @@ TABLES = (
     "trending",
     "tenants",
     "api_keys",
+    "webhooks",
+    "webhook_events",
+    "webhook_deliveries",
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
 import os
 import socket
@@ -250,3 +251,59 @@ class RedisServer:
             self._process.kill()
             self._process.wait(10)
             self._process = None
+
+
+class WebhookReceiver:
+    """A real HTTP server on a free port that records what webhooks post to it.
+
+    ``statuses`` are answered in turn (then 200); while ``hold`` is clear, requests wait.
+    """
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.received: list[dict[str, Any]] = []
+        self.statuses: list[int] = []
+        self.hold = threading.Event()
+        self.hold.set()
+        self.arrived = threading.Event()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.arrived.set()
+                receiver.hold.wait(30)
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                receiver.received.append(
+                    {"headers": dict(self.headers), "body": body, "status": status}
+                )
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.hold.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def events(self, status: int = 200) -> list[dict[str, Any]]:
+        """The bodies of the requests answered with ``status``."""
+        return [json.loads(r["body"]) for r in self.received if r["status"] == status]
+
+    def wait_for(self, check: Callable[[list[dict[str, Any]]], bool], seconds: float = 20) -> None:
+        deadline = time.monotonic() + seconds
+        while not check(self.events()):
+            assert time.monotonic() < deadline, f"webhooks received: {self.events()}"
+            time.sleep(0.05)

@@ -95,6 +95,19 @@ class TenancySettings(BaseSettings):
     enable_multi_tenancy: bool = False
 
 
+class WebhookSettings(BaseSettings):
+    model_config = SettingsConfigDict(**_ENV, env_prefix="WEBHOOK_")
+    allow_private_targets: bool = Field(
+        False, description="Accept loopback, private and link-local addresses as targets"
+    )
+    timeout_secs: float = Field(5.0, gt=0, description="Time a receiver gets to answer")
+    max_attempts: int = Field(8, ge=1, description="Attempts before a delivery is given up")
+    retry_base_secs: float = Field(2.0, gt=0, description="Wait before the first retry")
+    retry_max_secs: float = Field(3600.0, gt=0, description="Longest wait between retries")
+    concurrency: int = Field(8, ge=1, description="Deliveries in flight per process")
+    retention_days: int = Field(7, ge=1, description="How long finished deliveries are kept")
+
+
 class TracingSettings(BaseSettings):
     model_config = SettingsConfigDict(**_ENV, env_prefix="TRACING_")
     enabled: bool = False
@@ -112,6 +125,7 @@ class Settings(BaseSettings):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     tenancy: TenancySettings = Field(default_factory=TenancySettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     @model_validator(mode="after")

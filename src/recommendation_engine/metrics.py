@@ -83,6 +83,13 @@ RECOMMENDATIONS_SERVED = Counter(
     ["route", "algorithm"],
 )
 
+WEBHOOK_DELIVERIES = Counter(
+    "webhook_deliveries_total",
+    "Webhook delivery attempts by outcome: delivered, retrying (failed, tried again later) "
+    "or failed (given up)",
+    ["outcome"],
+)
+
 
 def render() -> bytes:
     """The text exposition of every metric, summed over worker processes if several."""

@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -220,3 +220,33 @@ class ApiKeyInput(_Input):
     tenant_id: TenantId | None = Field(
         default=None, description="The tenant the key is bound to; none for an administrator key"
     )
+
+
+WEBHOOK_EVENTS = (
+    "entity.created",
+    "entity.updated",
+    "entity.deleted",
+    "interaction.recorded",
+    "model.updated",
+)
+WebhookEvent = Literal[
+    "entity.created",
+    "entity.updated",
+    "entity.deleted",
+    "interaction.recorded",
+    "model.updated",
+    "*",
+]
+
+
+class WebhookInput(_Input):
+    url: str = Field(min_length=1, max_length=2000, description="http:// or https:// target")
+    events: list[WebhookEvent] = Field(min_length=1, description='Event names, or "*" for all')
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=200,
+        description="Signing secret; generated when absent (kept when absent on PUT)",
+    )
+    active: bool = True
+    description: str | None = Field(default=None, max_length=500)

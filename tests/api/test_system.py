@@ -28,6 +28,10 @@ API_ROUTES = {
     "/api/v1/admin/tenants/{tenant_id}": {"get", "put", "delete"},
     "/api/v1/admin/api-keys": {"get", "post"},
     "/api/v1/admin/api-keys/{key_id}": {"delete"},
+    "/api/v1/webhooks": {"get", "post"},
+    "/api/v1/webhooks/{webhook_id}": {"get", "put", "delete"},
+    "/api/v1/webhooks/{webhook_id}/deliveries": {"get"},
+    "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry": {"post"},
 }
 SYSTEM_ROUTES = {"/health": {"get"}, "/ready": {"get"}, "/api/config": {"get"}}
 

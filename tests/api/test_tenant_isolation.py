@@ -4,17 +4,31 @@ its cached answers included."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
 from recommendation_engine.api.app import create_app
-from recommendation_engine.config import LimitSettings, RedisSettings, TenancySettings
+from recommendation_engine.config import (
+    LimitSettings,
+    RedisSettings,
+    TenancySettings,
+    WebhookSettings,
+)
 from tests.api.test_recommendations import rebuild
 from tests.conftest import _truncate
-from tests.support import RedisServer, assert_error, client, make_settings, read_ndjson, serve
+from tests.support import (
+    RedisServer,
+    WebhookReceiver,
+    assert_error,
+    client,
+    make_settings,
+    read_ndjson,
+    serve,
+)
 
 VICTIM, INTRUDER = "acme", "globex"
 
@@ -27,7 +41,10 @@ class World:
     intruder: httpx.Client  # globex's own key
     victim_key: str
     intruder_key: str
-    snapshot: dict[str, object]
+    victim_hook: dict
+    victim_delivery: int
+    intruder_receiver: WebhookReceiver
+    snapshot: dict[str, object] = field(default_factory=dict)
 
 
 def snapshot(victim: httpx.Client) -> dict[str, object]:
@@ -44,6 +61,11 @@ def snapshot(victim: httpx.Client) -> dict[str, object]:
         "user": victim.get("/api/v1/recommendations/user/u1").json(),
         "similar": victim.get("/api/v1/recommendations/entity/p1").json(),
         "trending": victim.get("/api/v1/recommendations/trending").json(),
+        "webhooks": victim.get("/api/v1/webhooks").json(),
+        "deliveries": [
+            victim.get(f"/api/v1/webhooks/{hook['id']}/deliveries").json()
+            for hook in victim.get("/api/v1/webhooks").json()
+        ],
     }
 
 
@@ -55,21 +77,57 @@ def world(database_url: str, redis_server: RedisServer) -> Iterator[World]:
         tenancy=TenancySettings(enable_multi_tenancy=True),
         redis=RedisSettings(url=redis_server.url),
         limits=LimitSettings(recommendation_cache_ttl_secs=300, rate_limit_enabled=False),
+        webhooks=WebhookSettings(allow_private_targets=True),
     )
-    with serve(settings) as url, client(url) as admin:
+    with (
+        WebhookReceiver() as victim_receiver,
+        WebhookReceiver() as intruder_receiver,
+        serve(settings) as url,
+        client(url) as admin,
+    ):
         keys = {}
         for tenant in (VICTIM, INTRUDER):
             created = admin.post("/api/v1/admin/api-keys", json={"tenant_id": tenant})
             keys[tenant] = created.json()["key"]
-        with client(url, api_key=keys[VICTIM]) as victim:
+        with (
+            client(url, api_key=keys[VICTIM]) as victim,
+            client(url, api_key=keys[INTRUDER]) as intruder,
+        ):
+            hook = {"url": victim_receiver.url, "events": ["*"]}
+            victim_hook = victim.post("/api/v1/webhooks", json=hook).json()
+            intruder_hook = {"url": intruder_receiver.url, "events": ["*"]}
+            intruder.post("/api/v1/webhooks", json=intruder_hook).raise_for_status()
             _fill(victim)
-            with client(url, api_key=keys[INTRUDER]) as intruder:
-                intruder.post(
-                    "/api/v1/entities", json={"entity_id": "g1", "entity_type": "product"}
-                ).raise_for_status()
-                world = World(url, database_url, victim, intruder, keys[VICTIM], keys[INTRUDER], {})
-                world.snapshot = snapshot(victim)  # also fills the victim's cache
-                yield world
+            intruder.post(
+                "/api/v1/entities", json={"entity_id": "g1", "entity_type": "product"}
+            ).raise_for_status()
+            deliveries = _all_delivered(victim, victim_hook["id"])
+            world = World(
+                url,
+                database_url,
+                victim,
+                intruder,
+                keys[VICTIM],
+                keys[INTRUDER],
+                victim_hook,
+                deliveries[0]["id"],
+                intruder_receiver,
+            )
+            world.snapshot = snapshot(victim)  # also fills the victim's cache
+            yield world
+            # nothing of the victim's ever reached the intruder's receiver
+            assert intruder_receiver.events()
+            assert {e["tenant_id"] for e in intruder_receiver.events()} == {INTRUDER}
+
+
+def _all_delivered(victim: httpx.Client, hook_id: str) -> list[dict]:
+    deadline = time.monotonic() + 20
+    while True:
+        found = victim.get(f"/api/v1/webhooks/{hook_id}/deliveries").json()
+        if found and all(d["status"] == "delivered" for d in found):
+            return found
+        assert time.monotonic() < deadline, found
+        time.sleep(0.05)
 
 
 def _fill(victim: httpx.Client) -> None:
@@ -99,67 +157,97 @@ def _no_victim_items(body: dict, field: str = "recommendations") -> None:
 
 # What each route does when the intruder uses its own key on the victim's ids: it acts
 # on the intruder's tenant, where those ids mean nothing (or something of its own).
-Check = Callable[[httpx.Client], None]
+Check = Callable[[httpx.Client, "World"], None]
 ROUTES: dict[tuple[str, str], Check] = {
-    ("POST", "/api/v1/entities"): lambda c: _created(c.post("/api/v1/entities", json=ENTITY)),
-    ("POST", "/api/v1/entities/bulk"): lambda c: _bulk(
+    ("POST", "/api/v1/entities"): lambda c, w: _created(c.post("/api/v1/entities", json=ENTITY)),
+    ("POST", "/api/v1/entities/bulk"): lambda c, w: _bulk(
         c.post("/api/v1/entities/bulk", json={"entities": [ENTITY]})
     ),
-    ("GET", "/api/v1/entities/export"): lambda c: _only_own(
+    ("GET", "/api/v1/entities/export"): lambda c, w: _only_own(
         read_ndjson(c.get("/api/v1/entities/export"))
     ),
-    ("GET", "/api/v1/entities/{entity_id}"): lambda c: _missing(c.get("/api/v1/entities/p2")),
-    ("PUT", "/api/v1/entities/{entity_id}"): lambda c: _missing(
+    ("GET", "/api/v1/entities/{entity_id}"): lambda c, w: _missing(c.get("/api/v1/entities/p2")),
+    ("PUT", "/api/v1/entities/{entity_id}"): lambda c, w: _missing(
         c.put("/api/v1/entities/p2", json={"attributes": {"c": "stolen"}})
     ),
-    ("DELETE", "/api/v1/entities/{entity_id}"): lambda c: _missing(c.delete("/api/v1/entities/p2")),
-    ("POST", "/api/v1/interactions"): lambda c: _missing(
+    ("DELETE", "/api/v1/entities/{entity_id}"): lambda c, w: _missing(
+        c.delete("/api/v1/entities/p2")
+    ),
+    ("POST", "/api/v1/interactions"): lambda c, w: _missing(
         c.post("/api/v1/interactions", json={**INTERACTION, "entity_id": "p2"})
     ),
-    ("POST", "/api/v1/interactions/bulk"): lambda c: _bulk_refused(
+    ("POST", "/api/v1/interactions/bulk"): lambda c, w: _bulk_refused(
         c.post(
             "/api/v1/interactions/bulk", json={"interactions": [{**INTERACTION, "entity_id": "p2"}]}
         )
     ),
-    ("GET", "/api/v1/interactions/export"): lambda c: _only_own(
+    ("GET", "/api/v1/interactions/export"): lambda c, w: _only_own(
         read_ndjson(c.get("/api/v1/interactions/export"))
     ),
-    ("GET", "/api/v1/interactions/user/{user_id}"): lambda c: _empty(
+    ("GET", "/api/v1/interactions/user/{user_id}"): lambda c, w: _empty(
         c.get("/api/v1/interactions/user/u2")
     ),
-    ("GET", "/api/v1/interactions/entity/{entity_id}"): lambda c: _missing(
+    ("GET", "/api/v1/interactions/entity/{entity_id}"): lambda c, w: _missing(
         c.get("/api/v1/interactions/entity/p2")
     ),
-    ("POST", "/api/v1/interaction-types"): lambda c: _own_type(c),
-    ("GET", "/api/v1/interaction-types"): lambda c: _types_without_victims(
+    ("POST", "/api/v1/interaction-types"): lambda c, w: _own_type(c),
+    ("POST", "/api/v1/webhooks"): lambda c, w: _created(
+        c.post("/api/v1/webhooks", json={"url": w.victim_hook["url"], "events": ["*"]})
+    ),
+    ("GET", "/api/v1/webhooks"): lambda c, w: _no_victim_hooks(c.get("/api/v1/webhooks"), w),
+    ("GET", "/api/v1/webhooks/{webhook_id}"): lambda c, w: _missing(
+        c.get(f"/api/v1/webhooks/{w.victim_hook['id']}")
+    ),
+    ("PUT", "/api/v1/webhooks/{webhook_id}"): lambda c, w: _missing(
+        c.put(f"/api/v1/webhooks/{w.victim_hook['id']}", json=_hook_body(w))
+    ),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): lambda c, w: _missing(
+        c.delete(f"/api/v1/webhooks/{w.victim_hook['id']}")
+    ),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): lambda c, w: _missing(
+        c.get(f"/api/v1/webhooks/{w.victim_hook['id']}/deliveries")
+    ),
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): lambda c, w: _missing(
+        c.post(f"/api/v1/webhooks/{w.victim_hook['id']}/deliveries/{w.victim_delivery}/retry")
+    ),
+    ("GET", "/api/v1/interaction-types"): lambda c, w: _types_without_victims(
         c.get("/api/v1/interaction-types")
     ),
-    ("GET", "/api/v1/interaction-types/{interaction_type}"): lambda c: _missing(
+    ("GET", "/api/v1/interaction-types/{interaction_type}"): lambda c, w: _missing(
         c.get("/api/v1/interaction-types/wishlist")
     ),
-    ("PUT", "/api/v1/interaction-types/{interaction_type}"): lambda c: _missing(
+    ("PUT", "/api/v1/interaction-types/{interaction_type}"): lambda c, w: _missing(
         c.put("/api/v1/interaction-types/wishlist", json={"weight": 9})
     ),
-    ("DELETE", "/api/v1/interaction-types/{interaction_type}"): lambda c: _missing(
+    ("DELETE", "/api/v1/interaction-types/{interaction_type}"): lambda c, w: _missing(
         c.delete("/api/v1/interaction-types/wishlist")
     ),
-    ("GET", "/api/v1/recommendations/user/{user_id}"): lambda c: _cold(
+    ("GET", "/api/v1/recommendations/user/{user_id}"): lambda c, w: _cold(
         c.get("/api/v1/recommendations/user/u1")
     ),
-    ("GET", "/api/v1/recommendations/entity/{entity_id}"): lambda c: _missing(
+    ("GET", "/api/v1/recommendations/entity/{entity_id}"): lambda c, w: _missing(
         c.get("/api/v1/recommendations/entity/p2")
     ),
-    ("GET", "/api/v1/recommendations/trending"): lambda c: _no_victim_items(
+    ("GET", "/api/v1/recommendations/trending"): lambda c, w: _no_victim_items(
         c.get("/api/v1/recommendations/trending").json(), "trending"
     ),
-    ("GET", "/api/v1/model/status"): lambda c: _no_model(c.get("/api/v1/model/status")),
-    ("POST", "/api/v1/model/rebuild"): lambda c: _accepted(c.post("/api/v1/model/rebuild")),
+    ("GET", "/api/v1/model/status"): lambda c, w: _no_model(c.get("/api/v1/model/status")),
+    ("POST", "/api/v1/model/rebuild"): lambda c, w: _accepted(c.post("/api/v1/model/rebuild")),
 }
 
 
 def _created(response: httpx.Response) -> None:
     assert response.status_code == 201, response.text  # in the intruder's own tenant
     assert response.json().get("tenant_id", INTRUDER) == INTRUDER
+
+
+def _hook_body(world: World) -> dict:
+    return {"url": world.intruder_receiver.url, "events": ["*"], "secret": "x" * 20}
+
+
+def _no_victim_hooks(response: httpx.Response, world: World) -> None:
+    assert response.status_code == 200
+    assert world.victim_hook["id"] not in {h["id"] for h in response.json()}
 
 
 def _own_type(intruder: httpx.Client) -> None:
@@ -223,11 +311,15 @@ def test_the_suite_covers_every_tenant_route(database_url: str) -> None:
     assert tenant_routes == set(ROUTES)
 
 
-def _call(method: str, template: str, http: httpx.Client, **headers: str) -> httpx.Response:
+def _call(
+    method: str, template: str, world: World, http: httpx.Client, **headers: str
+) -> httpx.Response:
     path = (
         template.replace("{entity_id}", "p1")
         .replace("{user_id}", "u1")
         .replace("{interaction_type}", "wishlist")
+        .replace("{webhook_id}", world.victim_hook["id"])
+        .replace("{delivery_id}", str(world.victim_delivery))
     )
     body = {
         "/api/v1/entities": ENTITY,
@@ -237,6 +329,8 @@ def _call(method: str, template: str, http: httpx.Client, **headers: str) -> htt
         "/api/v1/interactions/bulk": {"interactions": [INTERACTION]},
         "/api/v1/interaction-types": {"interaction_type": "wishlist", "default_weight": 9},
         "/api/v1/interaction-types/{interaction_type}": {"weight": 9},
+        "/api/v1/webhooks": _hook_body(world),
+        "/api/v1/webhooks/{webhook_id}": _hook_body(world),
     }.get(template)
     return http.request(
         method, path, json=body if method in ("POST", "PUT") else None, headers=headers
@@ -247,7 +341,7 @@ def _call(method: str, template: str, http: httpx.Client, **headers: str) -> htt
 def test_another_tenants_key_naming_the_victim_is_refused(
     world: World, method: str, template: str
 ) -> None:
-    response = _call(method, template, world.intruder, **{"X-Tenant-ID": VICTIM})
+    response = _call(method, template, world, world.intruder, **{"X-Tenant-ID": VICTIM})
     assert_error(response, 403, "forbidden")
     assert snapshot(world.victim) == world.snapshot
 
@@ -256,7 +350,7 @@ def test_another_tenants_key_naming_the_victim_is_refused(
 def test_another_tenants_key_on_the_victims_ids_reaches_nothing(
     world: World, method: str, template: str
 ) -> None:
-    ROUTES[(method, template)](world.intruder)
+    ROUTES[(method, template)](world.intruder, world)
     assert snapshot(world.victim) == world.snapshot
 
 

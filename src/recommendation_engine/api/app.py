@@ -24,6 +24,7 @@ from recommendation_engine.api.routes import (
     interactions,
     recommendations,
     system,
+    webhooks,
 )
 from recommendation_engine.config import Settings, get_settings
 from recommendation_engine.logging_setup import configure_logging
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         interactions.router,
         interaction_types.router,
         recommendations.router,
+        webhooks.router,
     )
     for router in routers:
         app.include_router(router, dependencies=secured)

@@ -21,6 +21,8 @@ from recommendation_engine.service.tenants import TenantService
 from recommendation_engine.service.training import ModelTrainer
 from recommendation_engine.service.trending import TrendingService
 from recommendation_engine.service.vector_indexer import VectorIndexer
+from recommendation_engine.service.webhook_delivery import Outbox, WebhookDispatcher
+from recommendation_engine.service.webhooks import WebhookService
 from recommendation_engine.storage import model_store
 from recommendation_engine.storage.cache import ResponseCache
 
@@ -41,6 +43,8 @@ class Services:
     trending: TrendingService
     cache: ResponseCache
     tenants: TenantService
+    webhooks: WebhookService
+    dispatcher: WebhookDispatcher
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
@@ -57,8 +61,9 @@ class Services:
         types = InteractionTypeService(pool, cache)
         live_models = LiveModels()
         engine = settings.engine
+        outbox = Outbox()
         trainer = ModelTrainer(
-            pool, types, live_models, timedelta(hours=engine.full_rebuild_interval_hours)
+            pool, types, live_models, timedelta(hours=engine.full_rebuild_interval_hours), outbox
         )
         trending = TrendingService(
             pool, types, timedelta(hours=engine.trending_update_interval_hours), cache
@@ -66,14 +71,16 @@ class Services:
         return cls(
             settings=settings,
             pool=pool,
-            entities=EntityService(pool, settings.engine.feature_vector_dimension, cache),
-            interactions=InteractionService(pool, types, cache),
+            entities=EntityService(pool, settings.engine.feature_vector_dimension, cache, outbox),
+            interactions=InteractionService(pool, types, cache, outbox),
             interaction_types=types,
             vector_indexer=VectorIndexer(pool),
             trainer=trainer,
             recommendations=RecommendationService(pool, types, trending, live_models),
             trending=trending,
             cache=cache,
+            webhooks=WebhookService(pool, settings.webhooks.allow_private_targets),
+            dispatcher=WebhookDispatcher(pool, outbox, settings.webhooks),
             tenants=TenantService(
                 pool,
                 engine,
@@ -159,6 +166,7 @@ class Services:
         await self.cache.start()
         self._tasks.add(asyncio.create_task(self._report_pool(), name="pool-gauges"))
         self.vector_indexer.start()
+        self.dispatcher.start()
         if self.settings.engine.background_jobs:
             self.scheduler.start()
 
@@ -167,5 +175,6 @@ class Services:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.scheduler.stop()
+        await self.dispatcher.stop()
         await self.vector_indexer.stop()
         await self.cache.stop()

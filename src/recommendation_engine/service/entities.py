@@ -13,6 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 from recommendation_engine.engine.features import extract_features
 from recommendation_engine.errors import Conflict, NotFound, ValidationFailed
 from recommendation_engine.models import Entity, EntityInput
+from recommendation_engine.service.webhook_delivery import Outbox
 from recommendation_engine.storage import entities as repo
 from recommendation_engine.storage.cache import ResponseCache
 
@@ -60,11 +61,23 @@ def validation_details(error: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def _announced(entity: Entity) -> dict[str, Any]:
+    """An entity as webhook events show it."""
+    return {
+        "entity_type": entity.entity_type,
+        "entity_id": entity.entity_id,
+        "attributes": entity.attributes,
+    }
+
+
 class EntityService:
-    def __init__(self, pool: asyncpg.Pool, dimension: int, cache: ResponseCache) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, dimension: int, cache: ResponseCache, outbox: Outbox
+    ) -> None:
         self._pool = pool
         self.dimension = dimension
         self._cache = cache
+        self._outbox = outbox
 
     def vector_for(self, attributes: dict[str, Any], supplied: list[float] | None) -> np.ndarray:
         if supplied is None:
@@ -78,10 +91,15 @@ class EntityService:
 
     async def create(self, tenant_id: str, data: EntityInput) -> Entity:
         vector = self.vector_for(data.attributes, data.feature_vector)
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire() as conn, conn.transaction():
             entity = await repo.insert(
                 conn, tenant_id, data.entity_type, data.entity_id, data.attributes, vector
             )
+            if entity is not None:
+                await self._outbox.announce(
+                    conn, tenant_id, "entity.created", "entities", [_announced(entity)]
+                )
+        self._outbox.notify()
         if entity is None:
             raise Conflict(
                 f"entity '{data.entity_id}' of type '{data.entity_type}' already exists; "
@@ -107,19 +125,27 @@ class EntityService:
         supplied_vector: list[float] | None,
     ) -> Entity:
         vector = self.vector_for(attributes, supplied_vector)
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire() as conn, conn.transaction():
             entity_type = await resolve_entity_type(conn, tenant_id, entity_id, entity_type)
             entity = await repo.update(conn, tenant_id, entity_type, entity_id, attributes, vector)
+            if entity is not None:
+                await self._outbox.announce(
+                    conn, tenant_id, "entity.updated", "entities", [_announced(entity)]
+                )
+        self._outbox.notify()
         if entity is None:
             raise _not_found(entity_id, entity_type)
         await self._cache.invalidate_tenant(tenant_id)  # cached lists show its attributes
         return entity
 
     async def delete(self, tenant_id: str, entity_id: str, entity_type: str | None) -> None:
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire() as conn, conn.transaction():
             entity_type = await resolve_entity_type(conn, tenant_id, entity_id, entity_type)
             if not await repo.delete(conn, tenant_id, entity_type, entity_id):
                 raise _not_found(entity_id, entity_type)
+            gone = {"entity_type": entity_type, "entity_id": entity_id}
+            await self._outbox.announce(conn, tenant_id, "entity.deleted", "entities", [gone])
+        self._outbox.notify()
         await self._cache.invalidate_tenant(tenant_id)
 
     async def bulk_upsert(self, tenant_id: str, rows: list[Any]) -> BulkResult:
@@ -144,9 +170,22 @@ class EntityService:
             latest[key] = (data.entity_type, data.entity_id, data.attributes, vector)
         if latest:
             async with self._pool.acquire() as conn, conn.transaction():
-                result.created, result.updated = await repo.upsert_many(
-                    conn, tenant_id, list(latest.values())
-                )
+                written = await repo.upsert_many(conn, tenant_id, list(latest.values()))
+                for event, created in (("entity.created", True), ("entity.updated", False)):
+                    await self._outbox.announce(
+                        conn,
+                        tenant_id,
+                        event,
+                        "entities",
+                        [
+                            {"entity_type": t, "entity_id": i, "attributes": latest[t, i][2]}
+                            for t, i, new in written
+                            if new is created
+                        ],
+                    )
+            self._outbox.notify()
+            result.created = sum(1 for *_, new in written if new)
+            result.updated = len(written) - result.created
             if result.updated:
                 await self._cache.invalidate_tenant(tenant_id)
         return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from recommendation_engine.service.entities import (
     validation_details,
 )
 from recommendation_engine.service.interaction_types import InteractionTypeService
+from recommendation_engine.service.webhook_delivery import Outbox
 from recommendation_engine.storage import entities as entities_repo
 from recommendation_engine.storage import interactions as repo
 from recommendation_engine.storage.cache import ResponseCache
@@ -49,16 +50,57 @@ def _timestamp(value: datetime | None) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _announced(interaction: Interaction) -> dict[str, Any]:
+    """An interaction as webhook events show it: its weight as sent (None: the type's)."""
+    return interaction.as_dict(interaction.weight)
+
+
+def _announced_row(tenant_id: str, row: tuple[Any, ...]) -> dict[str, Any]:
+    """A bulk row as webhook events show interactions (stored ids are not read back)."""
+    _, user_id, entity_type, entity_id, kind, weight, value, metadata, event_id, at = row
+    return {
+        "user_id": user_id,
+        "entity_id": entity_id,
+        "entity_type": entity_type,
+        "interaction_type": kind,
+        "weight": weight,
+        "value": value,
+        "metadata": metadata,
+        "event_id": event_id,
+        "timestamp": at,
+        "tenant_id": tenant_id,
+    }
+
+
 class InteractionService:
     def __init__(
-        self, pool: asyncpg.Pool, types: InteractionTypeService, cache: ResponseCache
+        self,
+        pool: asyncpg.Pool,
+        types: InteractionTypeService,
+        cache: ResponseCache,
+        outbox: Outbox,
     ) -> None:
         self._pool = pool
         self.types = types
         self._cache = cache
+        self._outbox = outbox
         self._writer: GroupCommitter[NewInteraction, Interaction | None] = GroupCommitter(
-            pool, repo.insert_many
+            pool, self._insert_and_announce
         )
+
+    async def _insert_and_announce(
+        self, conn: asyncpg.Connection, rows: Sequence[NewInteraction]
+    ) -> list[Interaction | None]:
+        """Write a group of single interactions (of any tenants) and, in the same
+        transaction, one interaction.recorded event per subscribed tenant."""
+        stored = await repo.insert_many(conn, rows)
+        made = [item for item in stored if item is not None]
+        if made:
+            event = "interaction.recorded"
+            for tenant in await self._outbox.wanted(conn, {i.tenant_id for i in made}, event):
+                items = [_announced(i) for i in made if i.tenant_id == tenant]
+                await self._outbox.add_items(conn, tenant, event, "interactions", items)
+        return stored
 
     async def _check_type(self, tenant_id: str, name: str) -> dict[str, InteractionType]:
         types = await self.types.all(tenant_id)
@@ -89,6 +131,7 @@ class InteractionService:
             occurred_at=_timestamp(data.timestamp),
         )
         stored = await self._writer.submit(row)
+        self._outbox.notify()
         if stored is not None:
             # Read-your-writes: the user's next request is not answered from the cache.
             await self._cache.invalidate_users(tenant_id, [data.user_id])
@@ -155,6 +198,15 @@ class InteractionService:
                     )
                 )
             outcome = await repo.bulk_insert(conn, tenant_id, records)
+            left_out = set(outcome.missing_entity) | set(outcome.duplicate)
+            await self._outbox.announce(
+                conn,
+                tenant_id,
+                "interaction.recorded",
+                "interactions",
+                [_announced_row(tenant_id, r) for r in records if r[0] not in left_out],
+            )
+        self._outbox.notify()
         by_index = {r[0]: r for r in records}
         for index in outcome.missing_entity:
             row = by_index[index]

@@ -27,6 +27,7 @@ from array import array
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import numpy as np
@@ -39,6 +40,7 @@ from recommendation_engine.engine.vocabulary import Vocabulary
 from recommendation_engine.models import effective_weight
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.live_models import LiveModels
+from recommendation_engine.service.webhook_delivery import Outbox
 from recommendation_engine.storage import model_store
 from recommendation_engine.storage.model_store import ModelInfo, ModelRef
 
@@ -65,6 +67,21 @@ class TrainingData:
     cooccurrence: sp.csr_matrix | None = None
 
 
+def _announced(model: ModelInfo) -> dict[str, Any]:
+    """A newly published model version as the model.updated event shows it."""
+    return {
+        "version": model.version,
+        "algorithm": model.algorithm,
+        "incremental": model.incremental,
+        "base_version": model.base_version,
+        "trained_at": model.trained_at,
+        "updated_at": model.updated_at,
+        "users": model.users,
+        "entities": model.items,
+        "interactions": model.interactions,
+    }
+
+
 class ModelTrainer:
     def __init__(
         self,
@@ -72,9 +89,11 @@ class ModelTrainer:
         types: InteractionTypeService,
         live_models: LiveModels,
         full_rebuild_interval: timedelta,
+        outbox: Outbox,
         config: knn.SequentialKNNConfig = knn.SequentialKNNConfig(),
     ) -> None:
         self._pool = pool
+        self._outbox = outbox
         self._types = types
         self._live = live_models
         self._full_rebuild_interval = full_rebuild_interval
@@ -204,7 +223,12 @@ class ModelTrainer:
                     interactions=len(data.log),
                     last_interaction_id=data.last_interaction_id,
                 )
-            info = await model_store.live(conn, tenant_id)
+                info = await model_store.live(conn, tenant_id)
+                if info is not None and await self._outbox.wanted(
+                    conn, [tenant_id], "model.updated"
+                ):
+                    await self._outbox.add(conn, tenant_id, "model.updated", _announced(info))
+        self._outbox.notify()
         self._trained[tenant_id] = replace(data, model=ref)
         self._live.forget(tenant_id)
         kind = "full" if ref.base == ref.version else "incremental"

@@ -154,10 +154,10 @@ async def upsert_many(
     conn: asyncpg.Connection,
     tenant_id: str,
     rows: Sequence[tuple[str, str, dict[str, Any], np.ndarray]],
-) -> tuple[int, int]:
+) -> list[tuple[str, str, bool]]:
     """Insert or replace ``(entity_type, entity_id, attributes, vector)`` rows.
 
-    Returns ``(created, updated)``. Rows must not repeat a key.
+    Returns ``(entity_type, entity_id, created)`` per row. Rows must not repeat a key.
     """
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS entities_staging "
@@ -169,26 +169,21 @@ async def upsert_many(
         records=rows,
         columns=["entity_type", "entity_id", "attributes", "feature_vector"],
     )
-    counts = await conn.fetchrow(
+    written = await conn.fetch(
         """
-        WITH written AS (
-            INSERT INTO entities AS e
-                (tenant_id, entity_type, entity_id, attributes, feature_vector)
-            SELECT $1, entity_type, entity_id, attributes, feature_vector FROM entities_staging
-            ON CONFLICT (tenant_id, entity_type, entity_id) DO UPDATE
-                SET attributes = EXCLUDED.attributes,
-                    feature_vector = EXCLUDED.feature_vector,
-                    indexed = false,
-                    updated_at = now()
-            RETURNING (xmax = 0) AS inserted
-        )
-        SELECT count(*) FILTER (WHERE inserted) AS created,
-               count(*) FILTER (WHERE NOT inserted) AS updated
-        FROM written
+        INSERT INTO entities AS e
+            (tenant_id, entity_type, entity_id, attributes, feature_vector)
+        SELECT $1, entity_type, entity_id, attributes, feature_vector FROM entities_staging
+        ON CONFLICT (tenant_id, entity_type, entity_id) DO UPDATE
+            SET attributes = EXCLUDED.attributes,
+                feature_vector = EXCLUDED.feature_vector,
+                indexed = false,
+                updated_at = now()
+        RETURNING entity_type, entity_id, (xmax = 0) AS inserted
         """,
         tenant_id,
     )
-    return counts["created"], counts["updated"]
+    return [(row["entity_type"], row["entity_id"], row["inserted"]) for row in written]
 
 
 async def stream(conn: asyncpg.Connection, tenant_id: str) -> AsyncIterator[Entity]:

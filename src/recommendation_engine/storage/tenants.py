@@ -8,6 +8,9 @@ import asyncpg
 
 # Every table holding a tenant's data, children before parents.
 TENANT_TABLES = (
+    "webhook_deliveries",
+    "webhook_events",
+    "webhooks",
     "interactions",
     "interaction_daily",
     "trending",

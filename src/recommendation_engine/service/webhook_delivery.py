@@ -1,0 +1,221 @@
+"""Webhook events: written to the outbox with the change they report, then delivered,
+signed, by a dispatcher every process runs, with retries and a delivery log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import random
+import time
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+
+from recommendation_engine import __version__, metrics
+from recommendation_engine.config import WebhookSettings
+from recommendation_engine.service.webhooks import TargetRefused, check_target
+from recommendation_engine.storage import webhooks as repo
+
+logger = logging.getLogger(__name__)
+
+# Items per event: a bulk import of 10,000 rows is announced in events of this many.
+ITEMS_PER_EVENT = 1000
+POLL_SECONDS = 1.0
+PRUNE_SECONDS = 3600.0
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The X-Webhook-Signature of a delivery: HMAC-SHA256 of "<timestamp>.<body>"."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+class Outbox:
+    """Writes events inside the caller's transaction, only for tenants that have an
+    active subscription to them, and wakes this process's dispatcher afterwards."""
+
+    def __init__(self) -> None:
+        self._wake = asyncio.Event()
+        self._written = False
+
+    async def wanted(
+        self, conn: asyncpg.Connection, tenant_ids: Iterable[str], event: str
+    ) -> set[str]:
+        """Those of ``tenant_ids`` with an active subscription to ``event``."""
+        return {t for t, e in await repo.subscribed(conn, tenant_ids) if e == event}
+
+    async def add(
+        self, conn: asyncpg.Connection, tenant_id: str, event: str, data: dict[str, Any]
+    ) -> None:
+        if await repo.add_event(conn, tenant_id, event, data):
+            self._written = True
+
+    async def add_items(
+        self,
+        conn: asyncpg.Connection,
+        tenant_id: str,
+        event: str,
+        key: str,
+        items: Sequence[dict[str, Any]],
+    ) -> None:
+        """Announce ``items`` as ``{key: [...]}`` in events of at most ITEMS_PER_EVENT."""
+        for start in range(0, len(items), ITEMS_PER_EVENT):
+            await self.add(
+                conn, tenant_id, event, {key: list(items[start : start + ITEMS_PER_EVENT])}
+            )
+
+    async def announce(
+        self, conn: asyncpg.Connection, tenant_id: str, event: str, key: str, items: list[Any]
+    ) -> None:
+        """``add_items`` when the tenant has a subscription to ``event``."""
+        if items and await self.wanted(conn, [tenant_id], event):
+            await self.add_items(conn, tenant_id, event, key, items)
+
+    def notify(self) -> None:
+        """Call after the transaction that wrote events commits."""
+        if self._written:
+            self._written = False
+            self._wake.set()
+
+    async def wait(self, seconds: float) -> None:
+        """Until events are written in this process, or ``seconds`` pass."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+
+class WebhookDispatcher:
+    """Takes due deliveries (every replica may run one: each delivery is leased to one),
+    posts them with at most ``concurrency`` in flight, and records each outcome."""
+
+    def __init__(self, pool: asyncpg.Pool, outbox: Outbox, settings: WebhookSettings) -> None:
+        self._pool = pool
+        self._outbox = outbox
+        self._settings = settings
+        # A delivery whose outcome was never recorded is due again after this.
+        self._lease = timedelta(seconds=settings.timeout_secs * 2 + 30)
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._pruned_at = 0.0
+
+    def start(self) -> None:
+        self._client = httpx.AsyncClient(
+            timeout=self._settings.timeout_secs,
+            follow_redirects=False,  # a redirect could lead anywhere, private addresses too
+            limits=httpx.Limits(max_connections=self._settings.concurrency),
+        )
+        self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
+
+    async def stop(self) -> None:
+        """Stop taking deliveries; attempts in flight are cut short and due again at once
+        at the next start (a receiver may so see an event twice: ids tell)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        cut = list(self._in_flight)
+        for task in self._in_flight.values():
+            task.cancel()
+        await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+        if cut:
+            try:
+                async with self._pool.acquire() as conn:
+                    await repo.release(conn, cut)
+            except (OSError, asyncpg.PostgresError):
+                logger.warning("could not release %d webhook deliveries; due after their lease")
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._prune_now_and_then()
+                free = self._settings.concurrency - len(self._in_flight)
+                if free > 0:
+                    async with self._pool.acquire() as conn:
+                        due = await repo.claim_due(conn, free, self._lease)
+                    for row in due:
+                        task = asyncio.create_task(self._deliver(row))
+                        self._in_flight[row["delivery_id"]] = task
+                        task.add_done_callback(
+                            lambda _, key=row["delivery_id"]: self._in_flight.pop(key, None)
+                        )
+                    if len(due) == free:
+                        await asyncio.wait(
+                            self._in_flight.values(), return_when=asyncio.FIRST_COMPLETED
+                        )
+                        continue
+                await self._outbox.wait(POLL_SECONDS)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("webhook dispatcher failed; trying again")
+                await asyncio.sleep(POLL_SECONDS)
+
+    async def _prune_now_and_then(self) -> None:
+        if time.monotonic() - self._pruned_at < PRUNE_SECONDS:
+            return
+        self._pruned_at = time.monotonic()
+        async with self._pool.acquire() as conn:
+            await repo.prune(conn, timedelta(days=self._settings.retention_days))
+
+    async def _deliver(self, row: asyncpg.Record) -> None:
+        assert self._client is not None
+        body = orjson.dumps(
+            {
+                "id": row["event_id"],
+                "event": row["event"],
+                "tenant_id": row["tenant_id"],
+                "created_at": row["created_at"],
+                "data": row["data"],
+            },
+            option=orjson.OPT_UTC_Z,
+        )
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"recommendation-engine/{__version__}",
+            "X-Webhook-Id": str(row["event_id"]),
+            "X-Webhook-Delivery": str(row["delivery_id"]),
+            "X-Webhook-Event": row["event"],
+            "X-Webhook-Timestamp": timestamp,
+            "X-Webhook-Signature": sign(row["secret"], timestamp, body),
+        }
+        status: int | None = None
+        try:
+            await check_target(row["url"], self._settings.allow_private_targets)
+            response = await self._client.post(row["url"], content=body, headers=headers)
+            status = response.status_code
+            if 200 <= status < 300:
+                await self._record(repo.record_success, row["delivery_id"], status)
+                metrics.WEBHOOK_DELIVERIES.labels("delivered").inc()
+                return
+            error = f"the receiver answered {status}"
+        except (httpx.HTTPError, TargetRefused) as failure:
+            error = (
+                f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
+            )
+        retry_in = self._retry_delay(row["attempts"])
+        await self._record(repo.record_failure, row["delivery_id"], status, error, retry_in)
+        metrics.WEBHOOK_DELIVERIES.labels("retrying" if retry_in else "failed").inc()
+
+    def _retry_delay(self, attempts: int) -> timedelta | None:
+        """Exponential backoff with jitter: between half and all of base * 2^(attempts-1),
+        capped; None once the attempts are used up."""
+        if attempts >= self._settings.max_attempts:
+            return None
+        ceiling = min(
+            self._settings.retry_max_secs, self._settings.retry_base_secs * 2 ** (attempts - 1)
+        )
+        return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+    async def _record(self, write: Any, *args: Any) -> None:
+        async with self._pool.acquire() as conn:
+            await write(conn, *args)

@@ -1,0 +1,162 @@
+"""Webhook subscriptions of a tenant, the targets they may point at, and their deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import secrets
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from recommendation_engine.errors import NotFound, ValidationFailed
+from recommendation_engine.models import WEBHOOK_EVENTS, WebhookInput
+from recommendation_engine.storage import webhooks as repo
+
+SECRET_PREFIX = "whsec_"
+
+
+class TargetRefused(Exception):
+    """A webhook URL that must not be called."""
+
+
+async def check_target(url: str, allow_private: bool) -> None:
+    """Refuse URLs that are not http(s), do not resolve, or (unless ``allow_private``)
+    resolve to a loopback, private, link-local or otherwise non-public address, so a
+    webhook cannot be aimed at the service's own network."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetRefused("the URL must be http:// or https:// with a host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as error:
+        raise TargetRefused(f"the URL's port is invalid: {error}") from error
+    if allow_private:
+        return
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(
+            parts.hostname, port, type=socket.SOCK_STREAM
+        )
+    except OSError as error:
+        raise TargetRefused(f"the host '{parts.hostname}' does not resolve") from error
+    for *_, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if not ip.is_global or ip.is_multicast:
+            raise TargetRefused(
+                f"the host '{parts.hostname}' resolves to {ip}, a loopback, private or "
+                "reserved address (WEBHOOK_ALLOW_PRIVATE_TARGETS=true allows such targets)"
+            )
+
+
+class WebhookService:
+    def __init__(self, pool: asyncpg.Pool, allow_private_targets: bool) -> None:
+        self._pool = pool
+        self._allow_private = allow_private_targets
+
+    async def _checked(self, body: WebhookInput) -> str:
+        try:
+            await check_target(body.url, self._allow_private)
+        except TargetRefused as error:
+            raise ValidationFailed(str(error), {"field": "url", "url": body.url}) from error
+        return body.url
+
+    async def create(self, tenant_id: str, body: WebhookInput) -> dict[str, Any]:
+        url = await self._checked(body)
+        secret = body.secret or SECRET_PREFIX + secrets.token_urlsafe(32)
+        async with self._pool.acquire() as conn:
+            row = await repo.insert(
+                conn, tenant_id, url, _events(body), secret, body.active, body.description
+            )
+        return {**_view(row), "secret": secret}
+
+    async def update(self, tenant_id: str, webhook_id: str, body: WebhookInput) -> dict[str, Any]:
+        url = await self._checked(body)
+        async with self._pool.acquire() as conn:
+            row = await repo.update(
+                conn,
+                tenant_id,
+                webhook_id,
+                url,
+                _events(body),
+                body.secret,
+                body.active,
+                body.description,
+            )
+        if row is None:
+            raise _not_found(webhook_id)
+        return _view(row)
+
+    async def get(self, tenant_id: str, webhook_id: str) -> dict[str, Any]:
+        async with self._pool.acquire() as conn:
+            row = await repo.get(conn, tenant_id, webhook_id)
+        if row is None:
+            raise _not_found(webhook_id)
+        return _view(row)
+
+    async def list_all(self, tenant_id: str) -> list[dict[str, Any]]:
+        async with self._pool.acquire() as conn:
+            return [_view(row) for row in await repo.list_all(conn, tenant_id)]
+
+    async def delete(self, tenant_id: str, webhook_id: str) -> None:
+        async with self._pool.acquire() as conn:
+            if not await repo.delete(conn, tenant_id, webhook_id):
+                raise _not_found(webhook_id)
+
+    async def deliveries(
+        self, tenant_id: str, webhook_id: str, status: str | None, limit: int, offset: int
+    ) -> list[dict[str, Any]]:
+        async with self._pool.acquire() as conn:
+            if await repo.get(conn, tenant_id, webhook_id) is None:
+                raise _not_found(webhook_id)
+            rows = await repo.list_deliveries(conn, tenant_id, webhook_id, status, limit, offset)
+        return [_delivery(row) for row in rows]
+
+    async def redeliver(self, tenant_id: str, webhook_id: str, delivery_id: int) -> dict[str, Any]:
+        async with self._pool.acquire() as conn:
+            row = await repo.redeliver(conn, tenant_id, webhook_id, delivery_id)
+        if row is None:
+            raise NotFound(
+                f"webhook '{webhook_id}' has no delivery {delivery_id}",
+                {"webhook_id": webhook_id, "delivery_id": delivery_id},
+            )
+        return _delivery(row)
+
+
+def _events(body: WebhookInput) -> list[str]:
+    return sorted(set(WEBHOOK_EVENTS if "*" in body.events else body.events))
+
+
+def _not_found(webhook_id: str) -> NotFound:
+    return NotFound(f"webhook '{webhook_id}' does not exist", {"webhook_id": webhook_id})
+
+
+def _view(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": row["webhook_id"],
+        "url": row["url"],
+        "events": list(row["events"]),
+        "active": row["active"],
+        "description": row["description"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def _delivery(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": row["delivery_id"],
+        "event_id": row["event_id"],
+        "event": row["event"],
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "response_status": row["response_status"],
+        "error": row["error"],
+        "created_at": row["created_at"],
+        "last_attempt_at": row["last_attempt_at"],
+        "next_attempt_at": row["next_attempt_at"] if row["status"] == "pending" else None,
+        "delivered_at": row["delivered_at"],
+    }
