@@ -59,6 +59,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.stop_background()
         await pool.close()
         await asyncio.to_thread(database.stop)
+        if app.state.stop_tracing is not None:
+            await asyncio.to_thread(app.state.stop_tracing)  # exports the spans left
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -116,4 +118,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(RateLimit, limiter=limiter)
     # Outermost: times and logs everything, rejections and preflights included.
     app.add_middleware(RequestObservation)
+    app.state.stop_tracing = None
+    if settings.tracing.enabled:
+        # Imported only here: with tracing off, no tracer, exporter or instrumentation.
+        from recommendation_engine.tracing import configure_tracing
+
+        # The request's span encloses every middleware, so its log line carries the ids.
+        app.state.stop_tracing = configure_tracing(settings, app)
     return app
