@@ -6,9 +6,9 @@ Uses the recommendation benchmark's data (loaded into a fresh service, or reused
 ``--data-dir``) and a model rebuilt on it. The same 1,000 users, 1,000 entities and the
 trending list are asked for once to fill the cache, then measured at 16 concurrent
 clients, in three set-ups:
-- "plain": the memory layer, no rate limiting, LOG_LEVEL=warning (metrics stay on);
-- "observed": the same with a request log line at LOG_LEVEL=info and the rate limiter
-  counting every request (limits it never reaches);
+- "bare": the memory layer with no metrics, no rate limiting and LOG_LEVEL=warning;
+- "observed": the same with metrics, a request log line at LOG_LEVEL=info and the rate
+  limiter counting every request (limits it never reaches);
 - "redis": Redis as the only layer that can answer (REDIS_URL set, memory layer one
   entry), on a Valkey server started here.
 The service's own output is discarded.
@@ -94,7 +94,7 @@ def main() -> None:
     redis_server.start()
     try:
         setups = {
-            "plain": {"RATE_LIMIT_ENABLED": "false"},
+            "bare": {"RATE_LIMIT_ENABLED": "false", "METRICS_ENABLED": "false"},
             "observed": {"LOG_LEVEL": "info"},
             "redis": {"REDIS_URL": redis_server.url, "RECOMMENDATION_CACHE_MAX_ENTRIES": "1"},
         }

@@ -26,6 +26,7 @@ class ServerSettings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     data_dir: Path = Path("./data")
     max_request_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    metrics_enabled: bool = Field(True, description="Count requests and serve GET /metrics")
     cors_allowed_origins: str = ""
     trusted_proxies: str = Field(
         "", description="Addresses whose X-Forwarded-For is believed (comma-separated)"

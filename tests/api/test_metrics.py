@@ -7,10 +7,22 @@ import subprocess
 import sys
 
 import httpx
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from recommendation_engine.config import ServerSettings
 from tests.api.test_recommendations import catalogue, rebuild  # noqa: F401
-from tests.support import API_KEY, cli_env, free_port, make_entity, wait_until_ready
+from tests.support import (
+    API_KEY,
+    assert_error,
+    cli_env,
+    client,
+    free_port,
+    make_entity,
+    make_settings,
+    serve,
+    wait_until_ready,
+)
 
 
 def scrape(url_or_client: str | httpx.Client) -> dict[tuple[str, tuple], float]:
@@ -111,3 +123,18 @@ def test_several_workers_report_one_sum(database_url: str) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
+
+
+def test_metrics_can_be_turned_off(database_url: str, clean_db: str) -> None:
+    labels = {"method": "GET", "route": "/api/v1/entities/{entity_id}", "status": "404"}
+    settings = make_settings(
+        database_url,
+        server=ServerSettings(max_request_body_bytes=1024 * 1024, metrics_enabled=False),
+    )
+    with serve(settings) as url, client(url) as http:
+        before = REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
+        for _ in range(3):
+            assert http.get("/api/v1/entities/nope").status_code == 404
+        assert (REGISTRY.get_sample_value("http_requests_total", labels) or 0.0) == before
+        error = assert_error(http.get("/metrics"), 404, "not_found")
+        assert "METRICS_ENABLED" in error["message"]

@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.add_middleware(RateLimit, limiter=limiter)
     # Outermost: times and logs everything, rejections and preflights included.
-    app.add_middleware(RequestObservation)
+    app.add_middleware(RequestObservation, metrics=settings.server.metrics_enabled)
     app.state.stop_tracing = None
     if settings.tracing.enabled:
         # Imported only here: with tracing off, no tracer, exporter or instrumentation.

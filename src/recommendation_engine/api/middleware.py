@@ -6,12 +6,14 @@ import itertools
 import logging
 import time
 import uuid
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recommendation_engine import metrics
 from recommendation_engine.api.responses import error_response
+from recommendation_engine.logging_setup import log_request
 
 
 class BodySizeLimit:
@@ -87,8 +89,9 @@ class RequestObservation:
     with its request id, tenant, route, status and duration; answer with the request id
     (the client's X-Request-ID, or a new one) and the security headers."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: bool = True) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,20 +121,42 @@ class RequestObservation:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope["method"]
-            code = str(status)
-            metrics.HTTP_REQUESTS.labels(method, route, code).inc()
-            if status >= 400:
-                metrics.HTTP_ERRORS.labels(method, route, code).inc()
-            metrics.HTTP_DURATION.labels(method, route).observe(elapsed)
+            if self.metrics:
+                _observe(method, route, status, elapsed)
             if request_log.isEnabledFor(logging.INFO):
-                fields = {
-                    "request_id": request_id.decode("latin-1"),
-                    "tenant": scope.get("state", {}).get("tenant"),
-                    "method": method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                }
-                request_log.info(
-                    "%s %s %s %.1fms", method, route, status, elapsed * 1000, extra=fields
-                )
+                _log(request_id, scope, method, route, status, elapsed)
+
+
+# Per (method, route, status): the metric series a request adds to. Looking them up by
+# their labels on every request costs more than the counting itself.
+_series: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+
+def _observe(method: str, route: str, status: int, elapsed: float) -> None:
+    series = _series.get((method, route, status))
+    if series is None:
+        code = str(status)
+        series = _series[method, route, status] = (
+            metrics.HTTP_REQUESTS.labels(method, route, code),
+            metrics.HTTP_ERRORS.labels(method, route, code) if status >= 400 else None,
+            metrics.HTTP_DURATION.labels(method, route),
+        )
+    requests, errors, duration = series
+    requests.inc()
+    if errors is not None:
+        errors.inc()
+    duration.observe(elapsed)
+
+
+def _log(
+    request_id: bytes, scope: Scope, method: str, route: str, status: int, elapsed: float
+) -> None:
+    fields = {
+        "request_id": request_id.decode("latin-1"),
+        "tenant": scope.get("state", {}).get("tenant"),
+        "method": method,
+        "route": route,
+        "status": status,
+        "duration_ms": round(elapsed * 1000, 2),
+    }
+    log_request(request_log, f"{method} {route} {status} {elapsed * 1000:.1f}ms", fields)

@@ -11,6 +11,7 @@ from recommendation_engine import __version__, metrics
 from recommendation_engine.api.deps import ServicesDep, SettingsDep, require_api_key
 from recommendation_engine.api.lifecycle import draining
 from recommendation_engine.api.responses import FastJSONResponse, error_response
+from recommendation_engine.errors import NotFound
 
 router = APIRouter(tags=["system"])
 
@@ -39,6 +40,8 @@ async def ready(request: Request) -> Response:
 
 @router.get("/metrics", summary="Prometheus metrics (text exposition format)")
 async def prometheus_metrics(services: ServicesDep) -> Response:
+    if not services.settings.server.metrics_enabled:
+        raise NotFound("metrics are turned off (METRICS_ENABLED=false)")
     await services.refresh_gauges()
     return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
 
