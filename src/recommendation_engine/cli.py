@@ -75,7 +75,8 @@ def serve(_: argparse.Namespace) -> int:
             server_header=False,
         )
         if config.workers > 1:
-            # uvicorn's supervisor stops the workers at once (in-flight requests finish).
+            # On SIGTERM the supervisor passes it to the workers, which drain (see
+            # api.lifecycle), finish their requests in flight and stop.
             Multiprocess(config, sockets=[config.bind_socket()]).run()
         else:
             server = DrainingServer(config, settings.server.shutdown_drain_secs)

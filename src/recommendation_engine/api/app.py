@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from recommendation_engine import __version__
 from recommendation_engine.api import errors
 from recommendation_engine.api.deps import require_api_key
+from recommendation_engine.api.lifecycle import drain_this_worker_on_sigterm
 from recommendation_engine.api.middleware import BodySizeLimit, RequestObservation
 from recommendation_engine.api.rate_limit import RateLimit, RateLimiter
 from recommendation_engine.api.responses import FastJSONResponse
@@ -50,6 +51,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     services = Services.build(settings, pool)
     await services.start_background()
     app.state.services = services
+    if multiprocessing.parent_process() is not None:  # a worker of a multi-worker serve
+        drain_this_worker_on_sigterm(settings.server.shutdown_drain_secs)
     app.state.ready = True
     logger.info("ready")
     try:

@@ -33,3 +33,24 @@ class DrainingServer(uvicorn.Server):
         loop.call_soon_threadsafe(
             loop.call_later, self.drain_seconds, super().handle_exit, sig, frame
         )
+
+
+def drain_this_worker_on_sigterm(drain_seconds: float) -> None:
+    """Make SIGTERM drain in a worker process of a multi-worker `serve`, where uvicorn's
+    supervisor runs uvicorn's own server: /ready answers 503 at once, and the server's
+    own SIGTERM handling (stop accepting, finish requests in flight) follows
+    ``drain_seconds`` later. Call from the running application, after the server has
+    installed its signal handlers."""
+    previous = signal.getsignal(signal.SIGTERM)
+    if drain_seconds <= 0 or not callable(previous):
+        return
+    loop = asyncio.get_running_loop()
+
+    def on_sigterm(sig: int, frame: FrameType | None) -> None:
+        if draining.is_set():
+            previous(sig, frame)
+            return
+        draining.set()
+        loop.call_soon_threadsafe(loop.call_later, drain_seconds, previous, sig, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
