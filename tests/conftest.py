@@ -44,7 +44,15 @@ def _truncate(url: str) -> None:
     async def run() -> None:
         conn = await asyncpg.connect(url)
         try:
-            await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+            for attempt in range(5):
+                try:
+                    await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+                    return
+                except asyncpg.DeadlockDetectedError:
+                    # A running app's webhook dispatcher locks the webhook tables in
+                    # another order each second; try again.
+                    if attempt == 4:
+                        raise
         finally:
             await conn.close()
 

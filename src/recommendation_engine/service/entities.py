@@ -61,15 +61,6 @@ def validation_details(error: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def _announced(entity: Entity) -> dict[str, Any]:
-    """An entity as webhook events show it."""
-    return {
-        "entity_type": entity.entity_type,
-        "entity_id": entity.entity_id,
-        "attributes": entity.attributes,
-    }
-
-
 class EntityService:
     def __init__(
         self, pool: asyncpg.Pool, dimension: int, cache: ResponseCache, outbox: Outbox
@@ -91,15 +82,11 @@ class EntityService:
 
     async def create(self, tenant_id: str, data: EntityInput) -> Entity:
         vector = self.vector_for(data.attributes, data.feature_vector)
-        async with self._pool.acquire() as conn, conn.transaction():
-            entity = await repo.insert(
+        async with self._pool.acquire() as conn:
+            entity, announced = await repo.insert(
                 conn, tenant_id, data.entity_type, data.entity_id, data.attributes, vector
             )
-            if entity is not None:
-                await self._outbox.announce(
-                    conn, tenant_id, "entity.created", "entities", [_announced(entity)]
-                )
-        self._outbox.notify()
+        self._notify(announced)
         if entity is None:
             raise Conflict(
                 f"entity '{data.entity_id}' of type '{data.entity_type}' already exists; "
@@ -107,6 +94,11 @@ class EntityService:
                 details={"entity_id": data.entity_id, "entity_type": data.entity_type},
             )
         return entity
+
+    def _notify(self, announced: bool) -> None:
+        if announced:
+            self._outbox.note_written()
+            self._outbox.notify()
 
     async def get(self, tenant_id: str, entity_id: str, entity_type: str | None) -> Entity:
         async with self._pool.acquire() as conn:
@@ -125,27 +117,24 @@ class EntityService:
         supplied_vector: list[float] | None,
     ) -> Entity:
         vector = self.vector_for(attributes, supplied_vector)
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn:
             entity_type = await resolve_entity_type(conn, tenant_id, entity_id, entity_type)
-            entity = await repo.update(conn, tenant_id, entity_type, entity_id, attributes, vector)
-            if entity is not None:
-                await self._outbox.announce(
-                    conn, tenant_id, "entity.updated", "entities", [_announced(entity)]
-                )
-        self._outbox.notify()
+            entity, announced = await repo.update(
+                conn, tenant_id, entity_type, entity_id, attributes, vector
+            )
+        self._notify(announced)
         if entity is None:
             raise _not_found(entity_id, entity_type)
         await self._cache.invalidate_tenant(tenant_id)  # cached lists show its attributes
         return entity
 
     async def delete(self, tenant_id: str, entity_id: str, entity_type: str | None) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn:
             entity_type = await resolve_entity_type(conn, tenant_id, entity_id, entity_type)
-            if not await repo.delete(conn, tenant_id, entity_type, entity_id):
-                raise _not_found(entity_id, entity_type)
-            gone = {"entity_type": entity_type, "entity_id": entity_id}
-            await self._outbox.announce(conn, tenant_id, "entity.deleted", "entities", [gone])
-        self._outbox.notify()
+            existed, announced = await repo.delete(conn, tenant_id, entity_type, entity_id)
+        if not existed:
+            raise _not_found(entity_id, entity_type)
+        self._notify(announced)
         await self._cache.invalidate_tenant(tenant_id)
 
     async def bulk_upsert(self, tenant_id: str, rows: list[Any]) -> BulkResult:

@@ -50,11 +50,6 @@ def _timestamp(value: datetime | None) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _announced(interaction: Interaction) -> dict[str, Any]:
-    """An interaction as webhook events show it: its weight as sent (None: the type's)."""
-    return interaction.as_dict(interaction.weight)
-
-
 def _announced_row(tenant_id: str, row: tuple[Any, ...]) -> dict[str, Any]:
     """A bulk row as webhook events show interactions (stored ids are not read back)."""
     _, user_id, entity_type, entity_id, kind, weight, value, metadata, event_id, at = row
@@ -91,15 +86,11 @@ class InteractionService:
     async def _insert_and_announce(
         self, conn: asyncpg.Connection, rows: Sequence[NewInteraction]
     ) -> list[Interaction | None]:
-        """Write a group of single interactions (of any tenants) and, in the same
-        transaction, one interaction.recorded event per subscribed tenant."""
-        stored = await repo.insert_many(conn, rows)
-        made = [item for item in stored if item is not None]
-        if made:
-            event = "interaction.recorded"
-            for tenant in await self._outbox.wanted(conn, {i.tenant_id for i in made}, event):
-                items = [_announced(i) for i in made if i.tenant_id == tenant]
-                await self._outbox.add_items(conn, tenant, event, "interactions", items)
+        """Write a group of single interactions (of any tenants); the same statement
+        queues an interaction.recorded event for each subscribed tenant."""
+        stored, announced = await repo.insert_many(conn, rows)
+        if announced:
+            self._outbox.note_written()
         return stored
 
     async def _check_type(self, tenant_id: str, name: str) -> dict[str, InteractionType]:

@@ -39,7 +39,9 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 class Outbox:
     """Writes events inside the caller's transaction, only for tenants that have an
-    active subscription to them, and wakes this process's dispatcher afterwards."""
+    active subscription to them, and wakes this process's dispatcher afterwards. (Single
+    writes on hot paths queue their events in their own statement instead; see
+    storage.webhooks.announcing.)"""
 
     def __init__(self) -> None:
         self._wake = asyncio.Event()
@@ -56,6 +58,10 @@ class Outbox:
     ) -> None:
         if await repo.add_event(conn, tenant_id, event, data):
             self._written = True
+
+    def note_written(self) -> None:
+        """Events were written by a statement of their own (see storage.webhooks)."""
+        self._written = True
 
     async def add_items(
         self,

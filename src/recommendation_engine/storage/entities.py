@@ -10,6 +10,7 @@ import numpy as np
 
 from recommendation_engine.models import Entity
 from recommendation_engine.storage.filters import attribute_filter
+from recommendation_engine.storage.webhooks import announcing
 
 _EMPTY = np.zeros(0, dtype=np.float32)
 _COLUMNS = "tenant_id, entity_type, entity_id, attributes, feature_vector, created_at, updated_at"
@@ -28,6 +29,14 @@ def _entity(row: asyncpg.Record) -> Entity:
     )
 
 
+# An entity as entity.created and entity.updated events show it.
+_EVENT_ITEM = (
+    "jsonb_build_object('entity_type', w.entity_type, 'entity_id', w.entity_id, "
+    "'attributes', w.attributes)"
+)
+_GONE_ITEM = "jsonb_build_object('entity_type', w.entity_type, 'entity_id', w.entity_id)"
+
+
 async def insert(
     conn: asyncpg.Connection,
     tenant_id: str,
@@ -35,22 +44,25 @@ async def insert(
     entity_id: str,
     attributes: dict[str, Any],
     vector: np.ndarray,
-) -> Entity | None:
-    """Insert a new entity; None when (tenant, type, id) already exists."""
+) -> tuple[Entity | None, bool]:
+    """Insert a new entity, queueing entity.created for the tenant's subscriptions in the
+    same statement. None when (tenant, type, id) exists already; and whether an event
+    was queued."""
     row = await conn.fetchrow(
         f"""
-        INSERT INTO entities (tenant_id, entity_type, entity_id, attributes, feature_vector)
-        VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT DO NOTHING
-        RETURNING {_COLUMNS}
-        """,
+        WITH written AS (
+            INSERT INTO entities (tenant_id, entity_type, entity_id, attributes, feature_vector)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT DO NOTHING
+            RETURNING {_COLUMNS}
+        ){announcing("entity.created", "entities", _EVENT_ITEM)}""",
         tenant_id,
         entity_type,
         entity_id,
         attributes,
         vector,
     )
-    return _entity(row) if row else None
+    return (_entity(row), row["announced"] > 0) if row else (None, False)
 
 
 async def update(
@@ -60,21 +72,24 @@ async def update(
     entity_id: str,
     attributes: dict[str, Any],
     vector: np.ndarray,
-) -> Entity | None:
+) -> tuple[Entity | None, bool]:
+    """Replace an entity's attributes and vector, queueing entity.updated in the same
+    statement. None when it does not exist; and whether an event was queued."""
     row = await conn.fetchrow(
         f"""
-        UPDATE entities
-        SET attributes = $4, feature_vector = $5, indexed = false, updated_at = now()
-        WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
-        RETURNING {_COLUMNS}
-        """,
+        WITH written AS (
+            UPDATE entities
+            SET attributes = $4, feature_vector = $5, indexed = false, updated_at = now()
+            WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+            RETURNING {_COLUMNS}
+        ){announcing("entity.updated", "entities", _EVENT_ITEM)}""",
         tenant_id,
         entity_type,
         entity_id,
         attributes,
         vector,
     )
-    return _entity(row) if row else None
+    return (_entity(row), row["announced"] > 0) if row else (None, False)
 
 
 async def get(
@@ -140,14 +155,20 @@ async def attributes_by_key(
 
 async def delete(
     conn: asyncpg.Connection, tenant_id: str, entity_type: str, entity_id: str
-) -> bool:
-    status = await conn.execute(
-        "DELETE FROM entities WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
+) -> tuple[bool, bool]:
+    """Delete an entity (its interactions go with it), queueing entity.deleted in the
+    same statement; whether it existed, and whether an event was queued."""
+    row = await conn.fetchrow(
+        f"""
+        WITH written AS (
+            DELETE FROM entities WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
+            RETURNING tenant_id, entity_type, entity_id
+        ){announcing("entity.deleted", "entities", _GONE_ITEM)}""",
         tenant_id,
         entity_type,
         entity_id,
     )
-    return status != "DELETE 0"
+    return (True, row["announced"] > 0) if row else (False, False)
 
 
 async def upsert_many(

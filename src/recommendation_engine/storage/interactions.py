@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from recommendation_engine.models import Interaction
+from recommendation_engine.storage.webhooks import UTC_TIME, announcing
 
 _COLUMNS = (
     "id, tenant_id, user_id, entity_type, entity_id, interaction_type, weight, value, "
@@ -65,6 +66,13 @@ def _interaction(row: asyncpg.Record) -> Interaction:
     )
 
 
+# An interaction as interaction.recorded events show it (its weight as sent).
+_EVENT_ITEM = f"""jsonb_build_object(
+    'id', w.id, 'user_id', w.user_id, 'entity_id', w.entity_id,
+    'entity_type', w.entity_type, 'interaction_type', w.interaction_type,
+    'weight', w.weight, 'value', w.value, 'metadata', w.metadata, 'event_id', w.event_id,
+    'timestamp', {UTC_TIME.format("w.occurred_at")}, 'tenant_id', w.tenant_id)"""
+
 _INSERT_MANY = f"""
 WITH input AS (
     SELECT * FROM unnest(
@@ -72,29 +80,31 @@ WITH input AS (
         $6::float8[], $7::float8[], $8::jsonb[], $9::text[], $10::timestamptz[]
     ) AS t(tenant_id, user_id, entity_type, entity_id, interaction_type,
            weight, value, metadata, event_id, occurred_at)
-)
-INSERT INTO interactions (tenant_id, user_id, entity_type, entity_id, interaction_type,
-                          weight, value, metadata, event_id, occurred_at)
-SELECT i.tenant_id, i.user_id, i.entity_type, i.entity_id, i.interaction_type,
-       i.weight, i.value, i.metadata, i.event_id, i.occurred_at
-FROM input i
-WHERE EXISTS (
-    SELECT 1 FROM entities e
-    WHERE e.tenant_id = i.tenant_id AND e.entity_type = i.entity_type
-      AND e.entity_id = i.entity_id
-)
-ON CONFLICT (tenant_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
-RETURNING {_COLUMNS}
-"""
+), written AS (
+    INSERT INTO interactions (tenant_id, user_id, entity_type, entity_id, interaction_type,
+                              weight, value, metadata, event_id, occurred_at)
+    SELECT i.tenant_id, i.user_id, i.entity_type, i.entity_id, i.interaction_type,
+           i.weight, i.value, i.metadata, i.event_id, i.occurred_at
+    FROM input i
+    WHERE EXISTS (
+        SELECT 1 FROM entities e
+        WHERE e.tenant_id = i.tenant_id AND e.entity_type = i.entity_type
+          AND e.entity_id = i.entity_id
+    )
+    ON CONFLICT (tenant_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
+    RETURNING {_COLUMNS}
+){announcing("interaction.recorded", "interactions", _EVENT_ITEM)}"""
 
 
 async def insert_many(
     conn: asyncpg.Connection, rows: Sequence[NewInteraction]
-) -> list[Interaction | None]:
-    """Insert ``rows`` (any tenants) in one statement.
+) -> tuple[list[Interaction | None], bool]:
+    """Insert ``rows`` (any tenants) in one statement, which also queues an
+    interaction.recorded event per tenant that has a subscription to it.
 
     Returns, per input row, the stored interaction, or None when the row was not
-    inserted: its entity does not exist, or its ``event_id`` was already recorded.
+    inserted (its entity does not exist, or its ``event_id`` was already recorded); and
+    whether an event was queued.
     """
     records = await conn.fetch(
         _INSERT_MANY,
@@ -117,7 +127,7 @@ async def insert_many(
     for row in rows:
         matches = stored.get(row.key())
         result.append(matches.pop() if matches else None)
-    return result
+    return result, bool(records) and records[0]["announced"] > 0
 
 
 async def get_by_event_id(

@@ -98,6 +98,37 @@ async def delete(conn: asyncpg.Connection, tenant_id: str, webhook_id: str) -> b
 # -- the outbox -------------------------------------------------------------------------
 
 
+def announcing(event: str, key: str, item: str) -> str:
+    """SQL to follow a CTE named ``written`` (rows written by the same statement, with
+    their ``tenant_id``): for each tenant among them with an active subscription to
+    ``event``, one event ``{key: [item, ...]}`` (``item``: an expression over the row
+    ``w``) and its deliveries. The statement then ends with
+    ``SELECT w.*, (SELECT count(*) FROM announced) AS announced FROM written w``.
+
+    The event commits or rolls back with the change in one statement, and a tenant
+    without subscriptions pays only an index probe for it."""
+    subscribed = f"h.tenant_id = {{}} AND h.active AND h.events @> ARRAY['{event}']"
+    return f""",
+announced AS (
+    INSERT INTO webhook_events (tenant_id, event, data)
+    SELECT w.tenant_id, '{event}', jsonb_build_object('{key}', jsonb_agg({item}))
+    FROM written w
+    WHERE EXISTS (SELECT 1 FROM webhooks h WHERE {subscribed.format("w.tenant_id")})
+    GROUP BY w.tenant_id
+    RETURNING event_id, tenant_id
+), queued AS (
+    INSERT INTO webhook_deliveries (webhook_id, event_id, tenant_id)
+    SELECT h.webhook_id, a.event_id, a.tenant_id
+    FROM announced a JOIN webhooks h ON {subscribed.format("a.tenant_id")}
+)
+SELECT w.*, (SELECT count(*) FROM announced) AS announced FROM written w
+"""
+
+
+# An event's timestamps, as the API writes them.
+UTC_TIME = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
 async def subscribed(conn: asyncpg.Connection, tenant_ids: Iterable[str]) -> set[tuple[str, str]]:
     """The (tenant, event) pairs some active subscription of these tenants wants."""
     rows = await conn.fetch(
