@@ -52,7 +52,6 @@ class Principal:
     """Who sent a request: an administrator, or a key bound to one tenant."""
 
     tenant_id: str | None
-    key_id: str | None = None
 
     @property
     def admin(self) -> bool:
@@ -125,12 +124,7 @@ class TenantService:
 
     async def delete(self, tenant_id: str) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
-            hashes = [
-                r["key_hash"]
-                for r in await conn.fetch(
-                    "SELECT key_hash FROM api_keys WHERE tenant_id = $1", tenant_id
-                )
-            ]
+            hashes = await repo.key_hashes(conn, tenant_id)
             if not await repo.delete(conn, tenant_id):
                 raise NotFound(f"tenant '{tenant_id}' is not registered")
         for digest in hashes:
@@ -185,7 +179,7 @@ class TenantService:
             return self._keys[digest]
         async with self._pool.acquire() as conn:
             row = await repo.find_key(conn, digest)
-        found = Principal(row["tenant_id"], row["key_id"]) if row else None
+        found = Principal(row["tenant_id"]) if row else None
         self._keys[digest] = found
         return found
 

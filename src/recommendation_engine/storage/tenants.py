@@ -97,6 +97,11 @@ async def list_keys(conn: asyncpg.Connection, tenant_id: str | None) -> list[asy
     )
 
 
+async def key_hashes(conn: asyncpg.Connection, tenant_id: str) -> list[bytes]:
+    rows = await conn.fetch("SELECT key_hash FROM api_keys WHERE tenant_id = $1", tenant_id)
+    return [row["key_hash"] for row in rows]
+
+
 async def delete_key(conn: asyncpg.Connection, key_id: str) -> bytes | None:
     """Delete a key; its hash, or None when there was no such key."""
     return await conn.fetchval(
