@@ -197,3 +197,21 @@ def test_a_tenant_key_cannot_leave_the_default_tenant_without_multi_tenancy(
         with client(url, api_key=default_key) as own:
             assert own.get("/api/v1/interaction-types").status_code == 200
         assert API_KEY  # the environment's key is still the administrator's
+
+
+def test_a_tenant_reads_its_own_settings(admin: httpx.Client, admin_url: str) -> None:
+    put = admin.put("/api/v1/admin/tenants/acme", json={"config": {"similarity_threshold": 0.8}})
+    assert put.status_code == 201
+    key = new_key(admin, "acme")["key"]
+    with client(admin_url, api_key=key) as acme:
+        own = acme.get("/api/v1/tenant").json()
+    assert own["tenant_id"] == "acme" and own["registered"] is True
+    assert own["config"] == {"similarity_threshold": 0.8}
+    assert own["effective_config"]["similarity_threshold"] == 0.8
+    assert own["effective_config"]["default_recommendation_count"] == 4  # the environment's
+    # A tenant nobody registered answers with the environment's settings.
+    other = admin.get("/api/v1/tenant", headers={"X-Tenant-ID": "other"}).json()
+    assert other["tenant_id"] == "other" and other["registered"] is False
+    assert other["config"] == {} and other["created_at"] is None
+    assert other["effective_config"]["similarity_threshold"] == 0.5
+    assert other["interaction_type_weights"]["purchase"] == 5.0

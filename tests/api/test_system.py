@@ -28,6 +28,7 @@ API_ROUTES = {
     "/api/v1/admin/tenants/{tenant_id}": {"get", "put", "delete"},
     "/api/v1/admin/api-keys": {"get", "post"},
     "/api/v1/admin/api-keys/{key_id}": {"delete"},
+    "/api/v1/tenant": {"get"},
     "/api/v1/webhooks": {"get", "post"},
     "/api/v1/webhooks/{webhook_id}": {"get", "put", "delete"},
     "/api/v1/webhooks/{webhook_id}/deliveries": {"get"},

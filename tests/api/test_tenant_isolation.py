@@ -232,6 +232,7 @@ ROUTES: dict[tuple[str, str], Check] = {
         c.get("/api/v1/recommendations/trending").json(), "trending"
     ),
     ("GET", "/api/v1/model/status"): lambda c, w: _no_model(c.get("/api/v1/model/status")),
+    ("GET", "/api/v1/tenant"): lambda c, w: _own_tenant(c.get("/api/v1/tenant")),
     ("POST", "/api/v1/model/rebuild"): lambda c, w: _accepted(c.post("/api/v1/model/rebuild")),
 }
 
@@ -289,6 +290,10 @@ def _cold(response: httpx.Response) -> None:
     assert response.headers["x-cache"] == "computed"  # never the victim's cached answer
     assert body["model_version"] is None
     _no_victim_items(body)
+
+
+def _own_tenant(response: httpx.Response) -> None:
+    assert response.status_code == 200 and response.json()["tenant_id"] == INTRUDER
 
 
 def _no_model(response: httpx.Response) -> None:

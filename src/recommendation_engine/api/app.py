@@ -25,6 +25,7 @@ from recommendation_engine.api.routes import (
     interactions,
     recommendations,
     system,
+    tenant,
     webhooks,
 )
 from recommendation_engine.config import Settings, get_settings
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         interactions.router,
         interaction_types.router,
         recommendations.router,
+        tenant.router,
         webhooks.router,
     )
     for router in routers:

@@ -102,6 +102,20 @@ class TenantService:
             raise NotFound(f"tenant '{tenant_id}' is not registered")
         return await self._view(row)
 
+    async def own(self, tenant_id: str) -> dict[str, Any]:
+        """The tenant as its own keys see it: registered or not, with the settings its
+        requests are answered with."""
+        async with self._pool.acquire() as conn:
+            row = await repo.get(conn, tenant_id)
+        unregistered = {
+            "tenant_id": tenant_id,
+            "name": None,
+            "config": {},
+            "created_at": None,
+            "updated_at": None,
+        }
+        return {**await self._view(row or unregistered), "registered": row is not None}
+
     async def list_all(self) -> list[dict[str, Any]]:
         async with self._pool.acquire() as conn:
             rows = await repo.list_all(conn)
@@ -133,7 +147,7 @@ class TenantService:
         self._types.forget(tenant_id)
         await self._responses.invalidate_tenant(tenant_id)
 
-    async def _view(self, row: asyncpg.Record) -> dict[str, Any]:
+    async def _view(self, row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
         tenant_id = row["tenant_id"]
         types = await self._types.all(tenant_id)
         return {
