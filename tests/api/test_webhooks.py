@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Iterator
 
@@ -196,6 +197,9 @@ def test_every_event_is_delivered_signed_and_logged(
         [("u1", "m1")],
         [("u0", "m2"), ("u1", "m2"), ("u2", "m2")],  # one event for the bulk request
     ]
+    # single and bulk interactions give their time the same way
+    times = [i["timestamp"] for batch in recorded for i in batch]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", t) for t in times), times
     (model,) = events["model.updated"]
     assert model["data"]["version"] == api.get("/api/v1/model/status").json()["version"]
     assert model["data"]["users"] == 3 and model["data"]["incremental"] is False

@@ -50,6 +50,10 @@ def _timestamp(value: datetime | None) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+# As single interactions' events give their time (storage.webhooks.UTC_TIME).
+EVENT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
 def _announced_row(tenant_id: str, row: tuple[Any, ...]) -> dict[str, Any]:
     """A bulk row as webhook events show interactions (stored ids are not read back)."""
     _, user_id, entity_type, entity_id, kind, weight, value, metadata, event_id, at = row
@@ -62,7 +66,7 @@ def _announced_row(tenant_id: str, row: tuple[Any, ...]) -> dict[str, Any]:
         "value": value,
         "metadata": metadata,
         "event_id": event_id,
-        "timestamp": at,
+        "timestamp": at.astimezone(UTC).strftime(EVENT_TIME_FORMAT),
         "tenant_id": tenant_id,
     }
 

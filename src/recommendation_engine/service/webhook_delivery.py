@@ -135,7 +135,9 @@ class WebhookDispatcher:
                 async with self._pool.acquire() as conn:
                     await repo.release(conn, cut)
             except (OSError, asyncpg.PostgresError):
-                logger.warning("could not release %d webhook deliveries; due after their lease")
+                logger.warning(
+                    "could not release %d webhook deliveries; due after their lease", len(cut)
+                )
         if self._client is not None:
             await self._client.aclose()
 
