@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 import asyncpg
+from cachetools import TTLCache
 
 from recommendation_engine.errors import Conflict, NotFound
 from recommendation_engine.models import BUILT_IN_INTERACTION_TYPES, InteractionType
@@ -19,13 +18,13 @@ CACHE_SECONDS = 5.0
 class InteractionTypeService:
     def __init__(self, pool: asyncpg.Pool, responses: ResponseCache) -> None:
         self._pool = pool
-        self._cache: dict[str, tuple[float, dict[str, InteractionType]]] = {}
+        self._cache: TTLCache[str, dict[str, InteractionType]] = TTLCache(10_000, CACHE_SECONDS)
         self._responses = responses
 
     async def all(self, tenant_id: str) -> dict[str, InteractionType]:
         cached = self._cache.get(tenant_id)
-        if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
-            return cached[1]
+        if cached is not None:
+            return cached
         async with self._pool.acquire() as conn:
             rows = await repo.list_stored(conn, tenant_id)
         types = {
@@ -40,7 +39,7 @@ class InteractionTypeService:
                 built_in=name in BUILT_IN_INTERACTION_TYPES,
                 description=row["description"],
             )
-        self._cache[tenant_id] = (time.monotonic(), types)
+        self._cache[tenant_id] = types
         return types
 
     def forget(self, tenant_id: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -80,19 +79,18 @@ class TenantService:
         self._types = types
         self._responses = responses
         self._admin_key = admin_key.encode() if admin_key else None
-        self._configs: dict[str, tuple[float, TenantConfig]] = {}
+        self._configs: TTLCache[str, TenantConfig] = TTLCache(10_000, CACHE_SECONDS)
         self._keys: TTLCache[bytes, Principal | None] = TTLCache(10_000, CACHE_SECONDS)
 
     # -- configuration ------------------------------------------------------------------
 
     async def config(self, tenant_id: str) -> TenantConfig:
         cached = self._configs.get(tenant_id)
-        if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
-            return cached[1]
+        if cached is not None:
+            return cached
         async with self._pool.acquire() as conn:
             overrides = await repo.config(conn, tenant_id)
-        resolved = TenantConfig.resolve(self._engine, overrides)
-        self._configs[tenant_id] = (time.monotonic(), resolved)
+        resolved = self._configs[tenant_id] = TenantConfig.resolve(self._engine, overrides)
         return resolved
 
     async def get(self, tenant_id: str) -> dict[str, Any]:
