@@ -83,6 +83,13 @@ RECOMMENDATIONS_SERVED = Counter(
     ["route", "algorithm"],
 )
 
+INTERACTIONS_IGNORED = Counter(
+    "interactions_ignored_total",
+    "Stored interactions left out because their weight or value is not a finite number "
+    "within the accepted range (rows stored before the range was enforced), by where",
+    ["stage"],
+)
+
 WEBHOOK_DELIVERIES = Counter(
     "webhook_deliveries_total",
     "Webhook delivery attempts by outcome: delivered, retrying (failed, tried again later) "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -47,12 +47,24 @@ BUILT_IN_INTERACTION_TYPES: dict[str, float] = {
 }
 
 
-def effective_weight(weight: float | None, value: float | None, type_weight: float | None) -> float:
+def effective_weight(
+    weight: float | None, value: float | None, type_weight: float | None
+) -> float | None:
     """What an interaction counts with: its explicit weight, or else its type's weight
-    (1 for an unknown type) times its value (1 when absent)."""
+    (1 for an unknown type) times its value (1 when absent).
+
+    None when a factor is not a finite number within +-MAX_WEIGHT (a row stored before
+    the range was enforced): such an interaction counts for nothing."""
     if weight is not None:
-        return weight
-    return (type_weight if type_weight is not None else 1.0) * (value if value is not None else 1.0)
+        factors: tuple[float, ...] = (weight,)
+    else:
+        factors = (
+            type_weight if type_weight is not None else 1.0,
+            value if value is not None else 1.0,
+        )
+    if not all(math.isfinite(f) and abs(f) <= MAX_WEIGHT for f in factors):
+        return None
+    return math.prod(factors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +129,8 @@ class Interaction:
 
 
 # ---------------------------------------------------------------------------------------
-# Inputs, validated the same way for single and bulk requests.
+# Inputs, validated the same way for single and bulk requests: everything PostgreSQL
+# would refuse is refused here, so that a request that passes validation can be stored.
 
 
 def _finite_vector(value: list[float] | None) -> list[float] | None:
@@ -127,6 +140,98 @@ def _finite_vector(value: list[float] | None) -> list[float] | None:
 
 
 FeatureVector = Annotated[list[float] | None, AfterValidator(_finite_vector)]
+
+# Weights (explicit, or an interaction type's) and values lie within +-MAX_WEIGHT, so
+# that every sum the trainer and the trending aggregate make stays finite.
+MAX_WEIGHT = 1_000_000.0
+Weight = Annotated[float, Field(ge=-MAX_WEIGHT, le=MAX_WEIGHT, allow_inf_nan=False)]
+
+# Interaction timestamps: from the Unix epoch up to, not including, the year 2200 (UTC).
+EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
+END_OF_TIMESTAMPS = datetime(2200, 1, 1, tzinfo=UTC)
+TIMESTAMP_RULE = "between 1970-01-01T00:00:00Z and 2200-01-01T00:00:00Z (exclusive) in UTC"
+
+
+def _in_time_range(value: datetime) -> datetime:
+    """``value`` in UTC (a time without an offset is taken as UTC), if within range."""
+    try:
+        utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:  # the offset moves it out of the calendar altogether
+        raise ValueError(f"timestamp must be {TIMESTAMP_RULE}") from None
+    if not EARLIEST_TIMESTAMP <= utc < END_OF_TIMESTAMPS:
+        raise ValueError(f"timestamp must be {TIMESTAMP_RULE}")
+    return utc
+
+
+Timestamp = Annotated[datetime, AfterValidator(_in_time_range)]
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "must not contain the NUL character (U+0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must not contain unpaired surrogates (U+D800-U+DFFF)"
+    return None
+
+
+def _storable_text(value: str) -> str:
+    problem = _text_problem(value)
+    if problem:
+        raise ValueError(f"text {problem}")
+    return value
+
+
+# Free text: any characters PostgreSQL can store.
+Text = Annotated[str, AfterValidator(_storable_text)]
+
+# Attributes and metadata: JSON objects nested at most this deep, with text PostgreSQL
+# can store, finite numbers and integers of at most 64 bits.
+MAX_JSON_DEPTH = 32
+_INT64 = 2**63
+
+
+def json_problem(value: Any, depth: int = 1) -> tuple[str, str] | None:
+    """The first part of a JSON value that cannot be stored: (where, what is wrong)."""
+    if isinstance(value, dict):
+        if depth > MAX_JSON_DEPTH:
+            return "", f"is nested more than {MAX_JSON_DEPTH} levels deep"
+        for key, item in value.items():
+            problem = _text_problem(key)
+            if problem:
+                return f".{key!r}", f"key {problem}"
+            found = json_problem(item, depth + 1)
+            if found:
+                return f".{key}{found[0]}", found[1]
+    elif isinstance(value, list):
+        if depth > MAX_JSON_DEPTH:
+            return "", f"is nested more than {MAX_JSON_DEPTH} levels deep"
+        for index, item in enumerate(value):
+            found = json_problem(item, depth + 1)
+            if found:
+                return f"[{index}]{found[0]}", found[1]
+    elif isinstance(value, str):
+        problem = _text_problem(value)
+        if problem:
+            return "", problem
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            return "", "must be a finite number (not NaN, Infinity or beyond 1.8e308)"
+    elif isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
+        return "", "must be an integer within 64 bits"
+    return None
+
+
+def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
+    found = json_problem(value)
+    if found:
+        where, what = found
+        raise ValueError(f"value{where} {what}" if where else f"object {what}")
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
 
 
 class _Input(BaseModel):
@@ -146,14 +251,14 @@ def _not_reserved(value: str) -> str:
 class EntityInput(_Input):
     entity_id: Annotated[EntityId, AfterValidator(_not_reserved)]
     entity_type: EntityType
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: JsonObject = Field(default_factory=dict)
     feature_vector: FeatureVector = Field(
         default=None, description="Optional client-computed vector of FEATURE_VECTOR_DIMENSION"
     )
 
 
 class EntityUpdate(_Input):
-    attributes: dict[str, Any]
+    attributes: JsonObject
     feature_vector: FeatureVector = None
 
 
@@ -164,18 +269,18 @@ class InteractionInput(_Input):
         default=None, description="May be omitted when the entity id is unique in the tenant"
     )
     interaction_type: InteractionTypeName
-    weight: float | None = Field(
+    weight: Weight | None = Field(
         default=None,
-        allow_inf_nan=False,
-        description="Explicit weight; by default the interaction type's weight",
+        description="Explicit weight, within +-1,000,000; by default the interaction type's",
     )
-    value: float | None = Field(
+    value: Weight | None = Field(
         default=None,
-        allow_inf_nan=False,
-        description="A rating or other magnitude; multiplies the type's weight",
+        description="A rating or other magnitude, within +-1,000,000; multiplies the type's weight",
     )
-    metadata: dict[str, Any] | None = None
-    timestamp: datetime | None = Field(default=None, description="RFC 3339; defaults to now")
+    metadata: JsonObject | None = None
+    timestamp: Timestamp | None = Field(
+        default=None, description=f"RFC 3339, {TIMESTAMP_RULE}; defaults to now"
+    )
     event_id: str | None = Field(
         default=None,
         pattern=ID_PATTERN,
@@ -185,13 +290,13 @@ class InteractionInput(_Input):
 
 class InteractionTypeInput(_Input):
     interaction_type: InteractionTypeName
-    default_weight: float = Field(allow_inf_nan=False)
-    description: str | None = Field(default=None, max_length=500)
+    default_weight: Weight
+    description: Text | None = Field(default=None, max_length=500)
 
 
 class InteractionTypeUpdate(_Input):
-    weight: float = Field(allow_inf_nan=False)
-    description: str | None = Field(default=None, max_length=500)
+    weight: Weight
+    description: Text | None = Field(default=None, max_length=500)
 
 
 class TenantConfigInput(_Input):
@@ -205,18 +310,16 @@ class TenantConfigInput(_Input):
 
 
 class TenantInput(_Input):
-    name: str | None = Field(default=None, max_length=200)
+    name: Text | None = Field(default=None, max_length=200)
     config: TenantConfigInput = Field(default_factory=TenantConfigInput)
-    interaction_type_weights: dict[
-        InteractionTypeName, Annotated[float, Field(allow_inf_nan=False)]
-    ] = Field(
+    interaction_type_weights: dict[InteractionTypeName, Weight] = Field(
         default_factory=dict,
         description="Weights of interaction types, applied as PUT /api/v1/interaction-types does",
     )
 
 
 class ApiKeyInput(_Input):
-    name: str | None = Field(default=None, max_length=200)
+    name: Text | None = Field(default=None, max_length=200)
     tenant_id: TenantId | None = Field(
         default=None, description="The tenant the key is bound to; none for an administrator key"
     )
@@ -240,13 +343,13 @@ WebhookEvent = Literal[
 
 
 class WebhookInput(_Input):
-    url: str = Field(min_length=1, max_length=2000, description="http:// or https:// target")
+    url: Text = Field(min_length=1, max_length=2000, description="http:// or https:// target")
     events: list[WebhookEvent] = Field(min_length=1, description='Event names, or "*" for all')
-    secret: str | None = Field(
+    secret: Text | None = Field(
         default=None,
         min_length=16,
         max_length=200,
         description="Signing secret; generated when absent (kept when absent on PUT)",
     )
     active: bool = True
-    description: str | None = Field(default=None, max_length=500)
+    description: Text | None = Field(default=None, max_length=500)

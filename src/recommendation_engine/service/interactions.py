@@ -36,7 +36,7 @@ class Recorded:
     created: bool  # False when the event_id had already been recorded
 
 
-def effective_weight(interaction: Interaction, types: dict[str, InteractionType]) -> float:
+def effective_weight(interaction: Interaction, types: dict[str, InteractionType]) -> float | None:
     """The weight an interaction counts with: explicit, or its type's weight times its value."""
     kind = types.get(interaction.interaction_type)
     return models.effective_weight(
@@ -45,9 +45,7 @@ def effective_weight(interaction: Interaction, types: dict[str, InteractionType]
 
 
 def _timestamp(value: datetime | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.now(UTC) if value is None else value  # validated: in UTC
 
 
 # As single interactions' events give their time (storage.webhooks.UTC_TIME).

@@ -167,8 +167,10 @@ def _read_ndjson(text: str, rows: _Rows, min_rating: float | None) -> None:
             value,
             BUILT_IN_INTERACTION_TYPES.get(record.get("interaction_type", "")),
         )
+        if weight is None:  # out of range: counts for nothing, as in training
+            continue
         when = _time(record["timestamp"]) if record.get("timestamp") else float(number)
-        rows.add(record["user_id"], record["entity_id"], float(weight), when)
+        rows.add(record["user_id"], record["entity_id"], weight, when)
 
 
 def read_item_attributes(path: Path) -> dict[str, dict[str, Any]]:

@@ -416,7 +416,8 @@ def _as_candidates(neighbours: list[vectors.Neighbour]) -> list[Candidate]:
 
 def _weight(row: HistoryRow, types: dict) -> float:
     kind = types.get(row.interaction_type)
-    return effective_weight(row.weight, row.value, kind.default_weight if kind else None)
+    weight = effective_weight(row.weight, row.value, kind.default_weight if kind else None)
+    return 0.0 if weight is None else weight  # out of range: counts for nothing
 
 
 @dataclass(frozen=True, slots=True)

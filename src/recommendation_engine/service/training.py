@@ -272,6 +272,7 @@ class ModelTrainer:
         # Typed arrays: a Python list of ten million numbers costs several times more.
         user_index, item_index = array("q"), array("q")
         weights, times = array("f"), array("d")
+        ignored = 0
         async with self._pool.acquire() as conn, conn.transaction(readonly=True):
             if up_to is None:
                 up_to = await model_store.newest_interaction_id(conn, tenant_id)
@@ -280,12 +281,22 @@ class ModelTrainer:
                 weight = effective_weight(
                     row["weight"], row["value"], kind.default_weight if kind else None
                 )
+                if weight is None:
+                    ignored += 1
+                    continue
                 if weight <= 0:
                     continue
                 user_index.append(users.add(row["user_id"]))
                 item_index.append(items.add((row["entity_type"], row["entity_id"])))
                 weights.append(weight)
                 times.append(row["at"])
+        if ignored:
+            metrics.INTERACTIONS_IGNORED.labels("training").inc(ignored)
+            logger.warning(
+                "training tenant %s: %d interactions ignored, their weight or value out of range",
+                tenant_id,
+                ignored,
+            )
         log = InteractionLog.build(
             np.frombuffer(user_index, np.int64),
             np.frombuffer(item_index, np.int64),

@@ -3,15 +3,20 @@
 Each caller awaits its own row's result, which is only set after the transaction
 that wrote it has committed, so an acknowledged write is a durable write. Under load
 many requests share each commit (and its fsync); alone, a write goes straight through.
+A group that fails is written again row by row: one caller's bad row fails that caller
+alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 import asyncpg
+
+logger = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -66,10 +71,19 @@ class GroupCommitter(Generic[Item, Result]):
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 results = await self._write_many(conn, [item for item, _ in batch])
-        except Exception as exc:  # every waiter of a failed batch sees the failure
-            for _, future in batch:
+        except Exception as exc:
+            if len(batch) == 1:
+                _, future = batch[0]
                 if not future.done():
                     future.set_exception(exc)
+                return
+            # One row the database refuses fails the whole statement: write each row on
+            # its own, so that only the bad one fails.
+            logger.warning(
+                "a group of %d writes failed (%s); writing them one by one", len(batch), exc
+            )
+            for entry in batch:
+                await self._write([entry])
             return
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():

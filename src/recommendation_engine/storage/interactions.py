@@ -127,6 +127,10 @@ async def insert_many(
     for row in rows:
         matches = stored.get(row.key())
         result.append(matches.pop() if matches else None)
+    if any(stored.values()):
+        # A stored row no input row claims would be acknowledged to no one (and its
+        # writer told it was not stored): fail the transaction instead.
+        raise RuntimeError("an inserted interaction did not match the row it came from")
     return result, bool(records) and records[0]["announced"] > 0
 
 

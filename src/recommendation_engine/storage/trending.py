@@ -7,13 +7,18 @@ weights within the window, each decayed by its age: ``exp(-ln 2 * age / half_lif
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 import asyncpg
 
+from recommendation_engine import metrics
+from recommendation_engine.models import MAX_WEIGHT
 from recommendation_engine.storage.filters import attribute_filter
+
+logger = logging.getLogger(__name__)
 
 # Interaction ids folded into the daily aggregate per statement.
 FOLD_CHUNK_IDS = 500_000
@@ -61,6 +66,16 @@ async def fold(
     return folded
 
 
+# An interaction's weight as models.effective_weight gives it: NULL when a factor is not a
+# finite number within +-$6 (abs(NaN) compares above every number), so that a row stored
+# before the range was enforced counts for nothing instead of overflowing the sum.
+_EFFECTIVE_WEIGHT = """
+CASE WHEN i.weight IS NOT NULL THEN CASE WHEN abs(i.weight) <= $6 THEN i.weight END
+     WHEN abs(coalesce(w.weight, 1.0)) <= $6 AND abs(coalesce(i.value, 1.0)) <= $6
+     THEN coalesce(w.weight, 1.0) * coalesce(i.value, 1.0)
+END"""
+
+
 async def _fold_range(
     conn: asyncpg.Connection,
     tenant_id: str,
@@ -69,27 +84,43 @@ async def _fold_range(
     type_names: Sequence[str],
     type_weights: Sequence[float],
 ) -> int:
-    status = await conn.execute(
-        """
-        INSERT INTO interaction_daily AS d (tenant_id, day, entity_type, entity_id, weight, events)
-        SELECT $1, (i.occurred_at AT TIME ZONE 'UTC')::date, i.entity_type, i.entity_id,
-               sum(coalesce(i.weight, coalesce(w.weight, 1.0) * coalesce(i.value, 1.0))),
-               count(*)
-        FROM interactions i
-        LEFT JOIN unnest($4::text[], $5::float8[]) AS w(name, weight)
-               ON w.name = i.interaction_type
-        WHERE i.tenant_id = $1 AND i.id > $2 AND i.id <= $3
-        GROUP BY 2, 3, 4
-        ON CONFLICT (tenant_id, day, entity_type, entity_id) DO UPDATE
-            SET weight = d.weight + EXCLUDED.weight, events = d.events + EXCLUDED.events
+    row = await conn.fetchrow(
+        f"""
+        WITH weighted AS (
+            SELECT (i.occurred_at AT TIME ZONE 'UTC')::date AS day, i.entity_type, i.entity_id,
+                   {_EFFECTIVE_WEIGHT} AS weight
+            FROM interactions i
+            LEFT JOIN unnest($4::text[], $5::float8[]) AS w(name, weight)
+                   ON w.name = i.interaction_type
+            WHERE i.tenant_id = $1 AND i.id > $2 AND i.id <= $3
+        ), folded AS (
+            INSERT INTO interaction_daily AS d
+                (tenant_id, day, entity_type, entity_id, weight, events)
+            SELECT $1, day, entity_type, entity_id, sum(weight), count(*)
+            FROM weighted WHERE weight IS NOT NULL
+            GROUP BY 2, 3, 4
+            ON CONFLICT (tenant_id, day, entity_type, entity_id) DO UPDATE
+                SET weight = d.weight + EXCLUDED.weight, events = d.events + EXCLUDED.events
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM folded) AS folded,
+               (SELECT count(*) FROM weighted WHERE weight IS NULL) AS ignored
         """,
         tenant_id,
         start,
         end,
         list(type_names),
         list(type_weights),
+        MAX_WEIGHT,
     )
-    return int(status.rsplit(" ", 1)[1])
+    if row["ignored"]:
+        metrics.INTERACTIONS_IGNORED.labels("trending").inc(row["ignored"])
+        logger.warning(
+            "trending for tenant %s: %d interactions ignored, their weight or value out of range",
+            tenant_id,
+            row["ignored"],
+        )
+    return int(row["folded"])
 
 
 _SCORES = """
