@@ -1,23 +1,31 @@
 # The two commands a newcomer needs: `make run` and `make test`.
+#
+# Both install exactly the versions in the lock files (requirements.lock for the service,
+# requirements-dev.lock with the development tools too), every file checked against its
+# hash, with the pip that Python brings. `make lock` resolves them again from the ranges
+# in pyproject.toml.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 # The development key the README's examples use. Set API_KEY yourself for anything else.
 API_KEY ?= dev-api-key
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test install install-dev lint format bench clean
+.PHONY: run test install install-dev lint format bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# The lock holds setuptools too, so the package itself is built without fetching anything.
+$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
+	$(PIP_INSTALL) --require-hashes --no-deps -r requirements.lock
+	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: requirements-dev.lock pyproject.toml | $(BIN)/python
+	$(PIP_INSTALL) --require-hashes --no-deps -r requirements-dev.lock
+	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
@@ -41,6 +49,14 @@ format: install-dev
 
 bench: install-dev
 	$(BIN)/python -m benchmarks.foundation
+
+# Resolve both locks for Python 3.11 on every platform: the development lock first, then
+# the service's within it, so that the two agree on every version they share.
+LOCK_FLAGS := --quiet --universal --python-version 3.11 --generate-hashes --no-header
+BUILD_REQUIRES := $(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')"
+lock: install-dev
+	$(BUILD_REQUIRES) | $(BIN)/uv pip compile $(LOCK_FLAGS) pyproject.toml - --extra dev -o requirements-dev.lock
+	$(BUILD_REQUIRES) | $(BIN)/uv pip compile $(LOCK_FLAGS) pyproject.toml - -c requirements-dev.lock -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
