@@ -17,3 +17,28 @@ if ! cmp -s "$KUBERNETES_CHECKS_LOCK" .venv-deploy/installed.lock; then
         --require-hashes --no-deps -r "$KUBERNETES_CHECKS_LOCK"
     cp "$KUBERNETES_CHECKS_LOCK" .venv-deploy/installed.lock
 fi
+
+# Container image (tests/deploy/test_container.py, and the compose tests): Debian's
+# docker.io and debootstrap, a running Docker daemon, and the Debian base image the
+# Dockerfile is built on where no image registry is reachable
+# (deploy/docker/build-base.sh does nothing when the image exists already).
+if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null
+fi
+if ! docker info >/dev/null 2>&1; then
+    if [ -d /run/systemd/system ]; then
+        systemctl start docker
+    else
+        setsid -f dockerd >/var/log/dockerd.log 2>&1 </dev/null
+    fi
+    for _ in $(seq 60); do
+        docker info >/dev/null 2>&1 && break
+        sleep 1
+    done
+    docker info >/dev/null || {
+        tail -n 30 /var/log/dockerd.log >&2 || true
+        exit 1
+    }
+fi
+deploy/docker/build-base.sh
