@@ -18,6 +18,31 @@ if ! cmp -s "$KUBERNETES_CHECKS_LOCK" .venv-deploy/installed.lock; then
     cp "$KUBERNETES_CHECKS_LOCK" .venv-deploy/installed.lock
 fi
 
+# Compose stack (tests/deploy/test_compose.py): promtool, from Debian's prometheus
+# package, checks the Prometheus configuration, the alert rules with their unit tests and
+# the dashboard's queries; Debian's docker-compose (Compose 1.29) resolves and runs
+# docker-compose.yml where the docker client has no Compose v2 plugin; check-jsonschema,
+# which carries the Compose Specification's JSON schema, comes from PyPI into its own
+# environment .venv-compose, installed from its lock with hashes.
+compose_packages=()
+command -v promtool >/dev/null || compose_packages+=(prometheus)
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
+    compose_packages+=(docker-compose)
+fi
+if [ ${#compose_packages[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${compose_packages[@]}" >/dev/null
+fi
+COMPOSE_CHECKS_LOCK=deploy/compose/requirements-checks.lock
+if ! cmp -s "$COMPOSE_CHECKS_LOCK" .venv-compose/installed.lock; then
+    rm -rf .venv-compose
+    "${PYTHON:-python3}" -m venv .venv-compose
+    .venv-compose/bin/python -m pip install --quiet --disable-pip-version-check \
+        --require-hashes --no-deps -r "$COMPOSE_CHECKS_LOCK"
+    cp "$COMPOSE_CHECKS_LOCK" .venv-compose/installed.lock
+fi
+
 # Container image (tests/deploy/test_container.py, and the compose tests): Debian's
 # docker.io and debootstrap, a running Docker daemon, and the Debian base image the
 # Dockerfile is built on where no image registry is reachable
