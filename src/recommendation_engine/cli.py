@@ -9,6 +9,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, TypeVar
@@ -46,6 +47,13 @@ def serve(_: argparse.Namespace) -> int:
     settings = _settings()
     configure_logging(settings.server.log_level, settings.server.log_format)
     database = open_database(settings)
+    lost = threading.Event()
+
+    def stop_for_good() -> None:  # the embedded server died and would not start again
+        lost.set()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    database.supervise(on_lost=stop_for_good)
     # Worker processes use the server this process started (or the configured one).
     os.environ["DATABASE_URL"] = database.url
     get_settings.cache_clear()
@@ -89,7 +97,7 @@ def serve(_: argparse.Namespace) -> int:
         database.stop()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
-    return 0
+    return 4 if lost.is_set() else 0
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:

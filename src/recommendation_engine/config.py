@@ -27,6 +27,9 @@ class ServerSettings(BaseSettings):
     data_dir: Path = Path("./data")
     max_request_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     metrics_enabled: bool = Field(True, description="Count requests and serve GET /metrics")
+    metrics_api_key: SecretStr | None = Field(
+        None, description="When set, GET /metrics answers only requests that present it"
+    )
     cors_allowed_origins: str = ""
     trusted_proxies: str = Field(
         "", description="Addresses whose X-Forwarded-For is believed (comma-separated)"
@@ -142,7 +145,13 @@ class Settings(BaseSettings):
     def public_view(self) -> dict[str, Any]:
         """The effective configuration with every secret masked."""
         view = self.model_dump(mode="json")
-        for group, field in (("database", "url"), ("redis", "url"), ("auth", "api_key")):
+        secrets = (
+            ("database", "url"),
+            ("redis", "url"),
+            ("auth", "api_key"),
+            ("server", "metrics_api_key"),
+        )
+        for group, field in secrets:
             value = getattr(getattr(self, group), field)
             view[group][field] = "********" if value else None
         return view

@@ -11,11 +11,13 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 # Identifiers travel in URL paths, so they exclude '/', whitespace and control characters.
-ID_PATTERN = r"^[A-Za-z0-9_.:@+=~-]{1,255}$"
+# Not dots alone: `.` and `..` are path segments no URL can carry as an id.
+ID_PATTERN = r"^[A-Za-z0-9_.:@+=~-]*[A-Za-z0-9_:@+=~-][A-Za-z0-9_.:@+=~-]*$"
+ID_MAX_LENGTH = 255
 NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 
-EntityId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-UserId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+EntityId = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
+UserId = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
 EntityType = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 InteractionTypeName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 TenantId = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -23,12 +25,13 @@ TenantId = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 _ID_RE = re.compile(ID_PATTERN)
 _NAME_RE = re.compile(NAME_PATTERN)
 
-ID_RULE = "1-255 characters from A-Z a-z 0-9 and _ . : @ + = ~ -"
+ID_RULE = "1-255 characters from A-Z a-z 0-9 and _ . : @ + = ~ -, not dots alone"
 NAME_RULE = "1-64 characters from A-Z a-z 0-9 and _ . : -"
 
 
 def is_valid_id(value: str) -> bool:
-    return bool(_ID_RE.fullmatch(value))  # `$` alone would allow a trailing newline
+    # `$` alone would allow a trailing newline
+    return len(value) <= ID_MAX_LENGTH and bool(_ID_RE.fullmatch(value))
 
 
 def is_valid_name(value: str) -> bool:
@@ -133,9 +136,16 @@ class Interaction:
 # would refuse is refused here, so that a request that passes validation can be stored.
 
 
+# Client vectors are stored in single precision and compared by angle, so any scale
+# serves; this bound keeps every sum over them finite.
+MAX_VECTOR_VALUE = 1_000_000.0
+
+
 def _finite_vector(value: list[float] | None) -> list[float] | None:
-    if value is not None and not all(math.isfinite(x) for x in value):
-        raise ValueError("feature_vector values must be finite numbers")
+    if value is not None and not all(
+        math.isfinite(x) and abs(x) <= MAX_VECTOR_VALUE for x in value
+    ):
+        raise ValueError("feature_vector values must be finite numbers within +-1,000,000")
     return value
 
 
@@ -166,7 +176,8 @@ def _in_time_range(value: datetime) -> datetime:
 Timestamp = Annotated[datetime, AfterValidator(_in_time_range)]
 
 
-def _text_problem(text: str) -> str | None:
+def text_problem(text: str) -> str | None:
+    """What keeps ``text`` from being stored (None when nothing does)."""
     if "\x00" in text:
         return "must not contain the NUL character (U+0000)"
     try:
@@ -177,7 +188,7 @@ def _text_problem(text: str) -> str | None:
 
 
 def _storable_text(value: str) -> str:
-    problem = _text_problem(value)
+    problem = text_problem(value)
     if problem:
         raise ValueError(f"text {problem}")
     return value
@@ -198,7 +209,7 @@ def json_problem(value: Any, depth: int = 1) -> tuple[str, str] | None:
         if depth > MAX_JSON_DEPTH:
             return "", f"is nested more than {MAX_JSON_DEPTH} levels deep"
         for key, item in value.items():
-            problem = _text_problem(key)
+            problem = text_problem(key)
             if problem:
                 return f".{key!r}", f"key {problem}"
             found = json_problem(item, depth + 1)
@@ -212,7 +223,7 @@ def json_problem(value: Any, depth: int = 1) -> tuple[str, str] | None:
             if found:
                 return f"[{index}]{found[0]}", found[1]
     elif isinstance(value, str):
-        problem = _text_problem(value)
+        problem = text_problem(value)
         if problem:
             return "", problem
     elif isinstance(value, float):
@@ -284,6 +295,7 @@ class InteractionInput(_Input):
     event_id: str | None = Field(
         default=None,
         pattern=ID_PATTERN,
+        max_length=ID_MAX_LENGTH,
         description="Client id of this event; a retried POST with the same id is not duplicated",
     )
 

@@ -138,3 +138,19 @@ def test_metrics_can_be_turned_off(database_url: str, clean_db: str) -> None:
         assert (REGISTRY.get_sample_value("http_requests_total", labels) or 0.0) == before
         error = assert_error(http.get("/metrics"), 404, "not_found")
         assert "METRICS_ENABLED" in error["message"]
+
+
+def test_a_metrics_key_keeps_metrics_from_anyone_without_it(database_url: str) -> None:
+    settings = make_settings(
+        database_url,
+        server=ServerSettings(max_request_body_bytes=1024 * 1024, metrics_api_key="scrape-key"),
+    )
+    with serve(settings) as url:
+        for headers in ({}, {"X-API-Key": API_KEY}, {"Authorization": "Bearer wrong"}):
+            error = assert_error(httpx.get(f"{url}/metrics", headers=headers), 401, "unauthorized")
+            assert "METRICS_API_KEY" in error["message"]
+        for headers in ({"X-API-Key": "scrape-key"}, {"Authorization": "Bearer scrape-key"}):
+            response = httpx.get(f"{url}/metrics", headers=headers)
+            assert response.status_code == 200 and "http_requests_total" in response.text
+        config = httpx.get(f"{url}/api/config", headers={"X-API-Key": API_KEY}).json()
+        assert config["server"]["metrics_api_key"] == "********"

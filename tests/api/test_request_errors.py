@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 from collections.abc import Iterator
 
 import httpx
 
-from tests.support import assert_error, count
+from tests.support import API_KEY, assert_error, count, fetch, make_entity
 
 LIMIT = 1024 * 1024
 
@@ -80,3 +82,28 @@ def test_malformed_json_is_422(api: httpx.Client, clean_db: str) -> None:
 
 def test_missing_body_is_422(api: httpx.Client) -> None:
     assert_error(api.post("/api/v1/interactions"), 422, "validation_error")
+
+
+def test_an_internal_error_keeps_the_connection_usable(
+    api: httpx.Client, base_url: str, clean_db: str
+) -> None:
+    """A 500 is an answer like any other: the client's next request on the same
+    keep-alive connection is served."""
+    make_entity(api, "p1")
+    port = int(base_url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"X-API-Key": API_KEY}
+    fetch(clean_db, "ALTER TABLE entities RENAME TO entities_away")  # a real fault
+    try:
+        connection.request("GET", "/api/v1/entities/p1", headers=headers)
+        failed = connection.getresponse()
+        body = json.loads(failed.read())
+    finally:
+        fetch(clean_db, "ALTER TABLE entities_away RENAME TO entities")
+    assert failed.status == 500 and body["error"]["code"] == "internal_error"
+    assert failed.getheader("Connection") != "close"
+    assert failed.getheader("X-Request-ID")
+    connection.request("GET", "/api/v1/entities/p1", headers=headers)  # the same socket
+    again = connection.getresponse()
+    assert again.status == 200 and json.loads(again.read())["entity_id"] == "p1"
+    connection.close()

@@ -21,9 +21,11 @@ from tests.support import API_KEY, cli_env, fetch, free_port, run_cli, wait_unti
 
 @contextmanager
 def serving(
-    data_dir: Path, log: Path, **settings: str
+    data_dir: Path, log: Path, own_session: bool = False, **settings: str
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """Start `serve` on the embedded database in ``data_dir``; wait until /ready."""
+    """Start `serve` on the embedded database in ``data_dir``; wait until /ready.
+    ``own_session``: in a session and process group of its own, as a process manager
+    starts it."""
     port = free_port()
     env = cli_env(
         DATA_DIR=str(data_dir), PORT=str(port), HOST="127.0.0.1", API_KEY=API_KEY, **settings
@@ -36,6 +38,7 @@ def serving(
             cwd=data_dir.parent,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=own_session,
         )
     url = f"http://127.0.0.1:{port}"
     try:

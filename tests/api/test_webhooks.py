@@ -125,6 +125,11 @@ def test_private_and_loopback_targets_are_refused_by_default(
                 api.post(HOOKS, json={"url": target, "events": ["*"]}), 422, "validation_error"
             )
             assert "WEBHOOK_ALLOW_PRIVATE_TARGETS" in error["message"], target
+            # Nothing tells what a name resolves to, nor whether it resolves at all.
+            assert "127.0.0.1" not in str(error) or "127.0.0.1" in target
+        unknown = api.post(HOOKS, json={"url": "http://no-such-host.invalid/", "events": ["*"]})
+        private = api.post(HOOKS, json={"url": "http://localhost/hook", "events": ["*"]})
+        assert unknown.json()["error"]["message"] == private.json()["error"]["message"]
         assert count(clean_db, "webhooks") == 0
         public = api.post(HOOKS, json={"url": "https://93.184.215.14/hook", "events": ["*"]})
         assert public.status_code == 201, public.text

@@ -16,8 +16,11 @@ from recommendation_engine.models import (
     is_valid_name,
 )
 
-VALID_IDS = ["user@x.com", "sku:12", "a", "A-Z_0.9+=~", "x" * 255]
-INVALID_IDS = ["a/b", "a b", " a", "a\n", "a\tb", "", "x" * 256, "x';DROP", "é", "a?b", "a#b"]
+VALID_IDS = ["user@x.com", "sku:12", "a", "A-Z_0.9+=~", "x" * 255, ".a", "..b", "a..", "-"]
+INVALID_IDS = [
+    *("a/b", "a b", " a", "a\n", "a\tb", "", "x" * 256, "x';DROP", "é", "a?b", "a#b"),
+    *(".", "..", "...", "." * 255),  # path segments, not ids
+]
 
 
 @pytest.mark.parametrize("value", VALID_IDS)
@@ -83,3 +86,8 @@ def test_effective_weight_rules() -> None:
     assert effective_weight(None, 4.0, 5.0) == 20.0  # type weight x value
     assert effective_weight(None, None, 5.0) == 5.0  # no value: x 1
     assert effective_weight(None, 3.0, None) == 3.0  # unknown type: weight 1
+    # A factor out of range (a row stored before ranges were enforced) counts for nothing.
+    assert effective_weight(None, 1e308, 5.0) is None
+    assert effective_weight(float("nan"), None, None) is None
+    assert effective_weight(None, 2.0, 2e6) is None
+    assert effective_weight(-1e6, None, None) == -1e6

@@ -15,7 +15,7 @@ from recommendation_engine import __version__
 from recommendation_engine.api import errors
 from recommendation_engine.api.deps import require_api_key
 from recommendation_engine.api.lifecycle import drain_this_worker_on_sigterm
-from recommendation_engine.api.middleware import BodySizeLimit, RequestObservation
+from recommendation_engine.api.middleware import BodySizeLimit, ErrorBoundary, RequestObservation
 from recommendation_engine.api.rate_limit import RateLimit, RateLimiter
 from recommendation_engine.api.responses import FastJSONResponse
 from recommendation_engine.api.routes import (
@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limits.rate_limit_requests_per_minute, limits.rate_limit_burst_size, redis_url
         )
         app.add_middleware(RateLimit, limiter=limiter)
+    app.add_middleware(ErrorBoundary)
     # Outermost: times and logs everything, rejections and preflights included.
     app.add_middleware(RequestObservation, metrics=settings.server.metrics_enabled)
     app.state.stop_tracing = None

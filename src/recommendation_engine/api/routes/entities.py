@@ -18,6 +18,7 @@ from recommendation_engine.api.schemas import (
 )
 from recommendation_engine.errors import PayloadTooLarge
 from recommendation_engine.models import (
+    ID_MAX_LENGTH,
     ID_PATTERN,
     NAME_PATTERN,
     EntityInput,
@@ -28,7 +29,9 @@ from recommendation_engine.service.transfer import export_records
 
 router = APIRouter(prefix="/api/v1/entities", tags=["entities"], responses=ERRORS)
 
-EntityIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="The entity's id")]
+EntityIdPath = Annotated[
+    str, Path(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="The entity's id")
+]
 EntityTypeQuery = Annotated[
     str | None,
     Query(pattern=NAME_PATTERN, description="May be omitted when the id is unique in the tenant"),

@@ -16,7 +16,7 @@ from recommendation_engine.api.schemas import (
     BulkResultOut,
     InteractionOut,
 )
-from recommendation_engine.models import ID_PATTERN, NAME_PATTERN, InteractionInput
+from recommendation_engine.models import ID_MAX_LENGTH, ID_PATTERN, NAME_PATTERN, InteractionInput
 from recommendation_engine.service.interactions import effective_weight
 from recommendation_engine.service.transfer import export_records
 
@@ -69,7 +69,7 @@ async def export_interactions(services: ServicesDep, tenant: TenantDep) -> Strea
     summary="A user's interactions, newest first",
 )
 async def user_interactions(
-    user_id: Annotated[str, Path(pattern=ID_PATTERN)],
+    user_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)],
     services: ServicesDep,
     tenant: TenantDep,
     limit: Limit = 50,
@@ -86,7 +86,7 @@ async def user_interactions(
     summary="An entity's interactions, newest first",
 )
 async def entity_interactions(
-    entity_id: Annotated[str, Path(pattern=ID_PATTERN)],
+    entity_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)],
     services: ServicesDep,
     tenant: TenantDep,
     entity_type: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,

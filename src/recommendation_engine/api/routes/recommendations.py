@@ -11,8 +11,8 @@ from recommendation_engine import metrics
 from recommendation_engine.api.deps import ServicesDep, TenantDep
 from recommendation_engine.api.responses import FastJSONResponse, dumps
 from recommendation_engine.api.schemas import ERRORS
-from recommendation_engine.errors import BadRequest
-from recommendation_engine.models import ID_PATTERN, NAME_PATTERN
+from recommendation_engine.errors import BadRequest, ValidationFailed
+from recommendation_engine.models import ID_MAX_LENGTH, ID_PATTERN, NAME_PATTERN, text_problem
 from recommendation_engine.service.recommendations import Algorithm, EntityRequest, UserRequest
 from recommendation_engine.service.tenants import TenantConfig
 from recommendation_engine.storage.cache import digest
@@ -77,11 +77,18 @@ def _cached(body: bytes, source: str) -> Response:
 
 
 def _filters(request: Request) -> dict[str, str]:
-    return {
+    filters = {
         name[len(FILTER_PREFIX) :]: value
         for name, value in request.query_params.multi_items()
         if name.startswith(FILTER_PREFIX) and len(name) > len(FILTER_PREFIX)
     }
+    for name, value in filters.items():
+        problem = text_problem(name) or text_problem(value)
+        if problem:
+            raise ValidationFailed(
+                f"filter.{name!r}: {problem}", [{"field": f"query.filter.{name!r}"}]
+            )
+    return filters
 
 
 @router.get(
@@ -91,7 +98,7 @@ def _filters(request: Request) -> dict[str, str]:
 )
 async def user_recommendations(
     request: Request,
-    user_id: Annotated[str, Path(pattern=ID_PATTERN)],
+    user_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)],
     services: ServicesDep,
     tenant: TenantDep,
     count: Annotated[int | None, Query(ge=1)] = None,
@@ -166,7 +173,7 @@ class SimilarOut(BaseModel):
 )
 async def similar_entities(
     request: Request,
-    entity_id: Annotated[str, Path(pattern=ID_PATTERN)],
+    entity_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)],
     services: ServicesDep,
     tenant: TenantDep,
     entity_type: Annotated[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -11,7 +12,8 @@ from recommendation_engine import __version__, metrics
 from recommendation_engine.api.deps import ServicesDep, SettingsDep, require_api_key
 from recommendation_engine.api.lifecycle import draining
 from recommendation_engine.api.responses import FastJSONResponse, error_response
-from recommendation_engine.errors import NotFound
+from recommendation_engine.api.schemas import ErrorResponse
+from recommendation_engine.errors import NotFound, Unauthorized
 
 router = APIRouter(tags=["system"])
 
@@ -38,12 +40,33 @@ async def ready(request: Request) -> Response:
     return FastJSONResponse({"status": "ready", "checks": {"database": "ok"}})
 
 
-@router.get("/metrics", summary="Prometheus metrics (text exposition format)")
-async def prometheus_metrics(services: ServicesDep) -> Response:
-    if not services.settings.server.metrics_enabled:
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    responses={
+        200: {"content": {"text/plain": {}}},
+        401: {"model": ErrorResponse, "description": "METRICS_API_KEY is set, not presented"},
+        404: {"model": ErrorResponse, "description": "METRICS_ENABLED=false"},
+    },
+)
+async def prometheus_metrics(request: Request, services: ServicesDep) -> Response:
+    server = services.settings.server
+    if not server.metrics_enabled:
         raise NotFound("metrics are turned off (METRICS_ENABLED=false)")
+    if server.metrics_api_key is not None:
+        presented = request.headers.get("x-api-key") or _bearer_token(request)
+        expected = server.metrics_api_key.get_secret_value()
+        if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):
+            raise Unauthorized(
+                "/metrics needs METRICS_API_KEY, as X-API-Key or Authorization: Bearer"
+            )
     await services.refresh_gauges()
     return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
+
+
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 @router.get(

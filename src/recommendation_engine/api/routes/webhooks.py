@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from recommendation_engine.api.deps import ServicesDep, TenantDep
@@ -106,7 +106,10 @@ async def list_deliveries(
     summary="Deliver an event again (a failed one, say), with a fresh set of attempts",
 )
 async def retry_delivery(
-    webhook_id: UUID, delivery_id: int, services: ServicesDep, tenant: TenantDep
+    webhook_id: UUID,
+    delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    services: ServicesDep,
+    tenant: TenantDep,
 ) -> Response:
     delivery = await services.webhooks.redeliver(tenant, str(webhook_id), delivery_id)
     return FastJSONResponse(delivery, status_code=202)
