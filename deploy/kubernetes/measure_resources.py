@@ -97,7 +97,8 @@ def database_cpu(data_dir: str) -> float:
     """CPU seconds of the embedded PostgreSQL's processes (postmaster and backends)."""
     total = 0.0
     for process in psutil.process_iter(["name", "cmdline"]):
-        if process.info["name"] == "postgres" and data_dir in " ".join(process.info["cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if process.info["name"] == "postgres" and data_dir in command:
             for member in [process, *process.children(recursive=True)]:
                 try:
                     times = member.cpu_times()
@@ -209,7 +210,8 @@ def main() -> None:
         # What the migration Job and the initContainer do, on an empty database. (The
         # peak RSS of waited-for children: until now only pg_ctl, which is far smaller.)
         started = time.monotonic()
-        subprocess.run([BIN / "recommendation-engine", "migrate"], env=env, cwd=tmp, check=True)
+        migrate = [BIN / "recommendation-engine", "migrate"]
+        subprocess.run(migrate, env=env, cwd=tmp, check=True, stdout=subprocess.DEVNULL)
         report["migrate_seconds_empty_database"] = round(time.monotonic() - started, 2)
         peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         report["migrate_rss_peak_mib"] = round(peak_kib / 1024, 1)
