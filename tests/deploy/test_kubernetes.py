@@ -37,7 +37,9 @@ SECRET_EXAMPLE = KUBERNETES / "overlays" / "production" / "secret.example.yaml"
 PLACEHOLDER_TAG = "set-by-overlay"
 UID = 10001
 SECRET_NAME = "recommendation-engine-secrets"
-SECRET_KEYS = {"DATABASE_URL", "API_KEY", "REDIS_URL"}
+SECRET_KEYS = {"DATABASE_URL", "API_KEY", "REDIS_URL", "METRICS_API_KEY"}
+# Keys the service runs without.
+OPTIONAL_SECRET_KEYS = {"REDIS_URL", "METRICS_API_KEY"}
 # What the service needs after SIGTERM besides the drain and the in-flight timeout:
 # background jobs, pools, log and trace flushing (see deployment.yaml).
 SHUTDOWN_MARGIN_SECS = 10
@@ -298,8 +300,9 @@ def test_secrets_are_referenced_never_inlined(
             sources = [s["configMapRef"]["name"] for s in container["envFrom"]]
             assert sources == [one(docs[name], "ConfigMap")["metadata"]["name"]], where
     serve = one(docs[name], "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    redis = next(e for e in serve["env"] if e["name"] == "REDIS_URL")
-    assert redis["valueFrom"]["secretKeyRef"]["optional"] is True
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in serve["env"]}
+    assert set(env) == SECRET_KEYS
+    assert {key for key, ref in env.items() if ref.get("optional")} == OPTIONAL_SECRET_KEYS
 
 
 def test_the_example_secret_holds_placeholders_only() -> None:
@@ -421,3 +424,8 @@ def test_service_monitor_only_with_the_monitoring_component(
     assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
     assert endpoint["path"] == "/metrics"
     assert config(documents)["METRICS_ENABLED"] == "true"
+    # It presents the key the pods require on /metrics, from the same Secret.
+    assert endpoint["authorization"]["credentials"] == {
+        "name": SECRET_NAME,
+        "key": "METRICS_API_KEY",
+    }
