@@ -8,8 +8,9 @@ directly: probes, the shutdown timings, the security context, secrets, the migra
 Job's order, what the autoscaler, the disruption budget and the Service select.
 
 The tools live in their own environment, .venv-deploy (deploy/ci/prepare.sh installs it
-from deploy/kubernetes/requirements-checks.lock). Without them these tests are skipped,
-unless DEPLOY_TESTS=required (as in CI), where they fail.
+from deploy/kubernetes/requirements-checks.lock; DEPLOY_CHECKS_VENV names another). A
+kubectl on the PATH stands in when that environment has none. Without the tools these
+tests are skipped, unless DEPLOY_TESTS=required (as in CI), where they fail.
 """
 
 from __future__ import annotations
