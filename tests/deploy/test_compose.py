@@ -615,6 +615,18 @@ class Stack:
         return self.compose("logs", "--no-color", "--tail", "40", check=False)[-8000:]
 
 
+PROJECT_PREFIX = "re-compose-test-"
+
+
+def remove_leftovers(docker: Docker) -> None:
+    """Remove what an earlier run left behind when it was killed before its teardown."""
+    listed = docker.run(
+        "ps", "-a", "--format", '{{.Label "com.docker.compose.project"}}', check=False
+    ).stdout.split()
+    for project in {name for name in listed if name.startswith(PROJECT_PREFIX)}:
+        remove_project(docker, project)
+
+
 def remove_project(docker: Docker, project: str) -> None:
     label = f"label=com.docker.compose.project={project}"
     ids = docker.run("ps", "-aq", "--filter", label, check=False).stdout.split()
@@ -641,7 +653,8 @@ def wait_for(what: str, check: Any, stack: Stack, timeout: float = 60) -> Any:
 @pytest.fixture(scope="module")
 def stack(docker: Docker, service_image: str) -> Iterator[Stack]:
     cli = compose_cli()
-    project = f"re-compose-test-{uuid.uuid4().hex[:8]}"
+    remove_leftovers(docker)
+    project = f"{PROJECT_PREFIX}{uuid.uuid4().hex[:8]}"
     http_port, prometheus_port = free_port(), free_port()
     with tempfile.NamedTemporaryFile("w", suffix=".env", delete=False) as env_file:
         env_file.write("")  # no developer's .env in the way
