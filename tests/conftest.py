@@ -12,7 +12,7 @@ import pytest
 
 from recommendation_engine.storage.database import Database
 from recommendation_engine.storage.migrate import upgrade
-from tests.support import RedisServer, client, make_settings, serve
+from tests.support import RedisServer, WebhookReceiver, client, make_settings, serve
 
 TABLES = (
     "interactions",
@@ -87,3 +87,10 @@ def redis_server() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    """A real HTTP server that records the webhooks posted to it."""
+    with WebhookReceiver() as server:
+        yield server

@@ -98,6 +98,14 @@ WEBHOOK_DELIVERIES = Counter(
 )
 
 
+# Every label value exists from the start, at 0, so that a rate over it sees the first
+# event too.
+for _outcome in ("delivered", "retrying", "failed"):
+    WEBHOOK_DELIVERIES.labels(_outcome)
+for _stage in ("training", "trending"):
+    INTERACTIONS_IGNORED.labels(_stage)
+
+
 def render() -> bytes:
     """The text exposition of every metric, summed over worker processes if several."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    field_validator,
+)
 
 # Identifiers travel in URL paths, so they exclude '/', whitespace and control characters.
 # Not dots alone: `.` and `..` are path segments no URL can carry as an id.
@@ -141,39 +150,54 @@ class Interaction:
 MAX_VECTOR_VALUE = 1_000_000.0
 
 
-def _finite_vector(value: list[float] | None) -> list[float] | None:
-    if value is not None and not all(
-        math.isfinite(x) and abs(x) <= MAX_VECTOR_VALUE for x in value
-    ):
-        raise ValueError("feature_vector values must be finite numbers within +-1,000,000")
+# Numbers in request bodies are JSON numbers: `true` or "1" is not taken for one (a
+# whole number may be written 3.0, as JSON Schema's integers may).
+def _json_number(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON number")
     return value
 
 
-FeatureVector = Annotated[list[float] | None, AfterValidator(_finite_vector)]
+Number = Annotated[float, Strict()]
+
+VectorValue = Annotated[
+    Number, Field(ge=-MAX_VECTOR_VALUE, le=MAX_VECTOR_VALUE, allow_inf_nan=False)
+]
+FeatureVector = list[VectorValue] | None
 
 # Weights (explicit, or an interaction type's) and values lie within +-MAX_WEIGHT, so
 # that every sum the trainer and the trending aggregate make stays finite.
 MAX_WEIGHT = 1_000_000.0
-Weight = Annotated[float, Field(ge=-MAX_WEIGHT, le=MAX_WEIGHT, allow_inf_nan=False)]
+Weight = Annotated[Number, Field(ge=-MAX_WEIGHT, le=MAX_WEIGHT, allow_inf_nan=False)]
 
-# Interaction timestamps: from the Unix epoch up to, not including, the year 2200 (UTC).
-EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
-END_OF_TIMESTAMPS = datetime(2200, 1, 1, tzinfo=UTC)
-TIMESTAMP_RULE = "between 1970-01-01T00:00:00Z and 2200-01-01T00:00:00Z (exclusive) in UTC"
+# Interaction timestamps: RFC 3339 text whose year, as written, is 1970 to 2199 (any
+# offset; a time without one is UTC). The far ends of the calendar (years 1 and 9999)
+# are special values to the database driver, and no event of this service's users
+# happened before 1970.
+FIRST_YEAR, LAST_YEAR = 1970, 2199
+TIMESTAMP_RULE = f"with a year from {FIRST_YEAR} to {LAST_YEAR}"
+TIMESTAMP_PATTERN = r"^(?:19[7-9][0-9]|2[01][0-9][0-9])-"
+
+
+def _text_timestamp(value: Any) -> Any:
+    if not isinstance(value, str | datetime):
+        raise ValueError("timestamp must be RFC 3339 text, such as 2026-11-01T12:00:00Z")
+    return value
 
 
 def _in_time_range(value: datetime) -> datetime:
     """``value`` in UTC (a time without an offset is taken as UTC), if within range."""
-    try:
-        utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    except OverflowError:  # the offset moves it out of the calendar altogether
-        raise ValueError(f"timestamp must be {TIMESTAMP_RULE}") from None
-    if not EARLIEST_TIMESTAMP <= utc < END_OF_TIMESTAMPS:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise ValueError(f"timestamp must be {TIMESTAMP_RULE}")
-    return utc
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-Timestamp = Annotated[datetime, AfterValidator(_in_time_range)]
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_text_timestamp),
+    AfterValidator(_in_time_range),
+    Field(json_schema_extra={"pattern": TIMESTAMP_PATTERN}),
+]
 
 
 def text_problem(text: str) -> str | None:
@@ -314,11 +338,15 @@ class InteractionTypeUpdate(_Input):
 class TenantConfigInput(_Input):
     """A tenant's own settings; each one left out follows the service's environment."""
 
-    collaborative_weight: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    content_based_weight: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    similarity_threshold: float | None = Field(default=None, ge=-1, le=1, allow_inf_nan=False)
+    collaborative_weight: Number | None = Field(default=None, ge=0, allow_inf_nan=False)
+    content_based_weight: Number | None = Field(default=None, ge=0, allow_inf_nan=False)
+    similarity_threshold: Number | None = Field(default=None, ge=-1, le=1, allow_inf_nan=False)
     default_recommendation_count: int | None = Field(default=None, ge=1, le=10_000)
     max_recommendation_count: int | None = Field(default=None, ge=1, le=10_000)
+
+    _counts_are_numbers = field_validator(
+        "default_recommendation_count", "max_recommendation_count", mode="before"
+    )(_json_number)
 
 
 class TenantInput(_Input):
@@ -326,6 +354,7 @@ class TenantInput(_Input):
     config: TenantConfigInput = Field(default_factory=TenantConfigInput)
     interaction_type_weights: dict[InteractionTypeName, Weight] = Field(
         default_factory=dict,
+        json_schema_extra={"propertyNames": {"pattern": NAME_PATTERN}},
         description="Weights of interaction types, applied as PUT /api/v1/interaction-types does",
     )
 
@@ -336,6 +365,27 @@ class ApiKeyInput(_Input):
         default=None, description="The tenant the key is bound to; none for an administrator key"
     )
 
+
+_PORT = (
+    r"(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))"
+)
+_H = "[0-9A-Fa-f]{1,4}"
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_IPV6 = "|".join(
+    (
+        f"(?:{_H}:){{7}}{_H}",
+        f"(?:{_H}:){{1,7}}:",
+        f"(?:{_H}:){{1,6}}:{_H}",
+        *(f"(?:{_H}:){{1,{5 - n}}}(?::{_H}){{1,{n + 2}}}" for n in range(5)),
+        f":(?:(?::{_H}){{1,7}}|:)",
+        # with an IPv4 address in its last 32 bits
+        f"(?:{_H}:){{6}}{_IPV4}",
+        f"::(?:[fF]{{4}}(?::0{{1,4}})?:)?{_IPV4}",
+        f"(?:{_H}:){{1,4}}:{_IPV4}",
+    )
+)
+WEBHOOK_URL_PATTERN = rf"^https?://(?:[A-Za-z0-9.-]+|\[(?:{_IPV6})\]){_PORT}?(?:[/?#]\S*)?$"
 
 WEBHOOK_EVENTS = (
     "entity.created",
@@ -355,7 +405,12 @@ WebhookEvent = Literal[
 
 
 class WebhookInput(_Input):
-    url: Text = Field(min_length=1, max_length=2000, description="http:// or https:// target")
+    url: Text = Field(
+        min_length=1,
+        max_length=2000,
+        pattern=WEBHOOK_URL_PATTERN,
+        description="http:// or https:// URL of the receiver (host name or address, port)",
+    )
     events: list[WebhookEvent] = Field(min_length=1, description='Event names, or "*" for all')
     secret: Text | None = Field(
         default=None,
@@ -363,5 +418,5 @@ class WebhookInput(_Input):
         max_length=200,
         description="Signing secret; generated when absent (kept when absent on PUT)",
     )
-    active: bool = True
+    active: Annotated[bool, Strict()] = True
     description: Text | None = Field(default=None, max_length=500)

@@ -318,3 +318,27 @@ def test_the_contract_holds_for_every_algorithm(catalogue: httpx.Client, algorit
     ).json()
     assert {r["attributes"]["genre"] for r in dramas["recommendations"]} <= {"drama"}
     assert catalogue.get(f"{SIMILAR}/missing", params={"algorithm": algorithm}).status_code == 404
+
+
+def test_a_negative_weight_is_a_dislike(catalogue: httpx.Client) -> None:
+    """A user's dislike pushes down what follows the disliked entity, where a like of
+    the same entity would have put it first; the disliked entity itself counts as seen."""
+    rebuild(catalogue)
+    answers = {}
+    for user, weight in (("fan", 1.0), ("critic", -5.0)):
+        record(catalogue, user, "m0")
+        response = catalogue.post(
+            "/api/v1/interactions",
+            json={"user_id": user, "entity_id": "m6", "interaction_type": "view", "weight": weight},
+        )
+        assert response.status_code == 201 and response.json()["weight"] == weight
+        params = {"algorithm": "collaborative", "count": 5}
+        answers[user] = catalogue.get(f"{URL}/{user}", params=params).json()["recommendations"]
+    assert answers["fan"][0]["entity_id"] == "m7"  # m7 follows m6, the latest
+    critic = [r["entity_id"] for r in answers["critic"]]
+    assert critic[0] == "m1" and "m6" not in critic  # m1 follows m0, the one liked
+    assert "m7" not in critic[:1]
+    scores = {r["entity_id"]: r["score"] for r in answers["critic"]}
+    assert "m7" not in scores or scores["m7"] < scores["m1"]
+    # The model leaves dislikes out of what users have in common: it still trains.
+    assert rebuild(catalogue)["interactions"] == sum(map(len, HISTORIES.values())) + 3

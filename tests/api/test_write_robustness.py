@@ -158,13 +158,13 @@ def test_type_weights_beyond_the_range_are_refused(
         "9999-12-31T23:59:59.999999Z",
         "1969-12-31T23:59:59Z",
         "2200-01-01T00:00:00Z",
-        "1970-01-01T00:30:00+01:00",  # in range as written, before 1970 in UTC
         "0001-01-01T00:00:00+01:00",  # before year one in UTC
         "9999-12-31T23:00:00-02:00",  # after year 9999 in UTC
+        1700000000,  # a number is not RFC 3339 text
     ],
 )
 def test_timestamps_outside_the_valid_range_are_refused_and_not_stored(
-    api: httpx.Client, clean_db: str, stamp: str
+    api: httpx.Client, clean_db: str, stamp: str | int
 ) -> None:
     make_entity(api, "p1")
     for _ in range(2):  # a retry stores nothing either
@@ -175,7 +175,15 @@ def test_timestamps_outside_the_valid_range_are_refused_and_not_stored(
     assert count(clean_db, "interactions") == 0
 
 
-@pytest.mark.parametrize("stamp", ["1970-01-01T00:00:00Z", "2199-12-31T23:59:59.999999Z"])
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "1970-01-01T00:00:00Z",
+        "2199-12-31T23:59:59.999999Z",
+        "1970-01-01T00:30:00+01:00",  # the year as written counts: 1969 in UTC
+        "2199-12-31T23:30:00-01:00",  # 2200 in UTC
+    ],
+)
 def test_timestamps_at_the_ends_of_the_range_are_stored_exactly(
     api: httpx.Client, clean_db: str, stamp: str
 ) -> None:

@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -67,6 +68,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await asyncio.to_thread(app.state.stop_tracing)  # exports the spans left
 
 
+def _describe_settings(app: FastAPI, settings: Settings) -> None:
+    """Let the OpenAPI document state what this deployment's settings fix: the length of
+    a feature vector (FEATURE_VECTOR_DIMENSION)."""
+    generate = app.openapi
+    dimension = settings.engine.feature_vector_dimension
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            for name in ("EntityInput", "EntityUpdate"):
+                vector = document["components"]["schemas"][name]["properties"]["feature_vector"]
+                for variant in vector["anyOf"]:
+                    if variant.get("type") == "array":
+                        variant.update(minItems=dimension, maxItems=dimension)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if multiprocessing.current_process().name != "MainProcess" and not logging.root.handlers:
@@ -83,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    _describe_settings(app, settings)
     errors.install(app)
     app.include_router(system.router)
     secured = [Depends(require_api_key)]

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from recommendation_engine.api.responses import error_response
 from recommendation_engine.errors import AppError
@@ -48,11 +49,30 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return error_response(422, "validation_error", "the request is not valid", details)
 
 
-async def _http_error(_: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        # The router answers for the first route whose path matched; Allow names the
+        # methods of every route of that path.
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+    return error_response(exc.status_code, code, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods of the routes with the path template of the first route that matches
+    the request's path (as the router chose it)."""
+    methods: set[str] = set()
+    template = None
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] == Match.NONE:
+            continue
+        template = template or getattr(route, "path_format", None)
+        if getattr(route, "path_format", None) == template:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

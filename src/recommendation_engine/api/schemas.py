@@ -85,14 +85,36 @@ def interaction_type_out(kind: InteractionType) -> dict[str, Any]:
     }
 
 
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "schema": {"type": "integer"},
+    }
+}
+
+# What any route may answer besides its own success (the README's table of errors).
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in {
+        400: "Malformed request: a body that is not JSON, a malformed header, or a parameter "
+        "beyond what the tenant's settings allow",
         401: "Missing or invalid API key",
         403: "The API key may not do this (another tenant's data, or an administrator route)",
         404: "Not found",
         409: "Conflict",
         413: "Request body too large",
         422: "Invalid input",
+        500: "A fault of the service (logged)",
     }.items()
+} | {
+    429: {
+        "model": ErrorResponse,
+        "description": "Too many requests (rate limiting is on)",
+        "headers": _RETRY_AFTER,
+    },
+    503: {
+        "model": ErrorResponse,
+        "description": "The database cannot be reached at the moment",
+        "headers": _RETRY_AFTER,
+    },
 }

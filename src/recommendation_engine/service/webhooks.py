@@ -63,13 +63,13 @@ async def check_target(url: str, allow_private: bool) -> Target:
     resolve to a loopback, private, link-local or otherwise non-public address, so a
     webhook cannot be aimed at the service's own network. The refusal does not say
     which, nor what the name resolves to."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as error:  # a malformed address or port
+        raise TargetRefused(REFUSED) from error
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TargetRefused(REFUSED)
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as error:
-        raise TargetRefused(REFUSED) from error
     if allow_private:
         return Target(url)
     try:

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 def shared_buffers(memory_bytes: int) -> str:
-    """A quarter of the machine's memory (PostgreSQL's own starting advice), between
+    """A quarter of the memory (PostgreSQL's own starting advice), between
     128 MB and 8 GB, written as SHOW prints it. Pages are only taken as data is read;
     the vector index and neighbour lists of a large catalogue read from the buffer
     pool rather than from the operating system's cache."""
@@ -31,17 +31,27 @@ def shared_buffers(memory_bytes: int) -> str:
     return f"{max(quarter_mb, 128)}MB"
 
 
-def _memory_bytes() -> int:
+def memory_bytes(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The memory this process may use: the machine's, or its container's limit (cgroup
+    v2 or v1) when that is lower."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # not available on this platform
-        return 1 << 30
+        total = 1 << 30
+    for limit_file in (cgroup / "memory.max", cgroup / "memory" / "memory.limit_in_bytes"):
+        try:
+            limit = limit_file.read_text().strip()
+        except OSError:
+            continue
+        if limit.isdigit():  # "max" (v2) means no limit; v1 writes a huge number instead
+            total = min(total, int(limit))
+    return total
 
 
 # Server settings the embedded cluster is tuned with (written once with ALTER SYSTEM).
 TUNING = {
     "max_connections": "200",
-    "shared_buffers": shared_buffers(_memory_bytes()),
+    "shared_buffers": shared_buffers(memory_bytes()),
     "maintenance_work_mem": "256MB",
     "work_mem": "16MB",
     "wal_compression": "on",
