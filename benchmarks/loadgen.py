@@ -60,7 +60,7 @@ def build_request(
     return head + (body or b"")
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
+async def read_response(reader: asyncio.StreamReader) -> int:
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     length = 0
@@ -110,7 +110,7 @@ async def run_load(
                 counter += 1
                 writer.write(make_request(counter))
                 sent = time.perf_counter()
-                status = await _read_response(reader)
+                status = await read_response(reader)
                 done = time.perf_counter()
                 if sent >= measure_from and done <= stop_at:
                     latencies.append((done - sent) * 1000)

@@ -10,7 +10,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, TypeVar
 
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from recommendation_engine import __version__
 from recommendation_engine.config import Settings, get_settings
 from recommendation_engine.logging_setup import configure_logging
+from recommendation_engine.progress import bar
 
 if TYPE_CHECKING:
     from recommendation_engine.service.container import Services
@@ -143,10 +144,18 @@ def import_(args: argparse.Namespace) -> int:
     configure_logging("warning", settings.server.log_format)
     tenant = args.tenant or settings.tenancy.default_tenant_id
     source: IO[bytes] = sys.stdin.buffer if args.file == "-" else Path(args.file).open("rb")  # noqa: SIM115
-    with source:
+    with source, bar("importing", unit=" lines") as progress:
+
+        def lines() -> Iterator[bytes]:
+            for line in source:
+                progress.update()
+                yield line
+
         summary = _run_with_services(
             settings,
-            lambda services: import_lines(services, tenant, source, settings.limits.max_bulk_items),
+            lambda services: import_lines(
+                services, tenant, lines(), settings.limits.max_bulk_items
+            ),
         )
     report = {
         "lines": summary.lines,
@@ -173,9 +182,10 @@ def export(args: argparse.Namespace) -> int:
         async for record in export_records(services, tenant, args.what):
             target.write(dumps(record) + b"\n")
             count += 1
+            progress.update()
         return count
 
-    with target:
+    with target, bar("exporting", unit=" records") as progress:
         count = _run_with_services(settings, write)
     print(f"exported {count} records", file=sys.stderr)
     return 0
@@ -196,7 +206,14 @@ def evaluate(args: argparse.Namespace) -> int:
         min_rating=args.min_rating,
         dimension=args.dimension,
     )
-    report = run(dataset, weights)
+    with bar("evaluating", unit=" steps") as progress:
+
+        def step(done: int, total: int, what: str) -> None:
+            progress.total = total
+            progress.set_postfix_str(what, refresh=False)
+            progress.update(done - progress.n)
+
+        report = run(dataset, weights, progress=step)
     if args.json:
         print(orjson.dumps(report.__dict__, option=orjson.OPT_INDENT_2).decode())
     else:

@@ -21,8 +21,11 @@ from typing import Any
 
 import httpx
 
+from recommendation_engine.progress import bar
+
 RECBOLE = "recbole==1.2.1"
 FILES = ("ml-100k.inter", "ml-100k.item")
+RATINGS = 100_000  # in MovieLens-100K
 
 
 def fetch_movielens(target: Path) -> Path:
@@ -85,15 +88,19 @@ def load(url: str, api_key: str | None, folder: Path, out: Any = sys.stdout) -> 
     with httpx.Client(base_url=url, headers=headers, timeout=300) as http:
         started = time.perf_counter()
         created = 0
-        for batch in _batches(movies(folder), 5000):
-            result = _post(http, "/api/v1/entities/bulk", {"entities": batch})
-            created += result["created"] + result["updated"]
+        with bar("movies", unit=" rows") as progress:
+            for batch in _batches(movies(folder), 5000):
+                result = _post(http, "/api/v1/entities/bulk", {"entities": batch})
+                created += result["created"] + result["updated"]
+                progress.update(len(batch))
         print(f"movies: {created}", file=out)
         stored = skipped = 0
-        for batch in _batches(ratings(folder), 10_000):
-            result = _post(http, "/api/v1/interactions/bulk", {"interactions": batch})
-            stored += result["created"]
-            skipped += result["skipped"]
+        with bar("ratings", total=RATINGS, unit=" rows") as progress:
+            for batch in _batches(ratings(folder), 10_000):
+                result = _post(http, "/api/v1/interactions/bulk", {"interactions": batch})
+                stored += result["created"]
+                skipped += result["skipped"]
+                progress.update(len(batch))
         print(f"ratings: {stored} stored, {skipped} already there", file=out)
         before = http.get("/api/v1/model/status").json()["version"]
         _post(http, "/api/v1/model/rebuild", None)

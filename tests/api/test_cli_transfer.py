@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
 from pathlib import Path
 
 import httpx
@@ -154,3 +161,46 @@ def test_import_reads_standard_input(api: httpx.Client, clean_db: str, tmp_path:
     result = run_cli("import", "-", env=env, cwd=tmp_path, stdin=line)
     assert result.returncode == 0, result.stderr
     assert api.get("/api/v1/entities/from-stdin").json()["attributes"] == {"k": 1}
+
+
+def _on_a_terminal(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
+    """Run the CLI with standard error on a pseudo-terminal; its exit code and what the
+    terminal showed."""
+    controller, terminal = pty.openpty()
+    # A terminal 100 columns wide (a new pseudo-terminal has none).
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recommendation_engine", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the process closed its end
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    return process.wait(timeout=120), shown.decode(errors="replace")
+
+
+def test_long_jobs_show_progress_on_a_terminal_and_nothing_otherwise(
+    api: httpx.Client, dataset: None, clean_db: str, tmp_path: Path
+) -> None:
+    env = cli_env(DATABASE_URL=clean_db, REQUIRE_API_KEY="false")
+    path = write_ndjson(tmp_path / "export.ndjson", http_export(api))
+    for args in (("export", "-o", str(tmp_path / "again.ndjson")), ("import", str(path))):
+        code, shown = _on_a_terminal(*args, env=env, cwd=tmp_path)
+        assert code == 0, shown
+        assert "exporting" in shown or "importing" in shown, shown
+        assert "records" in shown or "lines" in shown
+        piped = run_cli(*args, env=env, cwd=tmp_path)
+        assert piped.returncode == 0
+        assert "exporting" not in piped.stderr and "importing" not in piped.stderr
+        assert "\r" not in piped.stderr  # no bar redrawn into a log

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -249,12 +250,29 @@ def _scorers(
     return scorers
 
 
-def run(dataset: Dataset, weights: tuple[float, float] = (0.6, 0.4)) -> Report:
+# Told (steps done, steps in all, the step just done) as `run` goes.
+Progress = Callable[[int, int, str], None]
+
+
+def run(
+    dataset: Dataset, weights: tuple[float, float] = (0.6, 0.4), progress: Progress | None = None
+) -> Report:
     train, test = temporal_split(dataset.log)
     fit_part, validation = temporal_split(train)
     trials = []
     best: tuple[float, knn.SequentialKNNConfig] | None = None
-    for half_life, window in itertools.product(GRID["half_life"], GRID["window"]):
+    grid = list(itertools.product(GRID["half_life"], GRID["window"]))
+    steps = len(grid) + 1 + (4 if dataset.vectors is not None else 2)  # trials, fit, scorers
+    completed = 0
+
+    def done(what: str) -> None:
+        nonlocal completed
+        completed += 1
+        if progress is not None:
+            progress(completed, steps, what)
+
+    results: dict[str, dict[str, float]] = {}
+    for half_life, window in grid:
         config = replace(knn.SequentialKNNConfig(), half_life=half_life, window=window)
         model = knn.fit(fit_part, config)
         score = evaluate(
@@ -263,12 +281,13 @@ def run(dataset: Dataset, weights: tuple[float, float] = (0.6, 0.4)) -> Report:
         trials.append({"half_life": half_life, "window": window, "ndcg@10": score["ndcg@10"]})
         if best is None or score["ndcg@10"] > best[0]:
             best = (score["ndcg@10"], config)
+        done(f"validated half-life {half_life}, window {window}")
     assert best is not None
     model = knn.fit(train, best[1])
-    results = {
-        name: evaluate(scorer, train, test)
-        for name, scorer in _scorers(model, train, dataset.vectors, weights).items()
-    }
+    done("fitted the chosen model")
+    for name, scorer in _scorers(model, train, dataset.vectors, weights).items():
+        results[name] = evaluate(scorer, train, test)
+        done(f"evaluated {name}")
     return Report(
         dataset={
             "source": dataset.source,

@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from cachetools import TTLCache
 from redis.exceptions import RedisError
 
-from recommendation_engine import metrics
+from recommendation_engine import __version__, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -273,8 +273,9 @@ class ResponseCache:
 
 
 def digest(*parts: object) -> str:
-    """A short, stable key for a request's parameters."""
-    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+    """A short, stable key for a request's parameters. It carries the service's version,
+    so that during a rolling update neither release reads answers the other rendered."""
+    return hashlib.blake2b(repr((__version__, *parts)).encode(), digest_size=16).hexdigest()
 
 
 def _redis_key(tenant_id: str, generation: int, user_id: str | None, digest: str) -> str:
