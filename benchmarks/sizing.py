@@ -5,7 +5,7 @@
 Loads the synthetic catalogue and log into a fresh service through the bulk API, waits
 for the vector index, rebuilds the model and refreshes trending, then reports the
 database's size (each table with its indexes and TOAST), the bytes per interaction and
-per entity, and the resident memory of the service and of its embedded PostgreSQL.
+per entity, and the resident memory of the service.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from benchmarks import datasets
 from benchmarks.foundation import HEADERS, bulk_load, dataset_arguments, wait_indexed, write_report
 from benchmarks.recommendations import wait_for_new_model
 from benchmarks.server import RunningServer, running_server
-from benchmarks.soak import database_rss_mb
 
 MIB = 2**20
 
@@ -98,7 +97,6 @@ def main() -> None:
             sum(sizes["bytes"].get(t, 0) for t in model_tables) / args.entities
         )
         report["service_rss_mb_after_training"] = round(server.rss_mb(), 1)
-        report["database_rss_mb"] = round(database_rss_mb(server), 1)
     write_report("sizing", report)
 
 

@@ -1,13 +1,14 @@
 """Soak: a long steady load of writes and recommendation reads, with background jobs on.
 
-    python -m benchmarks.soak [--minutes 10] [--entities 10000] [--interactions 100000]
+    python -m benchmarks.soak [--minutes 10] [--read-rate 100] [--entities 10000] …
 
-Loads a synthetic catalogue and log, rebuilds the model, measures the sustainable rate
-of single interaction writes (16 clients, closed loop, 15 s), then for ``--minutes``
-sends writes at half that rate (open loop, paced) while 4 clients keep asking for user
-recommendations. Every answer other than 2xx counts as an error, and so does a dropped
-connection. The service's memory (its own processes and its embedded PostgreSQL) is
-sampled every 10 s; the report gives the samples and the growth over the soak.
+Loads a synthetic catalogue and log, measures the sustainable rate of single
+interaction writes (16 clients, closed loop, 15 s), then for ``--minutes`` sends writes
+at half that rate and user recommendations at ``--read-rate`` per second, each paced on
+connections of its own, as independent clients would send them. Every answer other
+than 2xx counts as an error, and so does a dropped connection. The service's memory
+(its own processes and its embedded PostgreSQL) is sampled every 10 s; the report gives
+the samples and the growth over the soak, and the database's size before and after.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import argparse
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import numpy as np
-import psutil
 
 from benchmarks import datasets
 from benchmarks.foundation import HEADERS, bulk_load, dataset_arguments, write_report
@@ -30,21 +32,12 @@ from benchmarks.server import RunningServer, running_server
 SAMPLE_SECONDS = 10.0
 
 
-def database_rss_mb(server: RunningServer) -> float:
-    """Resident memory of the embedded PostgreSQL's processes, in MiB (shared buffers
-    are counted once per process that touched them, so this overstates; its trend is
-    what matters)."""
-    pgdata = str(server.data_dir / "postgres")
-    total = 0
-    for process in psutil.process_iter(["name", "cmdline", "memory_info"]):
-        try:
-            if process.info["name"] == "postgres" or pgdata in " ".join(
-                process.info["cmdline"] or []
-            ):
-                total += process.info["memory_info"].rss
-        except (psutil.Error, TypeError):
-            continue
-    return total / 2**20
+async def database_mb(server: RunningServer) -> float:
+    conn = await asyncpg.connect(server.database_url())
+    try:
+        return round(await conn.fetchval("SELECT pg_database_size(current_database())") / 2**20, 1)
+    finally:
+        await conn.close()
 
 
 class Tally:
@@ -74,14 +67,17 @@ class Tally:
         }
 
 
-async def paced_writes(
-    server: RunningServer, rate: float, seconds: float, users: int, items: int, tally: Tally
+async def paced(
+    server: RunningServer,
+    rate: float,
+    seconds: float,
+    connections: int,
+    make_request: Callable[[int], bytes],
+    tally: Tally,
 ) -> None:
-    """Interactions at ``rate`` per second for ``seconds``, spread over 8 connections,
-    each sending on its own schedule (a slow answer delays only its connection)."""
-    host = f"127.0.0.1:{server.port}"
-    rng = np.random.default_rng(3)
-    connections = 8
+    """Requests at ``rate`` per second for ``seconds`` (wall clock), spread over
+    ``connections`` keep-alive connections, each sending on its own schedule: a slow
+    answer delays only its connection, which then sends its next request at once."""
     interval = connections / rate
     stop_at = time.perf_counter() + seconds
 
@@ -90,26 +86,18 @@ async def paced_writes(
         due = time.perf_counter() + offset * interval / connections
         n = offset
         try:
-            while due < stop_at:
-                await asyncio.sleep(max(0.0, due - time.perf_counter()))
-                body = json.dumps(
-                    {
-                        "user_id": datasets.user_id(int(rng.integers(users))),
-                        "entity_id": datasets.entity_id(int(rng.integers(items))),
-                        "interaction_type": "view",
-                        "event_id": f"soak-{offset}-{n}",
-                    }
-                ).encode()
-                n += connections
+            while (now := time.perf_counter()) < stop_at:
+                await asyncio.sleep(max(0.0, due - now))
                 sent = time.perf_counter()
                 try:
-                    writer.write(build_request("POST", "/api/v1/interactions", host, HEADERS, body))
+                    writer.write(make_request(n))
                     status = await read_response(reader)
                     tally.note(status, (time.perf_counter() - sent) * 1000)
                 except (OSError, asyncio.IncompleteReadError) as error:
                     tally.note(type(error).__name__)
                     writer.close()
                     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+                n += connections
                 due += interval
         finally:
             writer.close()
@@ -117,60 +105,50 @@ async def paced_writes(
     await asyncio.gather(*(connection(k) for k in range(connections)))
 
 
-async def reads(server: RunningServer, seconds: float, users: int, tally: Tally) -> None:
-    host = f"127.0.0.1:{server.port}"
-    rng = np.random.default_rng(4)
-    stop_at = time.perf_counter() + seconds
-
-    async def client() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        try:
-            while time.perf_counter() < stop_at:
-                user = datasets.user_id(int(rng.integers(users)))
-                path = f"/api/v1/recommendations/user/{user}?count=10"
-                sent = time.perf_counter()
-                try:
-                    writer.write(build_request("GET", path, host, HEADERS))
-                    status = await read_response(reader)
-                    tally.note(status, (time.perf_counter() - sent) * 1000)
-                except (OSError, asyncio.IncompleteReadError) as error:
-                    tally.note(type(error).__name__)
-                    writer.close()
-                    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(client() for _ in range(4)))
-
-
 async def sample_memory(server: RunningServer, seconds: float, samples: list[dict]) -> None:
     started = time.perf_counter()
     while (elapsed := time.perf_counter() - started) <= seconds:
-        samples.append(
-            {
-                "second": round(elapsed),
-                "service_rss_mb": round(server.rss_mb(), 1),
-                "database_rss_mb": round(database_rss_mb(server), 1),
-            }
-        )
+        samples.append({"second": round(elapsed), "service_rss_mb": round(server.rss_mb(), 1)})
         await asyncio.sleep(SAMPLE_SECONDS)
 
 
 async def soak(
-    server: RunningServer, rate: float, seconds: float, args: argparse.Namespace
+    server: RunningServer, write_rate: float, args: argparse.Namespace
 ) -> dict[str, Any]:
-    writes, reads_tally, samples = Tally(), Tally(), []
+    host = f"127.0.0.1:{server.port}"
+    rng = np.random.default_rng(3)
+    seconds = args.minutes * 60
+
+    def write(n: int) -> bytes:
+        body = json.dumps(
+            {
+                "user_id": datasets.user_id(int(rng.integers(args.users))),
+                "entity_id": datasets.entity_id(int(rng.integers(args.entities))),
+                "interaction_type": "view",
+                "event_id": f"soak-{n}",
+            }
+        ).encode()
+        return build_request("POST", "/api/v1/interactions", host, HEADERS, body)
+
+    def read(_: int) -> bytes:
+        user = datasets.user_id(int(rng.integers(args.users)))
+        path = f"/api/v1/recommendations/user/{user}?count=10"
+        return build_request("GET", path, host, HEADERS)
+
+    writes, reads, samples = Tally(), Tally(), []
     await asyncio.gather(
-        paced_writes(server, rate, seconds, args.users, args.entities, writes),
-        reads(server, seconds, args.users, reads_tally),
+        paced(server, write_rate, seconds, 8, write, writes),
+        paced(server, args.read_rate, seconds, 4, read, reads),
         sample_memory(server, seconds, samples),
     )
     return {
         "seconds": seconds,
-        "write_rate_asked": round(rate, 1),
+        "write_rate_asked": round(write_rate, 1),
         "write_rate_done": round(sum(writes.statuses.values()) / seconds, 1),
+        "read_rate_asked": args.read_rate,
+        "read_rate_done": round(sum(reads.statuses.values()) / seconds, 1),
         "writes": writes.summary(),
-        "reads": reads_tally.summary(),
+        "reads": reads.summary(),
         "memory_samples": samples,
     }
 
@@ -183,10 +161,21 @@ def main() -> None:
     )
     parser.set_defaults(entities=10_000, interactions=100_000, users=5_000)
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument(
+        "--background-jobs",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="train models and refresh trending in the measured process (the default), "
+        "or leave it serving only",
+    )
+    parser.add_argument(
+        "--read-rate", type=float, default=100.0, help="user recommendations per second"
+    )
     args = parser.parse_args()
     now = datetime.now(UTC)
     report: dict[str, Any] = {"arguments": dict(vars(args))}
-    with running_server(workers=1, quiet=True) as server:  # background jobs on
+    jobs = "true" if args.background_jobs else "false"
+    with running_server(workers=1, quiet=True, BACKGROUND_JOBS=jobs) as server:
         rows = datasets.entities(args.entities)
         asyncio.run(bulk_load(server, "/api/v1/entities/bulk", "entities", rows, 5_000, 1))
         log_rows = datasets.interactions(args.interactions, args.entities, args.users, end=now)
@@ -208,17 +197,16 @@ def main() -> None:
 
         capacity = asyncio.run(run_load("capacity", "127.0.0.1", server.port, write, 16, 15.0))
         report["sustainable_writes"] = capacity.summary()
+        report["database_mb_before"] = asyncio.run(database_mb(server))
         print("sustainable writes", report["sustainable_writes"], flush=True)
-        report["soak"] = asyncio.run(soak(server, capacity.rps / 2, args.minutes * 60, args))
+        report["soak"] = asyncio.run(soak(server, capacity.rps / 2, args))
         samples = report["soak"]["memory_samples"]
         # Growth from the end of the first minute (caches and pools filled) to the end.
         settled = next((s for s in samples if s["second"] >= 60), samples[0])
         report["soak"]["service_rss_growth_mb"] = round(
             samples[-1]["service_rss_mb"] - settled["service_rss_mb"], 1
         )
-        report["soak"]["database_rss_growth_mb"] = round(
-            samples[-1]["database_rss_mb"] - settled["database_rss_mb"], 1
-        )
+        report["database_mb_after"] = asyncio.run(database_mb(server))
         print(json.dumps({k: v for k, v in report["soak"].items() if k != "memory_samples"}))
     write_report("soak", report)
 
