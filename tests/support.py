@@ -161,12 +161,13 @@ def cli_env(**values: str) -> dict[str, str]:
 
 
 def wait_until_ready(
-    process: subprocess.Popen[bytes], url: str, log: Callable[[], str] = lambda: ""
+    process: subprocess.Popen[bytes] | None, url: str, log: Callable[[], str] = lambda: ""
 ) -> None:
-    """Wait for a `serve` process to answer /ready with 200 (90 s at most)."""
+    """Wait for the service at ``url`` (a `serve` process, if given, that must not exit
+    meanwhile) to answer /ready with 200 (90 s at most)."""
     deadline = time.monotonic() + 90
     while True:
-        assert process.poll() is None, log()
+        assert process is None or process.poll() is None, log()
         assert time.monotonic() < deadline, "not ready in time:\n" + log()
         try:
             if httpx.get(f"{url}/ready", timeout=2).status_code == 200:

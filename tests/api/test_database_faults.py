@@ -19,7 +19,7 @@ import pytest
 from recommendation_engine.storage.embedded import EmbeddedPostgres
 from recommendation_engine.storage.migrate import upgrade
 from tests.api.test_serve_process import postgres_running_in, serving, stop
-from tests.support import client, make_settings, serve
+from tests.support import client, make_settings, serve, wait_until_ready
 
 
 def kill_server(pgdata: Path) -> int:
@@ -27,18 +27,6 @@ def kill_server(pgdata: Path) -> int:
     pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
     os.kill(pid, signal.SIGKILL)
     return pid
-
-
-def wait_ready(url: str, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("not ready again in time")
 
 
 class Load:
@@ -114,7 +102,7 @@ def test_an_external_database_killed_under_load_gives_503_then_heals(
             time.sleep(2.0)
             assert not own_server.is_running()
             own_server.start_again()  # as the database's own supervisor would
-            wait_ready(url)
+            wait_until_ready(None, url)
             back = time.monotonic()
             time.sleep(3.0)
         before, during, after = load.before(killed), load.before(back), load.after(back)
@@ -136,7 +124,7 @@ def test_the_embedded_server_killed_under_load_is_started_again(tmp_path: Path) 
             killed = time.monotonic()
             old = kill_server((data_dir / "postgres").resolve())
             time.sleep(1.0)
-            wait_ready(url)
+            wait_until_ready(None, url)
             back = time.monotonic()
             time.sleep(3.0)
         during, after = load.before(back), load.after(back)
