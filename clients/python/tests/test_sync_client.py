@@ -289,3 +289,14 @@ def test_webhooks_deliver_verifiable_events(client: RecommendationClient, unique
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_import_draws_a_tqdm_bar_when_tqdm_is_importable(
+    client: RecommendationClient, unique: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [{"entity_id": f"{unique}-{i}", "entity_type": "bar"} for i in range(5)]
+    client.import_entities(rows, chunk_size=2)
+    err = capsys.readouterr().err
+    assert "entities" in err and "5/5" in err
+    client.import_entities(rows, chunk_size=2, progress_bar=False)
+    assert capsys.readouterr().err == ""

@@ -162,7 +162,7 @@ class Progress:
         self._bar: Any = None
         if bar is not False:
             try:
-                from tqdm import tqdm  # type: ignore[import-untyped]
+                from tqdm import tqdm  # type: ignore[import-untyped,import-not-found,unused-ignore]
             except ImportError:
                 tqdm = None
             if tqdm is not None:
