@@ -300,3 +300,25 @@ def test_import_draws_a_tqdm_bar_when_tqdm_is_importable(
     assert "entities" in err and "5/5" in err
     client.import_entities(rows, chunk_size=2, progress_bar=False)
     assert capsys.readouterr().err == ""
+
+
+def test_export_is_lazy_and_raises_the_services_errors(service: Service) -> None:
+    sent: list[str] = []
+    http = httpx.Client(base_url=service.url, headers={"X-API-Key": service.api_key},
+                        event_hooks={"request": [lambda r: sent.append(r.url.path)]})
+    with RecommendationClient(service.url, http_client=http) as client:
+        tenant = f"lazy-{uuid.uuid4().hex[:8]}"
+        client.import_entities([{"entity_id": f"e{i}", "entity_type": "x"} for i in range(3000)],
+                               tenant_id=tenant, progress_bar=False)
+        sent.clear()
+        stream = client.export_entities(tenant_id=tenant)
+        assert sent == []  # nothing is asked before the first row is wanted
+        assert next(stream)["entity_type"] == "x"
+        assert sent == ["/api/v1/entities/export"]
+        stream.close()  # stopping early closes the response
+        assert sum(1 for _ in client.export_entities(tenant_id=tenant)) == 3000
+    http.close()
+    with RecommendationClient(service.url, api_key="wrong") as bad:
+        with pytest.raises(AuthenticationError) as caught:
+            next(bad.export("interactions"))
+        assert caught.value.request_id
