@@ -19,7 +19,6 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_CHUNK_SIZE = 1000
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-_UNSET: Any = object()
 
 try:  # the package's version, for the User-Agent
     from importlib.metadata import version as _version
