@@ -1,6 +1,6 @@
 """Starts the real service (``python -m recommendation_engine serve`` on its embedded
 PostgreSQL) for the tests; no mocks. SERVICE_PYTHON names a Python with the service
-installed (default: the repository's /work/main/.venv/bin/python, found relative to
+installed (default: the repository's .venv/bin/python, found relative to
 this file)."""
 
 from __future__ import annotations
