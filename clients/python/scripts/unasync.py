@@ -14,6 +14,8 @@ REPLACEMENTS = [
      "Every API method of RecommendationClient. Made from ``_async_endpoints.py``"),
     ("AsyncEndpoints", "SyncEndpoints"),
     ("AsyncIterator", "Iterator"),
+    ("Awaitable[m.BulkResult]", "m.BulkResult"),
+    ("Awaitable, ", ""),
     ("async def ", "def "),
     ("async for ", "for "),
     ("await ", ""),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, AsyncIterator, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from . import models as m
 from ._base import (
@@ -123,13 +123,28 @@ class AsyncEndpoints:
         count from the start of ``entities``. ``progress(rows_done, report)`` is called
         after each request; a tqdm bar is shown when tqdm is installed, unless
         ``progress_bar=False``."""
+        return await self._import_in_chunks(
+            entities, self.bulk_create_entities, "entities", chunk_size, progress, progress_bar, tenant_id
+        )
+
+    async def _import_in_chunks(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        send: Callable[..., Awaitable[m.BulkResult]],
+        kind: str,
+        chunk_size: Optional[int],
+        progress: Optional[ProgressCallback],
+        progress_bar: Optional[bool],
+        tenant_id: Optional[str],
+    ) -> m.BulkResult:
+        """``rows`` through ``send`` (a bulk method) in chunks; one merged report."""
         size = self._chunk_size(chunk_size)
         report = m.BulkResult()
-        bar = Progress(entities, progress, progress_bar, "entities")
+        bar = Progress(rows, progress, progress_bar, kind)
         offset = 0
         try:
-            for chunk in chunks(entities, size):
-                part = await self.bulk_create_entities(chunk, tenant_id=tenant_id)
+            for chunk in chunks(rows, size):
+                part = await send(chunk, tenant_id=tenant_id)
                 report.merge(part, offset)
                 offset += len(chunk)
                 bar.update(offset, len(chunk), report)
@@ -265,19 +280,9 @@ class AsyncEndpoints:
         tenant_id: Optional[str] = None,
     ) -> m.BulkResult:
         """As ``import_entities``, for interactions."""
-        size = self._chunk_size(chunk_size)
-        report = m.BulkResult()
-        bar = Progress(interactions, progress, progress_bar, "interactions")
-        offset = 0
-        try:
-            for chunk in chunks(interactions, size):
-                part = await self.bulk_record_interactions(chunk, tenant_id=tenant_id)
-                report.merge(part, offset)
-                offset += len(chunk)
-                bar.update(offset, len(chunk), report)
-        finally:
-            bar.close()
-        return report
+        return await self._import_in_chunks(
+            interactions, self.bulk_record_interactions, "interactions", chunk_size, progress, progress_bar, tenant_id
+        )
 
     async def export_interactions(self, *, tenant_id: Optional[str] = None) -> AsyncIterator[JSON]:
         """Every interaction of the tenant, oldest first, streamed (NDJSON)."""
