@@ -19,7 +19,10 @@ export function servicePython() {
   return resolve(PACKAGE_DIR, process.env.SERVICE_PYTHON || '../../.venv/bin/python');
 }
 
-/** A free TCP port on the loopback interface. */
+/**
+ * A free TCP port on the loopback interface.
+ * @returns {Promise<number>}
+ */
 export function freePort() {
   return new Promise((done, fail) => {
     const server = createServer();

@@ -59,35 +59,53 @@ export async function* chunks<T>(rows: Iterable<T> | AsyncIterable<T>, size: num
   if (chunk.length > 0) yield chunk;
 }
 
+/**
+ * The report of `importEntities`/`importInteractions`: the service's bulk report, for the
+ * whole input. `job_id` is that of the first request (null when there were no rows).
+ */
+export type MergedBulkResult = Omit<BulkResult, 'job_id'> & { job_id: BulkResult['job_id'] | null };
+
 /** The report of an import that sent nothing. */
-export function emptyReport(): BulkResult {
-  return { received: 0, created: 0, updated: 0, skipped: 0, failed: 0, errors: [] } as unknown as BulkResult;
+export function emptyReport(): MergedBulkResult {
+  return {
+    received: 0,
+    created: 0,
+    updated: 0,
+    skipped: 0,
+    failed: 0,
+    errors: [],
+    job_id: null,
+    status: 'completed',
+    total_records: 0,
+    processed: 0,
+    successful: 0,
+  };
 }
 
 /**
- * Merge `part` (the report on rows starting at `offset` of the whole input) into
- * `report` (undefined for the first part): counts are added up, row errors re-indexed
- * to the whole input, `status` (when the service reports one) worked out again from the
- * sums, and any other field (such as `job_id`) is the latest part's.
+ * Merge `part` (the service's report on the rows starting at `offset` of the whole
+ * input) into `report`: every count is added up, row errors are re-indexed to the whole
+ * input, `job_id` (and any other field that is not a count) stays the first request's,
+ * and `status` is worked out again: `completed` when no row failed, else `partial` when
+ * some succeeded, else `failed`.
  */
-export function mergeReport(report: BulkResult | undefined, part: BulkResult, offset: number): BulkResult {
-  const merged: Record<string, unknown> = { ...(report ?? emptyReport()) };
+export function mergeReport(report: MergedBulkResult | undefined, part: BulkResult, offset: number): MergedBulkResult {
+  const merged: Record<string, unknown> = report ? { ...report } : { ...emptyReport(), job_id: undefined };
   for (const [name, value] of Object.entries(part)) {
-    if (name === 'errors') continue;
+    if (name === 'errors' || name === 'status') continue;
+    const before = merged[name];
     if (typeof value === 'number') {
-      const before = merged[name];
-      merged[name] = (typeof before === 'number' && report !== undefined ? before : 0) + value;
-    } else {
+      merged[name] = (typeof before === 'number' ? before : 0) + value;
+    } else if (before === undefined || before === null) {
       merged[name] = value;
     }
   }
   const errors: RowError[] = report ? [...report.errors] : [];
   for (const error of part.errors) errors.push({ ...error, index: error.index + offset });
   merged['errors'] = errors;
-  if ('status' in part) {
-    const failed = Number(merged['failed'] ?? 0);
-    const received = Number(merged['received'] ?? 0);
-    merged['status'] = failed === 0 ? 'completed' : failed >= received ? 'failed' : 'partial';
-  }
-  return merged as unknown as BulkResult;
+  merged['job_id'] = merged['job_id'] ?? null;
+  const failed = Number(merged['failed']);
+  const successful = typeof part.successful === 'number' ? Number(merged['successful']) : Number(merged['received']) - failed;
+  merged['status'] = failed === 0 ? 'completed' : successful > 0 ? 'partial' : 'failed';
+  return merged as MergedBulkResult;
 }

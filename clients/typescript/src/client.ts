@@ -6,6 +6,7 @@ import {
   chunks,
   emptyReport,
   mergeReport,
+  type MergedBulkResult,
   toWire,
   withEventIds,
 } from './bulk.js';
@@ -236,7 +237,7 @@ export class RecommendationClient {
     entities: Iterable<EntityRow> | AsyncIterable<EntityRow>,
     importOptions: ImportOptions = {},
     options?: RequestOptions,
-  ): Promise<BulkResult> {
+  ): Promise<MergedBulkResult> {
     return this.importInChunks(entities, (chunk) => this.bulkCreateEntities(chunk, options), importOptions);
   }
 
@@ -266,7 +267,7 @@ export class RecommendationClient {
   }
 
   /** One page of a user's interactions, newest first. */
-  listUserInteractions(userId: string, params: PageParams = {}, options?: RequestOptions): Promise<Interaction[]> {
+  async listUserInteractions(userId: string, params: PageParams = {}, options?: RequestOptions): Promise<Interaction[]> {
     const { limit = 50, offset = 0 } = params;
     checkPage(limit, offset);
     return this.call({
@@ -283,7 +284,7 @@ export class RecommendationClient {
   }
 
   /** One page of an entity's interactions, newest first. */
-  listEntityInteractions(
+  async listEntityInteractions(
     entityId: string,
     params: PageParams & { entityType?: string } = {},
     options?: RequestOptions,
@@ -331,7 +332,7 @@ export class RecommendationClient {
     interactions: Iterable<InteractionRow> | AsyncIterable<InteractionRow>,
     importOptions: ImportOptions = {},
     options?: RequestOptions,
-  ): Promise<BulkResult> {
+  ): Promise<MergedBulkResult> {
     return this.importInChunks(interactions, (chunk) => this.bulkRecordInteractions(chunk, options), importOptions);
   }
 
@@ -535,7 +536,7 @@ export class RecommendationClient {
   }
 
   /** One page of a subscription's delivery log, newest first. */
-  listWebhookDeliveries(
+  async listWebhookDeliveries(
     webhookId: string,
     params: PageParams & { status?: DeliveryStatus } = {},
     options?: RequestOptions,
@@ -592,9 +593,9 @@ export class RecommendationClient {
     rows: Iterable<R> | AsyncIterable<R>,
     send: (chunk: R[]) => Promise<BulkResult>,
     importOptions: ImportOptions,
-  ): Promise<BulkResult> {
+  ): Promise<MergedBulkResult> {
     const size = checkCount('chunkSize', importOptions.chunkSize ?? this.bulkChunkSize, 1);
-    let report: BulkResult | undefined;
+    let report: MergedBulkResult | undefined;
     let done = 0;
     for await (const chunk of chunks(rows, size)) {
       report = mergeReport(report, await send(chunk), done);

@@ -228,6 +228,7 @@ export class Transport {
     const fetchFn = this.fetchFn();
     const url = this.url(request);
     const body = request.body === undefined ? undefined : JSON.stringify(request.body);
+    const idempotent = request.idempotent ?? request.method !== 'POST';
     for (let attempt = 0; ; attempt++) {
       if (caller?.aborted) throw abortReason(caller);
       const signal = new AttemptSignal(caller, timeoutMs);
@@ -258,7 +259,7 @@ export class Transport {
         if (!(failure instanceof APIConnectionError)) throw failure;
         error = failure;
       }
-      if (!request.idempotent || attempt >= maxRetries) throw error;
+      if (!idempotent || attempt >= maxRetries) throw error;
       await sleep(retryDelay(attempt + 1, backoffMs, maxBackoffMs, retryAfter), caller);
     }
   }

@@ -32,7 +32,7 @@ export {
   type WebhookVerificationCode,
 } from './errors.js';
 export { RETRY_STATUSES, retryDelay, type FetchLike, type RequestOptions, type QueryValue } from './http.js';
-export { mergeReport } from './bulk.js';
+export { mergeReport, type MergedBulkResult } from './bulk.js';
 export { OPERATIONS, type ClientMethod, type OperationKey } from './operations.js';
 export {
   signWebhook,

@@ -3,6 +3,7 @@
  * objects as they arrive (snake_case fields), typed with the types generated from its
  * OpenAPI document (src/generated/schema.ts); arguments are camelCase.
  */
+import type { MergedBulkResult } from './bulk.js';
 import type { components, paths } from './generated/schema.js';
 
 type Schemas = components['schemas'];
@@ -255,7 +256,7 @@ export interface ImportOptions {
   /** Rows per bulk request (default: the client's `bulkChunkSize`, 1000); at most the service's MAX_BULK_ITEMS. */
   chunkSize?: number;
   /** Called after each chunk with the rows sent so far and the merged report so far. */
-  onProgress?: (rowsDone: number, report: BulkResult) => void;
+  onProgress?: (rowsDone: number, report: MergedBulkResult) => void;
 }
 
 /** What `export` streams. */
