@@ -24,7 +24,9 @@ FROM venv AS wheel
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN /opt/venv/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /dist .
+COPY clients/python ./clients/python
+RUN /opt/venv/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /dist \
+        . ./clients/python
 
 # What the service runs with. Left out: the build tools, the test suites shipped inside
 # packages (numpy's and scipy's take 50 MB) and the embedded PostgreSQL's headers and
@@ -62,7 +64,7 @@ COPY --from=wheel /dist /tmp/dist
 RUN pip install --no-cache-dir --no-deps --no-index /tmp/dist/*.whl \
     && rm -rf /tmp/dist \
     && recommendation-engine --help >/dev/null \
-    && python -c 'import scipy.sparse, recommendation_engine.api.app'
+    && python -c 'import scipy.sparse, recommendation_engine.api.app, recommendation_engine.demo'
 USER 10001:10001
 WORKDIR /home/app
 VOLUME /data

@@ -18,14 +18,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # The lock holds setuptools too, so the package itself is built without fetching anything.
-$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
+# The Python client (clients/python) comes along: `recommendation-engine demo` loads its
+# data through it, and its one dependency, httpx, is in the lock.
+$(VENV)/.installed: requirements.lock pyproject.toml clients/python/pyproject.toml | $(BIN)/python
 	$(PIP_INSTALL) --require-hashes --no-deps -r requirements.lock
-	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
+	$(PIP_INSTALL) --no-deps --no-build-isolation -e . -e ./clients/python
 	touch $@
 
-$(VENV)/.installed-dev: requirements-dev.lock pyproject.toml | $(BIN)/python
+$(VENV)/.installed-dev: requirements-dev.lock pyproject.toml clients/python/pyproject.toml | $(BIN)/python
 	$(PIP_INSTALL) --require-hashes --no-deps -r requirements-dev.lock
-	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
+	$(PIP_INSTALL) --no-deps --no-build-isolation -e . -e ./clients/python
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

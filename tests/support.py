@@ -95,8 +95,9 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     body = response.json()
     assert set(body) == {"error"}
     error = body["error"]
-    assert set(error) == {"code", "message", "details"}
+    assert set(error) == {"code", "status", "message", "details"}
     assert error["code"] == code
+    assert error["status"] == status
     assert isinstance(error["message"], str) and error["message"]
     return error
 

@@ -222,7 +222,16 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from recommendation_engine.demo import fetch_movielens, load
+    try:
+        from recommendation_engine.demo import fetch_movielens, load
+    except ModuleNotFoundError as missing:
+        if missing.name != "recommendation_client":
+            raise
+        print(
+            "the demo loads its data through the Python client: pip install ./clients/python",
+            file=sys.stderr,
+        )
+        return 2
 
     api_key = args.api_key or os.environ.get("API_KEY")
     folder = fetch_movielens(Path(args.data_dir))

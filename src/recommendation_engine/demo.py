@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+from recommendation_client import BulkResult, RecommendationClient
 
 from recommendation_engine.progress import bar
 
@@ -71,67 +71,59 @@ def ratings(folder: Path) -> Iterator[dict[str, Any]]:
         }
 
 
-def _batches(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def load(url: str, api_key: str | None, folder: Path, out: Any = sys.stdout) -> dict[str, Any]:
-    """Load the data set through the API, rebuild the model and show an example."""
-    headers = {"X-API-Key": api_key} if api_key else {}
-    with httpx.Client(base_url=url, headers=headers, timeout=300) as http:
+    """Load the data set through the Python client, rebuild the model and show an example."""
+    with RecommendationClient(url, api_key=api_key, timeout=300) as client:
         started = time.perf_counter()
-        created = 0
         with bar("movies", unit=" rows") as progress:
-            for batch in _batches(movies(folder), 5000):
-                result = _post(http, "/api/v1/entities/bulk", {"entities": batch})
-                created += result["created"] + result["updated"]
-                progress.update(len(batch))
+            movies_report = client.import_entities(
+                movies(folder),
+                chunk_size=5000,
+                progress=lambda done, _: progress.update(done - progress.n),
+                progress_bar=False,
+            )
+        _check(movies_report, "movies")
+        created = movies_report.successful
         print(f"movies: {created}", file=out)
-        stored = skipped = 0
         with bar("ratings", total=RATINGS, unit=" rows") as progress:
-            for batch in _batches(ratings(folder), 10_000):
-                result = _post(http, "/api/v1/interactions/bulk", {"interactions": batch})
-                stored += result["created"]
-                skipped += result["skipped"]
-                progress.update(len(batch))
+            ratings_report = client.import_interactions(
+                ratings(folder),
+                chunk_size=10_000,
+                progress=lambda done, _: progress.update(done - progress.n),
+                progress_bar=False,
+            )
+        _check(ratings_report, "ratings")
+        stored, skipped = ratings_report.created, ratings_report.skipped
         print(f"ratings: {stored} stored, {skipped} already there", file=out)
-        before = http.get("/api/v1/model/status").json()["version"]
-        _post(http, "/api/v1/model/rebuild", None)
+        before = client.get_model_status().version
+        client.rebuild_model()
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            status = http.get("/api/v1/model/status").json()
-            if status["version"] is not None and status["version"] != before:
+            status = client.get_model_status()
+            if status.version is not None and status.version != before:
                 break
             time.sleep(0.5)
         print(
-            f"model version {status['version']} trained on {status['interactions']} "
+            f"model version {status.version} trained on {status.interactions} "
             f"interactions in {time.perf_counter() - started:.0f}s total",
             file=out,
         )
-        example = http.get("/api/v1/recommendations/user/1", params={"count": 5}).json()
+        example = client.get_user_recommendations(user_id="1", count=5)
         print("\nrecommendations for user 1:", file=out)
-        for item in example["recommendations"]:
+        for item in example.recommendations:
             print(
-                f"  {item['attributes'].get('title', item['entity_id'])} "
-                f"({item['reason']}, score {item['score']:.3f})",
+                f"  {item.attributes.get('title', item.entity_id)} "
+                f"({item.reason}, score {item.score:.3f})",
                 file=out,
             )
         print(
             f"\ntry: curl -H 'X-API-Key: …' '{url}/api/v1/recommendations/user/1?count=10'",
             file=out,
         )
-        return {"movies": created, "ratings": stored, "model": status}
+        return {"movies": created, "ratings": stored, "model": status.to_dict()}
 
 
-def _post(http: httpx.Client, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-    response = http.post(path, json=body)
-    if response.status_code >= 400:
-        raise SystemExit(f"{path} answered {response.status_code}: {response.text}")
-    return response.json()
+def _check(report: BulkResult, what: str) -> None:
+    if report.failed:
+        first = report.errors[0]
+        raise SystemExit(f"{report.failed} {what} were refused, the first: {first.error}")

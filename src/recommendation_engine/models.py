@@ -17,6 +17,7 @@ from pydantic import (
     Strict,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 # Identifiers travel in URL paths, so they exclude '/', whitespace and control characters.
@@ -145,9 +146,9 @@ class Interaction:
 # would refuse is refused here, so that a request that passes validation can be stored.
 
 
-# Client vectors are stored in single precision and compared by angle, so any scale
-# serves; this bound keeps every sum over them finite.
-MAX_VECTOR_VALUE = 1_000_000.0
+# Client vectors are compared by angle, so any scale serves; the vector index holds
+# half-precision copies, whose largest finite value is 65,504.
+MAX_VECTOR_VALUE = 65_504.0
 
 
 # Numbers in request bodies are JSON numbers: `true` or "1" is not taken for one (a
@@ -273,6 +274,15 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
+class TenantScoped(_Input):
+    """The body of a request acting in one tenant: it may name that tenant, as X-Tenant-ID
+    does and under the same rules (the request's tenant is decided before the body)."""
+
+    tenant_id: TenantId | None = Field(
+        default=None, description="The same as the X-Tenant-ID header; they must agree"
+    )
+
+
 # `GET /api/v1/entities/export` is the export route, so no entity may use that id.
 RESERVED_ENTITY_IDS = frozenset({"export"})
 
@@ -283,7 +293,7 @@ def _not_reserved(value: str) -> str:
     return value
 
 
-class EntityInput(_Input):
+class EntityInput(TenantScoped):
     entity_id: Annotated[EntityId, AfterValidator(_not_reserved)]
     entity_type: EntityType
     attributes: JsonObject = Field(default_factory=dict)
@@ -292,18 +302,46 @@ class EntityInput(_Input):
     )
 
 
-class EntityUpdate(_Input):
+class EntityUpdate(TenantScoped):
     attributes: JsonObject
     feature_vector: FeatureVector = None
 
 
-class InteractionInput(_Input):
+def _untag_interaction_type(data: Any) -> Any:
+    """The original service's clients send a type as a tagged object: ``{"rating": 4.5}``
+    is a rating of value 4.5 and ``{"custom": "share"}`` the custom type ``share``."""
+    if not isinstance(data, dict) or not isinstance(data.get("interaction_type"), dict):
+        return data
+    tagged = data["interaction_type"]
+    if len(tagged) != 1:
+        raise ValueError('a tagged interaction_type has exactly one key, as {"rating": 4.5}')
+    ((tag, content),) = tagged.items()
+    data = dict(data)
+    if tag == "custom":
+        if not isinstance(content, str):
+            raise ValueError('{"custom": ...} names the custom type as a string')
+        data["interaction_type"] = content
+    elif tag == "rating":
+        if "value" in data and data["value"] != content:
+            raise ValueError("a tagged rating and value disagree")
+        data["interaction_type"], data["value"] = "rating", content
+    elif content is None or content == {} or content == []:
+        data["interaction_type"] = tag  # {"view": null}, as some encoders write a unit type
+    else:
+        raise ValueError(f"only rating and custom carry a value in a tagged type, not {tag!r}")
+    return data
+
+
+class InteractionInput(TenantScoped):
     user_id: UserId
     entity_id: EntityId
     entity_type: EntityType | None = Field(
         default=None, description="May be omitted when the entity id is unique in the tenant"
     )
-    interaction_type: InteractionTypeName
+    interaction_type: InteractionTypeName = Field(
+        description='A built-in or registered type; the tagged forms {"rating": 4.5} (a rating '
+        'of that value) and {"custom": "share"} are accepted too'
+    )
     weight: Weight | None = Field(
         default=None,
         description="Explicit weight, within +-1,000,000; by default the interaction type's",
@@ -323,14 +361,16 @@ class InteractionInput(_Input):
         description="Client id of this event; a retried POST with the same id is not duplicated",
     )
 
+    _untag = model_validator(mode="before")(_untag_interaction_type)
 
-class InteractionTypeInput(_Input):
+
+class InteractionTypeInput(TenantScoped):
     interaction_type: InteractionTypeName
     default_weight: Weight
     description: Text | None = Field(default=None, max_length=500)
 
 
-class InteractionTypeUpdate(_Input):
+class InteractionTypeUpdate(TenantScoped):
     weight: Weight
     description: Text | None = Field(default=None, max_length=500)
 
@@ -404,7 +444,7 @@ WebhookEvent = Literal[
 ]
 
 
-class WebhookInput(_Input):
+class WebhookInput(TenantScoped):
     url: Text = Field(
         min_length=1,
         max_length=2000,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -58,7 +59,10 @@ def ids(body: dict) -> list[str]:
 
 
 def test_empty_catalogue_and_unknown_user_are_200(api: httpx.Client) -> None:
+    before = datetime.now(UTC)
     body = api.get(f"{URL}/nobody").json()
+    generated_at = datetime.fromisoformat(body.pop("generated_at"))
+    assert before <= generated_at <= datetime.now(UTC)
     assert body == {
         "user_id": "nobody",
         "algorithm": "hybrid",

@@ -93,9 +93,14 @@ def test_an_invalid_tenant_header_is_400(tenant_url: str, header: str) -> None:
     assert error["details"] == {"header": "X-Tenant-ID"}
 
 
-def test_the_header_is_ignored_without_multi_tenancy(api: httpx.Client, base_url: str) -> None:
+def test_without_multi_tenancy_only_the_default_tenant_may_be_named(
+    api: httpx.Client, base_url: str
+) -> None:
     api.post("/api/v1/entities", json=ENTITY).raise_for_status()
     with client(base_url, **{"X-Tenant-ID": "b"}) as b:
-        got = b.get("/api/v1/entities/p1")
+        error = assert_error(b.get("/api/v1/entities/p1"), 400, "bad_request")
+    assert error["details"] == {"header": "X-Tenant-ID", "tenant_id": "b"}
+    with client(base_url, **{"X-Tenant-ID": "default"}) as named:
+        got = named.get("/api/v1/entities/p1")
     assert got.status_code == 200
     assert got.json()["tenant_id"] == "default"

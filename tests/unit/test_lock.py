@@ -79,3 +79,15 @@ def test_this_environment_is_installed_from_the_development_lock() -> None:
         versions = locked.get(canonicalize_name(package), [])
         here = [v for v, marker in versions if marker is None or marker.evaluate()]
         assert here == [Version(version)], f"{package} {version} is installed, the lock has {here}"
+
+
+def test_the_service_lock_holds_what_the_python_client_needs() -> None:
+    # The client is installed beside the service (`demo` uses it) without resolving
+    # anything: its dependencies must be pinned, within its ranges, by the service's lock.
+    client = tomllib.loads((ROOT / "clients" / "python" / "pyproject.toml").read_text())
+    locked = pins("requirements.lock")
+    for text in client["project"]["dependencies"]:
+        requirement = Requirement(text)
+        versions = locked.get(canonicalize_name(requirement.name))
+        assert versions, f"{requirement.name}, which the client needs, is not in requirements.lock"
+        assert all(requirement.specifier.contains(v) for v, _ in versions), requirement

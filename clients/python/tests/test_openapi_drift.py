@@ -63,7 +63,10 @@ def test_method_arguments_match_the_request_schema(method: str, schemas: dict[st
     schema_name, extra = INPUTS[method]
     for client in (RecommendationClient, AsyncRecommendationClient):
         params = set(inspect.signature(getattr(client, method)).parameters) - {"self"}
-        assert params - extra == set(schemas[schema_name]["properties"]), (client.__name__, method)
+        fields = set(schemas[schema_name]["properties"])
+        if "tenant_id" in extra:  # a body's tenant_id is what the client sends as X-Tenant-ID
+            fields.discard("tenant_id")
+        assert params - extra == fields, (client.__name__, method)
 
 
 def test_model_status_matches_the_service(service: Service) -> None:

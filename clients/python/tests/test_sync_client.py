@@ -118,6 +118,9 @@ def test_import_chunks_and_merges_reports(client: RecommendationClient, unique: 
     assert [e.index for e in report.errors] == [4, 8]  # global indexes, not per chunk
     assert all(e.reason == "invalid" for e in report.errors)
     assert calls == [(3, 3), (6, 6), (9, 9), (10, 10)]
+    # the original clients' job fields, merged too
+    assert (report.successful, report.total_records, report.status) == (8, 10, "partial")
+    assert report.job_id and [e.entity_id for e in report.errors] == ["bad id", None]
 
     interactions = [
         {"user_id": f"{unique}-u{i % 3}", "entity_id": f"{unique}-{i}", "interaction_type": "view"}
@@ -127,6 +130,7 @@ def test_import_chunks_and_merges_reports(client: RecommendationClient, unique: 
     report = client.import_interactions(interactions, chunk_size=4, progress_bar=False)
     assert (report.received, report.created, report.failed) == (10, 8, 2)
     assert [(e.index, e.reason) for e in report.errors] == [(4, "unknown_entity"), (8, "unknown_entity")]
+    assert [e.user_id for e in report.errors] == [f"{unique}-u1", f"{unique}-u2"]
     # Rows without an event_id got one from the client (so its own retries are safe) ...
     stored = list(client.iter_user_interactions(user_id=f"{unique}-u0"))
     assert stored and all(i.event_id for i in stored)

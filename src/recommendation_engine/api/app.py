@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 DESCRIPTION = (
     "Register entities with free-form attributes, record what users do with them, and ask "
     "for recommendations. Authenticate with the `X-API-Key` header (or `Authorization: "
-    'Bearer <key>`). Errors are `{"error": {"code", "message", "details"}}`.'
+    'Bearer <key>`). Errors are `{"error": {"code", "status", "message", "details"}}`.'
 )
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from recommendation_engine.config import Settings
 from recommendation_engine.errors import BadRequest, Forbidden, Unauthorized
-from recommendation_engine.models import NAME_RULE, is_valid_name
+from recommendation_engine.models import NAME_PATTERN, NAME_RULE, is_valid_name
 from recommendation_engine.service.container import Services
 from recommendation_engine.service.tenants import ADMIN, Principal
 
@@ -54,27 +54,79 @@ async def require_admin(principal: Annotated[Principal, Depends(require_api_key)
         raise Forbidden("this route needs an administrator key; a tenant's key cannot use it")
 
 
+_TENANT_SOURCES = (("header", "X-Tenant-ID"), ("query", "tenant_id"), ("body", "tenant_id"))
+
+
+async def _body_tenant(request: Request) -> Any:
+    """``tenant_id`` at the top of a JSON body (already parsed and cached by then)."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return None
+    try:
+        body = await request.json()
+    except ValueError:  # not JSON: the body's own validation answers for it
+        return None
+    return body.get("tenant_id") if isinstance(body, dict) else None
+
+
 async def get_tenant(
-    request: Request, principal: Annotated[Principal, Depends(require_api_key)]
+    request: Request,
+    principal: Annotated[Principal, Depends(require_api_key)],
+    x_tenant_id: Annotated[
+        str | None,
+        Header(
+            alias="X-Tenant-ID",
+            description="The tenant to act for; a tenant's key may name only its own",
+            json_schema_extra={"pattern": NAME_PATTERN},
+        ),
+    ] = None,
+    tenant_id: Annotated[
+        str | None,
+        Query(
+            description="The same as X-Tenant-ID, for clients that send it here",
+            json_schema_extra={"pattern": NAME_PATTERN},
+        ),
+    ] = None,
 ) -> str:
+    """The request's tenant. It may be named in the X-Tenant-ID header, a ``tenant_id``
+    query parameter or a top-level ``tenant_id`` in the body, all under the same rules:
+    where several name it they must agree; without multi-tenancy only the default tenant
+    may be named; a tenant's key may name only its own tenant (403)."""
     settings: Settings = request.app.state.settings
     tenancy = settings.tenancy
-    asked = request.headers.get("x-tenant-id") if tenancy.enable_multi_tenancy else None
-    if asked is not None and not is_valid_name(asked):
-        raise BadRequest(f"X-Tenant-ID must be {NAME_RULE}", {"header": "X-Tenant-ID"})
+    named: dict[str, str] = {}
+    for (where, name), value in zip(
+        _TENANT_SOURCES, (x_tenant_id, tenant_id, await _body_tenant(request)), strict=True
+    ):
+        if value is None:
+            continue
+        if not isinstance(value, str) or not is_valid_name(value):
+            raise BadRequest(f"{name} must be {NAME_RULE}", {where: name})
+        named[where] = value
+    if len(set(named.values())) > 1:
+        raise BadRequest("the request names different tenants", named)
+    asked = next(iter(named.values()), None)
+    where = next(iter(named), "header")
+    if not tenancy.enable_multi_tenancy and asked not in (None, tenancy.default_tenant_id):
+        raise BadRequest(
+            f"multi-tenancy is disabled: the only tenant is '{tenancy.default_tenant_id}'",
+            {where: _TENANT_FIELD[where], "tenant_id": asked},
+        )
     if principal.tenant_id is None:
         tenant = asked or tenancy.default_tenant_id
     else:
         tenant = principal.tenant_id
         if asked is not None and asked != tenant:
             raise Forbidden(
-                "this API key belongs to another tenant than X-Tenant-ID names",
-                {"header": "X-Tenant-ID"},
+                f"this API key belongs to another tenant than the {_TENANT_FIELD[where]} names",
+                {where: _TENANT_FIELD[where]},
             )
         if not tenancy.enable_multi_tenancy and tenant != tenancy.default_tenant_id:
             raise Forbidden("this API key belongs to a tenant, and multi-tenancy is disabled")
     request.state.tenant = tenant  # for the request log
     return tenant
+
+
+_TENANT_FIELD = dict(_TENANT_SOURCES)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -1,4 +1,4 @@
-"""Every error leaves as one JSON shape: {"error": {"code", "message", "details"}}."""
+"""Every error leaves as one JSON shape: {"error": {"code", "status", "message", "details"}}."""
 
 from __future__ import annotations
 

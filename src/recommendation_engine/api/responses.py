@@ -21,8 +21,10 @@ class FastJSONResponse(JSONResponse):
         return dumps(content)
 
 
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details}}
+def error_body(status: int, code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The one error shape: ``code`` names the error, ``status`` repeats the HTTP status
+    (clients of the original service read a number there)."""
+    return {"error": {"code": code, "status": status, "message": message, "details": details}}
 
 
 def error_response(
@@ -33,5 +35,5 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> FastJSONResponse:
     return FastJSONResponse(
-        error_body(code, message, details), status_code=status_code, headers=headers
+        error_body(status_code, code, message, details), status_code=status_code, headers=headers
     )

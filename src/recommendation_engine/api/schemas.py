@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from recommendation_engine.models import InteractionType
+from recommendation_engine.models import InteractionType, TenantScoped
 
 
 class ErrorDetail(BaseModel):
     code: str = Field(examples=["not_found"])
+    status: int = Field(examples=[404], description="The HTTP status, repeated")
     message: str
     details: Any = None
 
@@ -53,8 +54,15 @@ class InteractionTypeOut(BaseModel):
 
 class RowErrorOut(BaseModel):
     index: int = Field(description="Position of the row in the request")
-    reason: str = Field(examples=["invalid", "unknown_entity", "unknown_interaction_type"])
+    reason: str = Field(
+        examples=["invalid", "unknown_entity", "unknown_interaction_type", "tenant_mismatch"]
+    )
     details: Any = None
+    error: str = Field(description="Why the row failed, in one line")
+    entity_id: str | None = Field(default=None, description="The row's entity_id, as sent")
+    user_id: str | None = Field(
+        default=None, description="The row's user_id, as sent (interaction rows)"
+    )
 
 
 class BulkResultOut(BaseModel):
@@ -64,13 +72,20 @@ class BulkResultOut(BaseModel):
     skipped: int = Field(description="Rows not written again: repeated keys or event ids")
     failed: int
     errors: list[RowErrorOut]
+    job_id: str = Field(description="A new id for this request's import, which ran to its end")
+    status: Literal["completed", "partial", "failed"] = Field(
+        description="completed: no row failed; partial: some did; failed: every row did"
+    )
+    total_records: int = Field(description="The same as received")
+    processed: int = Field(description="Rows looked at: all of them")
+    successful: int = Field(description="Rows stored or already stored: received - failed")
 
 
-class BulkEntitiesIn(BaseModel):
+class BulkEntitiesIn(TenantScoped):
     entities: list[dict[str, Any]] = Field(description="Entity objects as for POST /entities")
 
 
-class BulkInteractionsIn(BaseModel):
+class BulkInteractionsIn(TenantScoped):
     interactions: list[dict[str, Any]] = Field(
         description="Interaction objects as for POST /interactions"
     )

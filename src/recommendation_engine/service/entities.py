@@ -153,6 +153,11 @@ class EntityService:
                     RowError(index, "invalid", [error.details | {"message": error.message}])
                 )
                 continue
+            if data.tenant_id not in (None, tenant_id):
+                result.errors.append(
+                    RowError(index, "tenant_mismatch", {"tenant_id": data.tenant_id})
+                )
+                continue
             key = (data.entity_type, data.entity_id)
             if key in latest:
                 result.skipped += 1  # a later row with the same key wins

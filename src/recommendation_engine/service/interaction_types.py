@@ -54,18 +54,30 @@ class InteractionTypeService:
 
     async def create(
         self, tenant_id: str, name: str, weight: float, description: str | None
-    ) -> InteractionType:
-        if name in BUILT_IN_INTERACTION_TYPES:
-            raise Conflict(
-                f"'{name}' is a built-in interaction type; change its weight with "
-                f"PUT /api/v1/interaction-types/{name}"
-            )
-        async with self._pool.acquire() as conn:
-            created = await repo.insert(conn, tenant_id, name, weight, description)
-        if not created:
-            raise Conflict(f"interaction type '{name}' already exists")
+    ) -> tuple[InteractionType, bool]:
+        """Register a custom type; True when it is new. Registering a type that exists
+        (built-in or custom) with the weight it has already changes nothing and is not an
+        error, so a setup script may run twice; with another weight it is a conflict."""
+        created = False
+        if name not in BUILT_IN_INTERACTION_TYPES:
+            async with self._pool.acquire() as conn:
+                created = await repo.insert(conn, tenant_id, name, weight, description)
         self._cache.pop(tenant_id, None)
-        return InteractionType(name, weight, built_in=False, description=description)
+        if created:
+            return InteractionType(name, weight, built_in=False, description=description), True
+        current = await self.get(tenant_id, name)
+        if current.default_weight != weight or description not in (None, current.description):
+            kind = "a built-in" if current.built_in else "an existing"
+            raise Conflict(
+                f"'{name}' is {kind} interaction type with weight {current.default_weight:g}; "
+                f"change it with PUT /api/v1/interaction-types/{name}",
+                {
+                    "interaction_type": name,
+                    "default_weight": current.default_weight,
+                    "built_in": current.built_in,
+                },
+            )
+        return current, False
 
     async def update(
         self, tenant_id: str, name: str, weight: float, description: str | None

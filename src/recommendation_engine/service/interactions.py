@@ -151,6 +151,11 @@ class InteractionService:
             except ValidationError as error:
                 result.errors.append(RowError(index, "invalid", validation_details(error)))
                 continue
+            if data.tenant_id not in (None, tenant_id):
+                result.errors.append(
+                    RowError(index, "tenant_mismatch", {"tenant_id": data.tenant_id})
+                )
+                continue
             if data.interaction_type not in types:
                 result.errors.append(
                     RowError(

@@ -85,6 +85,13 @@ class UserRecommendations:
     model_version: int | None
 
 
+@dataclass(slots=True)
+class SimilarEntities:
+    entity_type: str  # the given entity's, resolved when the request left it out
+    recommendations: list[Recommendation]
+    cold_start: bool  # the entity has no interactions in the live model: content alone
+
+
 class RecommendationService:
     def __init__(
         self,
@@ -153,10 +160,10 @@ class RecommendationService:
             ranked[: request.count], cold_start, model.version if model else None
         )
 
-    async def similar_to(self, request: EntityRequest) -> tuple[str, list[Recommendation]]:
+    async def similar_to(self, request: EntityRequest) -> SimilarEntities:
         """Entities like one entity: by content (its feature-vector neighbours, at least
         SIMILARITY_THRESHOLD similar), by collaboration (users who interacted with it
-        also interacted with), or both blended. Returns the entity's type and the list."""
+        also interacted with), or both blended."""
         async with self._pool.acquire() as conn:
             entity_type = await resolve_entity_type(
                 conn, request.tenant_id, request.entity_id, request.entity_type
@@ -229,7 +236,7 @@ class RecommendationService:
             key=lambda i: (-blended[i], candidates[i].entity_type, candidates[i].entity_id),
         )[: request.count]
         source = {"entity_type": entity_type, "entity_id": request.entity_id}
-        return entity_type, [
+        ranked = [
             Recommendation(
                 candidates[i].entity_type,
                 candidates[i].entity_id,
@@ -246,6 +253,7 @@ class RecommendationService:
             )
             for i in order
         ]
+        return SimilarEntities(entity_type, ranked, cold_start=neighbours is None)
 
     async def _fill_from_trending(
         self, request: UserRequest, ranked: list[Recommendation], seen: set[tuple[str, str]]

@@ -55,11 +55,37 @@ class VectorIndexer:
         """Index everything pending now; returns how many vectors were indexed."""
         total = 0
         while True:
-            async with self._pool.acquire() as conn, conn.transaction():
-                done = await repo.index_pending(conn, self._batch_size)
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    done = await repo.index_pending(conn, self._batch_size)
+            except asyncpg.DataError:
+                # One vector the index cannot hold fails the whole batch: go one by one.
+                done = await self._index_singly()
             total += done
             if done < self._batch_size:
                 return total
+
+    async def _index_singly(self) -> int:
+        """Index a batch one row at a time, setting aside each row that fails; returns
+        how many rows it took off the pending list."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            keys = await repo.pending_keys(conn, self._batch_size)
+            for key in keys:
+                try:
+                    async with conn.transaction():  # a savepoint
+                        await repo.mark_indexed(conn, key, True)
+                except asyncpg.DataError as error:
+                    await repo.mark_indexed(conn, key, None)
+                    tenant, entity_type, entity_id = key
+                    logger.warning(
+                        "entity %r of type %r (tenant %r) is left out of vector search: "
+                        "its vector cannot be indexed (%s)",
+                        entity_id,
+                        entity_type,
+                        tenant,
+                        error,
+                    )
+        return len(keys)
 
     async def _run(self) -> None:
         while True:

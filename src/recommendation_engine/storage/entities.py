@@ -234,5 +234,27 @@ async def index_pending(conn: asyncpg.Connection, limit: int) -> int:
     return int(status.rsplit(" ", 1)[1])
 
 
+async def pending_keys(conn: asyncpg.Connection, limit: int) -> list[tuple[str, str, str]]:
+    """Up to ``limit`` pending entities, locked for this transaction (others skipped)."""
+    rows = await conn.fetch(
+        "SELECT tenant_id, entity_type, entity_id FROM entities WHERE NOT indexed "
+        "LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit,
+    )
+    return [(r["tenant_id"], r["entity_type"], r["entity_id"]) for r in rows]
+
+
+async def mark_indexed(
+    conn: asyncpg.Connection, key: tuple[str, str, str], indexed: bool | None
+) -> None:
+    """Index one entity's vector (True), or set it aside as unindexable (None)."""
+    await conn.execute(
+        "UPDATE entities SET indexed = $4 "
+        "WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3",
+        *key,
+        indexed,
+    )
+
+
 async def count_pending(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT count(*) FROM entities WHERE NOT indexed")

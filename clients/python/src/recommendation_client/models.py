@@ -122,6 +122,7 @@ class UserRecommendations(Model):
     recommendations: List[Recommendation]
     cold_start: bool
     model_version: Optional[int]
+    generated_at: str
 
 
 @dataclasses.dataclass
@@ -133,6 +134,8 @@ class SimilarEntities(Model):
     algorithm: str
     count: int
     recommendations: List[Recommendation]
+    cold_start: bool
+    generated_at: str
 
 
 @dataclasses.dataclass
@@ -143,6 +146,7 @@ class Trending(Model):
     count: int
     window_days: int
     entity_type: Optional[str]
+    generated_at: str
 
 
 @dataclasses.dataclass
@@ -151,6 +155,9 @@ class RowError(Model):
     index: int
     reason: str
     details: Any = None
+    error: str = ""
+    entity_id: Optional[str] = None
+    user_id: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -166,16 +173,30 @@ class BulkResult(Model):
     skipped: int = 0
     failed: int = 0
     errors: List[RowError] = dataclasses.field(default_factory=list)
+    job_id: Optional[str] = None
+    status: str = "completed"
+    total_records: int = 0
+    processed: int = 0
+    successful: int = 0
 
     def merge(self, other: "BulkResult", offset: int) -> None:
-        """Add ``other`` (a report on rows starting at ``offset``) to this one."""
+        """Add ``other`` (a report on rows starting at ``offset``) to this one. A merged
+        report's ``job_id`` is that of its first request."""
+        self.job_id = self.job_id or other.job_id
         self.received += other.received
         self.created += other.created
         self.updated += other.updated
         self.skipped += other.skipped
         self.failed += other.failed
+        self.total_records += other.total_records
+        self.processed += other.processed
+        self.successful += other.successful
+        if not self.failed:
+            self.status = "completed"
+        else:
+            self.status = "partial" if self.successful else "failed"
         for e in other.errors:
-            self.errors.append(RowError(index=e.index + offset, reason=e.reason, details=e.details))
+            self.errors.append(dataclasses.replace(e, index=e.index + offset))
 
 
 @dataclasses.dataclass

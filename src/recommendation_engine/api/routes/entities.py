@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
+from recommendation_engine.api.bulk import bulk_response, check_bulk_size
 from recommendation_engine.api.deps import ServicesDep, TenantDep
 from recommendation_engine.api.responses import FastJSONResponse, dumps
 from recommendation_engine.api.schemas import (
@@ -16,7 +17,6 @@ from recommendation_engine.api.schemas import (
     BulkResultOut,
     EntityOut,
 )
-from recommendation_engine.errors import PayloadTooLarge
 from recommendation_engine.models import (
     ID_MAX_LENGTH,
     ID_PATTERN,
@@ -24,7 +24,6 @@ from recommendation_engine.models import (
     EntityInput,
     EntityUpdate,
 )
-from recommendation_engine.service.entities import BulkResult
 from recommendation_engine.service.transfer import export_records
 
 router = APIRouter(prefix="/api/v1/entities", tags=["entities"], responses=ERRORS)
@@ -46,18 +45,6 @@ def ndjson(records: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
-def bulk_response(result: BulkResult) -> FastJSONResponse:
-    return FastJSONResponse(result.as_dict())
-
-
-def check_bulk_size(count: int, limit: int) -> None:
-    if count > limit:
-        raise PayloadTooLarge(
-            f"a bulk request takes at most {limit} rows, got {count}",
-            {"max_items": limit, "received": count},
-        )
-
-
 @router.post("", status_code=201, response_model=EntityOut, summary="Register an entity")
 async def create_entity(body: EntityInput, services: ServicesDep, tenant: TenantDep) -> Response:
     entity = await services.entities.create(tenant, body)
@@ -67,7 +54,8 @@ async def create_entity(body: EntityInput, services: ServicesDep, tenant: Tenant
 @router.post("/bulk", response_model=BulkResultOut, summary="Create or replace many entities")
 async def bulk_entities(body: BulkEntitiesIn, services: ServicesDep, tenant: TenantDep) -> Response:
     check_bulk_size(len(body.entities), services.settings.limits.max_bulk_items)
-    return bulk_response(await services.entities.bulk_upsert(tenant, body.entities))
+    result = await services.entities.bulk_upsert(tenant, body.entities)
+    return bulk_response(result, body.entities, ("entity_id",))
 
 
 @router.get(

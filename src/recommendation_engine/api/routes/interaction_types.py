@@ -17,15 +17,21 @@ TypePath = Annotated[str, Path(pattern=NAME_PATTERN, description="Interaction ty
 
 
 @router.post(
-    "", status_code=201, response_model=InteractionTypeOut, summary="Register a custom type"
+    "",
+    status_code=201,
+    response_model=InteractionTypeOut,
+    summary="Register a custom type",
+    responses={
+        200: {"model": InteractionTypeOut, "description": "The type exists with this weight"}
+    },
 )
 async def create_type(
     body: InteractionTypeInput, services: ServicesDep, tenant: TenantDep
 ) -> Response:
-    kind = await services.interaction_types.create(
+    kind, created = await services.interaction_types.create(
         tenant, body.interaction_type, body.default_weight, body.description
     )
-    return FastJSONResponse(interaction_type_out(kind), status_code=201)
+    return FastJSONResponse(interaction_type_out(kind), status_code=201 if created else 200)
 
 
 @router.get("", response_model=list[InteractionTypeOut], summary="List interaction types")

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
+from recommendation_engine.api.bulk import bulk_response, check_bulk_size
 from recommendation_engine.api.deps import ServicesDep, TenantDep
 from recommendation_engine.api.responses import FastJSONResponse
-from recommendation_engine.api.routes.entities import bulk_response, check_bulk_size, ndjson
+from recommendation_engine.api.routes.entities import ndjson
 from recommendation_engine.api.schemas import (
     ERRORS,
     BulkInteractionsIn,
@@ -50,7 +51,8 @@ async def bulk_interactions(
     body: BulkInteractionsIn, services: ServicesDep, tenant: TenantDep
 ) -> Response:
     check_bulk_size(len(body.interactions), services.settings.limits.max_bulk_items)
-    return bulk_response(await services.interactions.bulk_record(tenant, body.interactions))
+    result = await services.interactions.bulk_record(tenant, body.interactions)
+    return bulk_response(result, body.interactions, ("user_id", "entity_id"))
 
 
 @router.get(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from recommendation_engine import metrics
 from recommendation_engine.api.deps import ServicesDep, TenantDep
@@ -38,6 +39,9 @@ class UserRecommendationsOut(BaseModel):
     recommendations: list[RecommendationOut]
     cold_start: bool
     model_version: int | None
+    generated_at: datetime = Field(
+        description="When this list was computed (a cached answer keeps its first time)"
+    )
 
 
 def _weights(
@@ -139,6 +143,7 @@ async def user_recommendations(
                 "recommendations": [r.as_dict() for r in result.recommendations],
                 "cold_start": result.cold_start,
                 "model_version": result.model_version,
+                "generated_at": datetime.now(UTC),
             }
         )
 
@@ -164,6 +169,12 @@ class SimilarOut(BaseModel):
     algorithm: str
     count: int
     recommendations: list[RecommendationOut]
+    cold_start: bool = Field(
+        description="The entity has no interactions in the live model: the list is by content"
+    )
+    generated_at: datetime = Field(
+        description="When this list was computed (a cached answer keeps its first time)"
+    )
 
 
 @router.get(
@@ -202,14 +213,16 @@ async def similar_entities(
     )
 
     async def compute() -> bytes:
-        resolved, items = await services.recommendations.similar_to(query)
+        result = await services.recommendations.similar_to(query)
         return dumps(
             {
                 "entity_id": entity_id,
-                "entity_type": resolved,
+                "entity_type": result.entity_type,
                 "algorithm": algorithm,
-                "count": len(items),
-                "recommendations": [r.as_dict() for r in items],
+                "count": len(result.recommendations),
+                "recommendations": [r.as_dict() for r in result.recommendations],
+                "cold_start": result.cold_start,
+                "generated_at": datetime.now(UTC),
             }
         )
 
@@ -235,6 +248,9 @@ class TrendingOut(BaseModel):
     count: int
     window_days: int
     entity_type: str | None
+    generated_at: datetime = Field(
+        description="When this list was computed (a cached answer keeps its first time)"
+    )
 
 
 @router.get(
@@ -259,6 +275,7 @@ async def trending(
                 "count": len(items),
                 "window_days": window_days,
                 "entity_type": entity_type,
+                "generated_at": datetime.now(UTC),
             }
         )
 
