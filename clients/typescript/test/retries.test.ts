@@ -164,12 +164,19 @@ describe('rate limit (a real service with a burst of 2)', () => {
     expect(limit.retryAfter).toBeGreaterThanOrEqual(1);
     expect(limit.requestId).toBeTruthy();
 
+    // A POST that creates is sent once, 429 or not.
     const fetch = countingFetch();
-    const post = await limited({ maxRetries: 3, fetch })
-      .createEntity({ entityId: unique('e'), entityType: 'product' })
-      .catch((e: unknown) => e);
-    expect(post).toBeInstanceOf(RateLimitError);
-    expect(fetch.calls).toHaveLength(1);
+    const poster = limited({ maxRetries: 3, fetch });
+    let posts = 0;
+    let refused: unknown;
+    while (refused === undefined && posts < 6) {
+      posts += 1;
+      await poster.createEntity({ entityId: unique('e'), entityType: 'product' }).catch((e: unknown) => {
+        refused = e;
+      });
+    }
+    expect(refused).toBeInstanceOf(RateLimitError);
+    expect(fetch.calls).toHaveLength(posts);
   });
 
   it('retries after 429 as Retry-After says, until it goes through', async () => {
