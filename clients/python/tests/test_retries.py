@@ -1,21 +1,26 @@
-"""Retries: 429 from a rate-limited service, connection errors on a closed port."""
+"""Retries: 429 from a rate-limited service, 503 while its database restarts, connection
+errors on a closed port."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import Service, free_port
+from conftest import Service, _start, _stop, free_port
 from recommendation_client import (
     APIConnectionError,
     APITimeoutError,
     AsyncRecommendationClient,
     RateLimitError,
     RecommendationClient,
+    ServiceUnavailableError,
 )
 
 
@@ -118,3 +123,28 @@ def test_async_client_retries_too(limited_service: Service) -> None:
             assert (await client.get_tenant()).tenant_id == "default"
 
     asyncio.run(main())
+
+
+def test_503_while_the_database_restarts_is_retried(tmp_path: Path) -> None:
+    # A service of its own, whose embedded PostgreSQL is killed: while the service starts
+    # it again, requests get 503 database_unavailable with Retry-After, then succeed.
+    process, service = _start(tmp_path)
+    try:
+        client, sent = counting_client(service, max_retries=10, backoff_factor=0.2)
+        answers: list[int] = []
+        client._http.event_hooks["response"] = [lambda r: answers.append(r.status_code)]
+        client.create_entity(entity_id="p1", entity_type="product")
+        pgdata = tmp_path / "data" / "postgres"
+        os.kill(int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0]), signal.SIGKILL)
+        time.sleep(1)  # its server processes notice and exit
+        entity = client.get_entity(entity_id="p1", entity_type="product")
+        assert entity.entity_id == "p1"
+        assert 503 in answers[1:], answers  # it was answered 503 at least once, and retried
+        assert answers[-1] == 200
+        with pytest.raises(ServiceUnavailableError) as caught:
+            os.kill(int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0]), signal.SIGKILL)
+            time.sleep(1)
+            counting_client(service, max_retries=0)[0].get_entity(entity_id="p1")
+        assert caught.value.code == "database_unavailable" and caught.value.retry_after
+    finally:
+        _stop(process)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -15,6 +14,7 @@ import pytest
 from conftest import Service, free_port
 from recommendation_client import (
     AuthenticationError,
+    BadRequestError,
     BulkResult,
     ConflictError,
     Entity,
@@ -22,7 +22,6 @@ from recommendation_client import (
     PermissionDeniedError,
     RecommendationClient,
     ValidationError,
-    BadRequestError,
     verify_webhook,
 )
 

@@ -327,7 +327,9 @@ class AsyncEndpoints:
         )
         return result
 
-    async def get_interaction_type(self, *, interaction_type: str, tenant_id: Optional[str] = None) -> m.InteractionType:
+    async def get_interaction_type(
+        self, *, interaction_type: str, tenant_id: Optional[str] = None
+    ) -> m.InteractionType:
         result: m.InteractionType = await self._run(
             Call("GET", f"/api/v1/interaction-types/{interaction_type}", m.InteractionType.from_dict,
                  tenant_id=tenant_id)

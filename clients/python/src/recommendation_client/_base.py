@@ -96,7 +96,8 @@ class BaseClient:
         self.max_backoff = max_backoff
         self.bulk_chunk_size = bulk_chunk_size
         self._default_headers: Dict[str, str] = {
-            "User-Agent": f"recommendation-engine-client/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]}",
+            "User-Agent": f"recommendation-engine-client/{__version__} "
+            f"python/{sys.version_info[0]}.{sys.version_info[1]}",
             "Accept": "application/json",
         }
         if api_key:
@@ -104,11 +105,11 @@ class BaseClient:
         if headers:
             self._default_headers.update(headers)
 
-    def _headers(self, call: "Call[Any]") -> Dict[str, str]:
+    def _headers(self, call: Call[Any]) -> Dict[str, str]:
         tenant = call.tenant_id if call.tenant_id is not None else self.tenant_id
         return {"X-Tenant-ID": tenant} if tenant else {}
 
-    def _build_request(self, http: Union[httpx.Client, httpx.AsyncClient], call: "Call[Any]") -> httpx.Request:
+    def _build_request(self, http: Union[httpx.Client, httpx.AsyncClient], call: Call[Any]) -> httpx.Request:
         return http.build_request(
             call.method,
             call.path,
@@ -156,7 +157,9 @@ class Progress:
     """Reports an import's progress to a callback and, when tqdm is importable and
     ``bar`` is not False, to a progress bar."""
 
-    def __init__(self, rows: Iterable[Any], callback: Optional[ProgressCallback], bar: Optional[bool], what: str) -> None:
+    def __init__(
+        self, rows: Iterable[Any], callback: Optional[ProgressCallback], bar: Optional[bool], what: str
+    ) -> None:
         self.callback = callback
         self._bar: Any = None
         if bar is not False:

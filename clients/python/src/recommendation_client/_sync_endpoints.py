@@ -326,7 +326,9 @@ class SyncEndpoints:
         )
         return result
 
-    def get_interaction_type(self, *, interaction_type: str, tenant_id: Optional[str] = None) -> m.InteractionType:
+    def get_interaction_type(
+        self, *, interaction_type: str, tenant_id: Optional[str] = None
+    ) -> m.InteractionType:
         result: m.InteractionType = self._run(
             Call("GET", f"/api/v1/interaction-types/{interaction_type}", m.InteractionType.from_dict,
                  tenant_id=tenant_id)

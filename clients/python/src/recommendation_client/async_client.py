@@ -8,8 +8,17 @@ from typing import Any, AsyncIterator, Mapping, Optional, Type
 
 import httpx
 
-from ._base import DEFAULT_BASE_URL, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, RETRY_STATUSES, BaseClient, Call, TimeoutTypes
 from ._async_endpoints import AsyncEndpoints
+from ._base import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    RETRY_STATUSES,
+    BaseClient,
+    Call,
+    TimeoutTypes,
+)
 from .errors import APIConnectionError, APITimeoutError, error_from_response, retry_after_seconds
 
 __all__ = ["AsyncRecommendationClient"]
@@ -56,7 +65,7 @@ class AsyncRecommendationClient(BaseClient, AsyncEndpoints):
         if self._own_http:
             await self._http.aclose()
 
-    async def __aenter__(self) -> "AsyncRecommendationClient":
+    async def __aenter__(self) -> AsyncRecommendationClient:
         return self
 
     async def __aexit__(

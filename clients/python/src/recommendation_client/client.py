@@ -8,7 +8,16 @@ from typing import Any, Iterator, Mapping, Optional, Type
 
 import httpx
 
-from ._base import DEFAULT_BASE_URL, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, RETRY_STATUSES, BaseClient, Call, TimeoutTypes
+from ._base import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    RETRY_STATUSES,
+    BaseClient,
+    Call,
+    TimeoutTypes,
+)
 from ._sync_endpoints import SyncEndpoints
 from .errors import APIConnectionError, APITimeoutError, error_from_response, retry_after_seconds
 
@@ -56,7 +65,7 @@ class RecommendationClient(BaseClient, SyncEndpoints):
         if self._own_http:
             self._http.close()
 
-    def __enter__(self) -> "RecommendationClient":
+    def __enter__(self) -> RecommendationClient:
         return self
 
     def __exit__(

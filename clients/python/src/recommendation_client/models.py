@@ -37,7 +37,7 @@ __all__ = [
 class Model:
     __schema__: ClassVar[Optional[str]] = None
     # field name -> model class of its value (or of each item, for a list)
-    __nested__: ClassVar[Dict[str, Type["Model"]]] = {}
+    __nested__: ClassVar[Dict[str, Type[Model]]] = {}
 
     @classmethod
     def from_dict(cls: Type[T], data: Mapping[str, Any]) -> T:
@@ -179,7 +179,7 @@ class BulkResult(Model):
     processed: int = 0
     successful: int = 0
 
-    def merge(self, other: "BulkResult", offset: int) -> None:
+    def merge(self, other: BulkResult, offset: int) -> None:
         """Add ``other`` (a report on rows starting at ``offset``) to this one. A merged
         report's ``job_id`` is that of its first request."""
         self.job_id = self.job_id or other.job_id
