@@ -25,6 +25,11 @@ export interface RequestOptions {
 /** A query parameter: left out when undefined or null; arrays are sent comma-separated. */
 export type QueryValue = string | number | boolean | readonly (string | number)[] | null | undefined;
 
+/** Whether this runs in a browser (a page or a worker). */
+const IN_BROWSER =
+  typeof (globalThis as { document?: unknown }).document !== 'undefined' ||
+  typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
+
 /** HTTP statuses after which an idempotent request is sent again. */
 export const RETRY_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
 
@@ -202,10 +207,9 @@ export class Transport {
 
   /** The headers of `request`. */
   headers(request: ApiRequest): Headers {
-    const headers = new Headers({
-      Accept: request.accept ?? 'application/json',
-      'User-Agent': `recommendation-engine-client-ts/${VERSION}`,
-    });
+    const headers = new Headers({ Accept: request.accept ?? 'application/json' });
+    // Not from a browser: there a User-Agent would have to pass the service's CORS rules.
+    if (!IN_BROWSER) headers.set('User-Agent', `recommendation-engine-client-ts/${VERSION}`);
     if (this.settings.apiKey) headers.set('X-API-Key', this.settings.apiKey);
     for (const [name, value] of Object.entries(this.settings.headers)) headers.set(name, value);
     const tenant = request.options?.tenantId ?? this.settings.tenantId;
