@@ -40,6 +40,7 @@ export function freePort() {
  * @property {string} url the service's base URL
  * @property {string} apiKey its administrator key
  * @property {string} log path of its log file
+ * @property {string} dataDir its DATA_DIR (the embedded PostgreSQL is in its postgres/)
  * @property {() => Promise<void>} stop SIGTERM, then removes its data
  */
 
@@ -124,7 +125,7 @@ export async function startService(settings = {}) {
     }
     await new Promise((done) => setTimeout(done, 200));
   }
-  return { url, apiKey: API_KEY, log, stop };
+  return { url, apiKey: API_KEY, log, dataDir: env['DATA_DIR'] ?? '', stop };
 }
 
 /**
