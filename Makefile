@@ -37,12 +37,13 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	API_KEY=$(API_KEY) PORT=$(PORT) $(BIN)/recommendation-engine serve
 
-# The service's suite, then the Python SDK's (its own environment, against a service it
-# starts from this one).
+# The service's suite, then the Python and the TypeScript clients' (each in its own
+# environment, from its own lock file, against services they start from this one).
 test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 	$(MAKE) -C clients/python test SERVICE_PYTHON=$(abspath $(BIN)/python)
+	$(MAKE) -C clients/typescript test SERVICE_PYTHON=$(abspath $(BIN)/python)
 
 lint: install-dev
 	$(BIN)/ruff check .

