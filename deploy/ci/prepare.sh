@@ -64,6 +64,12 @@ if ! docker info >/dev/null 2>&1; then
     if [ -d /run/systemd/system ]; then
         systemctl start docker
     else
+        # A daemon killed with its machine leaves its pid file, which stops the next one.
+        for stale in /var/run/docker.pid /run/containerd/containerd.pid; do
+            if [ -f "$stale" ] && ! kill -0 "$(cat "$stale")" 2>/dev/null; then
+                rm -f "$stale"
+            fi
+        done
         setsid -f dockerd >/var/log/dockerd.log 2>&1 </dev/null
     fi
     for _ in $(seq 60); do

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recommendation_engine.engine.hybrid import blend, blend_shortlist, normalise, per_source
+from recommendation_engine.engine.hybrid import blend, normalise
 
 rng = np.random.default_rng(5)
 COLLABORATIVE = rng.random(50) * 7
@@ -39,18 +39,3 @@ def test_normalise_handles_empty_and_negative_sources() -> None:
     np.testing.assert_allclose(normalise(np.array([2.0, 1.0, -1.0])), [1.0, 0.5, 0.0])
     with pytest.raises(ValueError):
         blend(COLLABORATIVE, CONTENT, 0, 0)
-
-
-def test_shortlist_blends_each_sources_best_items_only() -> None:
-    count = 5
-    shortlist = blend_shortlist(COLLABORATIVE, CONTENT, 0.6, 0.4, count)
-    candidates = set(ranking(COLLABORATIVE)[: per_source(count)]) | set(
-        ranking(CONTENT)[: per_source(count)]
-    )
-    assert set(np.flatnonzero(np.isfinite(shortlist)).tolist()) == candidates
-    chosen = sorted(candidates)
-    np.testing.assert_allclose(
-        shortlist[chosen], blend(COLLABORATIVE[chosen], CONTENT[chosen], 0.6, 0.4)
-    )
-    pure = blend_shortlist(COLLABORATIVE, CONTENT, 1.0, 0.0, count)
-    assert ranking(pure)[:count] == ranking(COLLABORATIVE)[:count]

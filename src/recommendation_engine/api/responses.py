@@ -1,17 +1,14 @@
-"""JSON rendering with orjson (numpy arrays and datetimes included)."""
+"""JSON responses, rendered with orjson (numpy arrays and datetimes included)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi.responses import JSONResponse
 
-_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+from recommendation_engine.serialization import dumps
 
-
-def dumps(content: Any) -> bytes:
-    return orjson.dumps(content, option=_OPTIONS)
+__all__ = ["FastJSONResponse", "dumps", "error_body", "error_response"]
 
 
 class FastJSONResponse(JSONResponse):

@@ -59,24 +59,3 @@ def blend(
     """The blended score. Weights 1/0 (or 0/1) give exactly one source's ranking."""
     first, second = components(collaborative, content, collaborative_weight, content_weight)
     return first + second
-
-
-def blend_shortlist(
-    collaborative: NDArray[np.float64],
-    content: NDArray[np.float64],
-    collaborative_weight: float,
-    content_weight: float,
-    count: int,
-) -> NDArray[np.float64]:
-    """The blend over a catalogue, as a request for ``count`` computes it: only each
-    source's best ``per_source(count)`` items are candidates (scores normalised over
-    them); every other item scores -inf."""
-    keep = np.zeros(len(collaborative), dtype=bool)
-    for scores in (collaborative, content):
-        usable = np.flatnonzero(np.isfinite(scores) & (scores > 0))
-        best = min(per_source(count), usable.size)
-        if best:
-            keep[usable[np.argpartition(-scores[usable], best - 1)[:best]]] = True
-    blended = np.full(len(collaborative), -np.inf)
-    blended[keep] = blend(collaborative[keep], content[keep], collaborative_weight, content_weight)
-    return blended

@@ -476,3 +476,12 @@ def score_users(
 
 def config_dict(config: SequentialKNNConfig) -> dict[str, float]:
     return asdict(config)
+
+
+def config_from_dict(values: dict[str, object]) -> SequentialKNNConfig:
+    """The configuration saved with a model version (keys it does not know are left)."""
+    defaults = SequentialKNNConfig()
+    known = {f.name: type(getattr(defaults, f.name)) for f in fields(SequentialKNNConfig)}
+    return SequentialKNNConfig(
+        **{name: kind(values[name]) for name, kind in known.items() if name in values}  # type: ignore[arg-type]
+    )

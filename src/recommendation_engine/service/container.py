@@ -68,6 +68,13 @@ class Services:
         trending = TrendingService(
             pool, types, timedelta(hours=engine.trending_update_interval_hours), cache
         )
+        tenants = TenantService(
+            pool,
+            engine,
+            types,
+            cache,
+            settings.auth.api_key.get_secret_value() if settings.auth.api_key else None,
+        )
         return cls(
             settings=settings,
             pool=pool,
@@ -76,18 +83,14 @@ class Services:
             interaction_types=types,
             vector_indexer=VectorIndexer(pool),
             trainer=trainer,
-            recommendations=RecommendationService(pool, types, trending, live_models),
+            recommendations=RecommendationService(
+                pool, types, trending, live_models, tenants, cache
+            ),
             trending=trending,
             cache=cache,
             webhooks=WebhookService(pool, settings.webhooks.allow_private_targets),
             dispatcher=WebhookDispatcher(pool, outbox, settings.webhooks),
-            tenants=TenantService(
-                pool,
-                engine,
-                types,
-                cache,
-                settings.auth.api_key.get_secret_value() if settings.auth.api_key else None,
-            ),
+            tenants=tenants,
             scheduler=ModelScheduler(
                 pool,
                 trainer,

@@ -29,14 +29,13 @@ class LiveModels:
         self._known[tenant_id] = (time.monotonic(), info)
         return info
 
-    async def version(self, pool: asyncpg.Pool, tenant_id: str) -> int | None:
-        """The live version's number; a connection is taken only when it must be read."""
+    async def current(self, pool: asyncpg.Pool, tenant_id: str) -> ModelInfo | None:
+        """The live version; a connection is taken only when it must be read."""
         known = self._known.get(tenant_id)
         if known is not None and time.monotonic() - known[0] < TTL_SECONDS:
-            return known[1].version if known[1] else None
+            return known[1]
         async with pool.acquire() as conn:
-            info = await self.get(conn, tenant_id)
-        return info.version if info else None
+            return await self.get(conn, tenant_id)
 
     def forget(self, tenant_id: str) -> None:
         self._known.pop(tenant_id, None)

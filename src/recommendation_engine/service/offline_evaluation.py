@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from recommendation_engine.engine import content, hybrid
+from recommendation_engine.engine import content, hybrid, ranking
 from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.evaluation import (
     BatchScorer,
@@ -201,13 +201,21 @@ class Report:
     results: dict[str, dict[str, float]]
 
 
+# The list length `evaluate` asks for, as a request would: each source offers its best
+# `hybrid.per_source(REQUEST_COUNT)` items, and the ranking of their union is read to 20.
+REQUEST_COUNT = 10
+RANKED = 20
+
+
 def _scorers(
     model: knn.ItemNeighbours,
     train: InteractionLog,
     vectors: NDArray[np.float32] | None,
     weights: tuple[float, float],
 ) -> dict[str, BatchScorer]:
-    """Each algorithm's scores for a batch of users (one row per user)."""
+    """Each algorithm's scores for a batch of users (one row per user): the ranking
+    pipeline's lists (`engine.ranking`), as the service ranks them, given as descending
+    scores (every other item -inf)."""
     histories = UserHistories.of(train)
     empty_items = np.zeros(0, np.int64)
     empty_weights = np.zeros(0, np.float32)
@@ -218,36 +226,69 @@ def _scorers(
     def collaborative(users: NDArray[np.int64]) -> NDArray[np.float64]:
         return knn.score_users(model, [history(user) for user in users.tolist()])
 
+    def content_based(users: NDArray[np.int64]) -> NDArray[np.float64]:
+        assert vectors is not None
+        return content.score_users(
+            vectors, [history(user) for user in users.tolist()], model.config
+        )
+
+    def pipeline(blend: ranking.Blend) -> BatchScorer:
+        def scorer(users: NDArray[np.int64]) -> NDArray[np.float64]:
+            first = collaborative(users) if blend.uses_collaborative else None
+            second = content_based(users) if blend.uses_content else None
+            result = np.full((len(users), train.n_items), -np.inf)
+            for row, user in enumerate(users.tolist()):
+                result[row] = ranked_scores(
+                    first[row] if first is not None else None,
+                    second[row] if second is not None else None,
+                    history(user)[0],
+                    blend,
+                    train.n_items,
+                )
+            return result
+
+        return scorer
+
     popularity = train.item_weights().astype(np.float64)
     scorers: dict[str, BatchScorer] = {
         "most_popular": lambda users: np.tile(popularity, (len(users), 1)),
-        "collaborative": collaborative,
+        "collaborative": pipeline(ranking.Blend("collaborative")),
     }
     if vectors is not None:
-
-        def content_based(users: NDArray[np.int64]) -> NDArray[np.float64]:
-            return content.score_users(
-                vectors, [history(user) for user in users.tolist()], model.config
-            )
-
-        def blended(users: NDArray[np.int64]) -> NDArray[np.float64]:
-            # Over the candidates a request for the top 10 blends: each source's best
-            # unseen items.
-            first, second = collaborative(users), content_based(users)
-            for row, user in enumerate(users.tolist()):
-                seen = history(user)[0]
-                first[row, seen] = -np.inf
-                second[row, seen] = -np.inf
-            return np.vstack(
-                [
-                    hybrid.blend_shortlist(a, b, *weights, count=10)
-                    for a, b in zip(first, second, strict=True)
-                ]
-            )
-
-        scorers["content_based"] = content_based
-        scorers["hybrid"] = blended
+        scorers["content_based"] = pipeline(ranking.Blend("content_based"))
+        scorers["hybrid"] = pipeline(ranking.Blend("hybrid", *weights))
     return scorers
+
+
+def ranked_scores(
+    collaborative: NDArray[np.float64] | None,
+    content_scores: NDArray[np.float64] | None,
+    seen: NDArray[np.int64],
+    blend: ranking.Blend,
+    n_items: int,
+) -> NDArray[np.float64]:
+    """One user's list from the ranking pipeline, as scores over the catalogue: the
+    first item `RANKED`, the next one less, every item not in the list -inf. Each
+    source offers its best unseen items, as a request for `REQUEST_COUNT` takes them."""
+    zero = np.zeros(n_items)
+    sources = []
+    for scores in (collaborative, content_scores):
+        if scores is None:
+            sources.append(zero)
+            continue
+        scores = np.array(scores, np.float64)
+        scores[seen] = -np.inf
+        sources.append(scores)
+    candidates = np.union1d(
+        *(ranking.shortlist(s, hybrid.per_source(REQUEST_COUNT)) for s in sources)
+    )
+    result = np.full(n_items, -np.inf)
+    ranked = ranking.rank(
+        sources[0][candidates], sources[1][candidates], blend, RANKED, candidates.tolist()
+    )
+    for position, item in enumerate(ranked):
+        result[candidates[item.index]] = RANKED - position
+    return result
 
 
 # Told (steps done, steps in all, the step just done) as `run` goes.

@@ -1,32 +1,85 @@
-"""Personalised recommendations for a user: collaborative, content-based or hybrid,
-filled from popular entities when the user's own signals run out (cold start)."""
+"""Recommendation answers: personalised lists, similar entities and trending ones.
+
+The service does the I/O around the engine's ranking pipeline (`engine.ranking`): it
+applies the tenant's defaults to a request, reads the live model once, answers from the
+response cache or reads what the engine needs (the user's history with its neighbour
+lists, candidates, fallbacks), calls the engine, and renders the answer as JSON.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import numpy as np
 
-from recommendation_engine.engine import content, hybrid
+from recommendation_engine import metrics
+from recommendation_engine.engine import content, hybrid, ranking
 from recommendation_engine.engine import sequential_knn as knn
-from recommendation_engine.errors import NotFound
+from recommendation_engine.engine.ranking import Algorithm, Blend, Contributions
+from recommendation_engine.errors import BadRequest, NotFound
 from recommendation_engine.models import effective_weight
+from recommendation_engine.serialization import dumps
 from recommendation_engine.service.entities import resolve_entity_type
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.live_models import LiveModels
+from recommendation_engine.service.tenants import TenantConfig, TenantService
 from recommendation_engine.service.trending import TrendingService
 from recommendation_engine.storage import model_store, vectors
 from recommendation_engine.storage import recommendation_queries as queries
-from recommendation_engine.storage.model_store import NO_MODEL, ModelRef
+from recommendation_engine.storage.cache import ResponseCache, digest
+from recommendation_engine.storage.model_store import NO_MODEL, ModelInfo, ModelRef
 from recommendation_engine.storage.recommendation_queries import Candidate, HistoryRow
 
-Algorithm = Literal["hybrid", "collaborative", "content_based"]
+__all__ = ["Algorithm", "RecommendationService", "SimilarQuery", "TrendingQuery", "UserQuery"]
 
 # Entities among this many of the user's latest interactions are never recommended back.
 SEEN_LIMIT = 1000
+
+
+@dataclass(slots=True)
+class UserQuery:
+    """A request for a user's recommendations, as sent: what is left out follows the
+    tenant's settings."""
+
+    user_id: str
+    count: int | None = None
+    algorithm: Algorithm = "hybrid"
+    collaborative_weight: float | None = None
+    content_weight: float | None = None
+    entity_type: str | None = None
+    exclude: set[str] = field(default_factory=set)
+    exclude_seen: bool = True
+    filters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SimilarQuery:
+    entity_id: str
+    entity_type: str | None = None
+    count: int | None = None
+    algorithm: Algorithm = "hybrid"
+    result_type: str | None = None
+    exclude: set[str] = field(default_factory=set)
+    filters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TrendingQuery:
+    entity_type: str | None = None
+    count: int | None = None
+    window_days: int = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A rendered JSON answer and where it came from: "memory", "redis" or "computed"."""
+
+    body: bytes
+    source: str
 
 
 @dataclass(slots=True)
@@ -49,47 +102,30 @@ class Recommendation:
         }
 
 
-@dataclass(slots=True)
-class UserRequest:
-    tenant_id: str
-    user_id: str
-    count: int
-    algorithm: Algorithm = "hybrid"
-    collaborative_weight: float = 0.6
-    content_weight: float = 0.4
-    entity_type: str | None = None
-    exclude: set[str] = field(default_factory=set)
-    exclude_seen: bool = True
-    filters: dict[str, str] = field(default_factory=dict)
+def resolve_count(count: int | None, config: TenantConfig) -> int:
+    count = count or config.default_recommendation_count
+    if count > config.max_recommendation_count:
+        raise BadRequest(
+            f"count must be at most {config.max_recommendation_count}",
+            {"max_recommendation_count": config.max_recommendation_count},
+        )
+    return count
 
 
-@dataclass(slots=True)
-class EntityRequest:
-    tenant_id: str
-    entity_id: str
-    entity_type: str | None
-    count: int
-    algorithm: Algorithm = "hybrid"
-    collaborative_weight: float = 0.6
-    content_weight: float = 0.4
-    similarity_threshold: float = 0.5
-    result_type: str | None = None
-    exclude: set[str] = field(default_factory=set)
-    filters: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class UserRecommendations:
-    recommendations: list[Recommendation]
-    cold_start: bool
-    model_version: int | None
-
-
-@dataclass(slots=True)
-class SimilarEntities:
-    entity_type: str  # the given entity's, resolved when the request left it out
-    recommendations: list[Recommendation]
-    cold_start: bool  # the entity has no interactions in the live model: content alone
+def resolve_weights(
+    collaborative: float | None, content_weight: float | None, defaults: tuple[float, float]
+) -> tuple[float, float]:
+    """Request weights over defaults; one weight alone implies the other as 1 - it."""
+    if collaborative is None and content_weight is None:
+        return defaults
+    if collaborative is None:
+        assert content_weight is not None
+        collaborative = max(0.0, 1.0 - content_weight) if content_weight <= 1 else defaults[0]
+    if content_weight is None:
+        content_weight = max(0.0, 1.0 - collaborative) if collaborative <= 1 else defaults[1]
+    if collaborative + content_weight <= 0:
+        raise BadRequest("collaborative_weight and content_based_weight cannot both be 0")
+    return collaborative, content_weight
 
 
 class RecommendationService:
@@ -99,179 +135,201 @@ class RecommendationService:
         types: InteractionTypeService,
         trending: TrendingService,
         live_models: LiveModels,
-        config: knn.SequentialKNNConfig = knn.SequentialKNNConfig(),
+        tenants: TenantService,
+        cache: ResponseCache,
     ) -> None:
         self._pool = pool
         self._types = types
         self._trending = trending
         self._live = live_models
-        self.config = config
+        self._tenants = tenants
+        self._cache = cache
 
-    async def live_version(self, tenant_id: str) -> int | None:
-        """The number of the model version requests are answered from now."""
-        return await self._live.version(self._pool, tenant_id)
+    async def _live_model(self, tenant_id: str) -> ModelInfo | None:
+        """The tenant's live model version, read once per request (at most once a second
+        per replica; a connection is taken only when it must be read)."""
+        return await self._live.current(self._pool, tenant_id)
 
-    async def for_user(self, request: UserRequest) -> UserRecommendations:
-        types = await self._types.all(request.tenant_id)
+    async def _answer(
+        self,
+        tenant_id: str,
+        user_id: str | None,
+        key: str,
+        compute: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> Answer:
+        async def render() -> bytes:
+            body = await compute()
+            body["generated_at"] = datetime.now(UTC)
+            return dumps(body)
+
+        return Answer(*await self._cache.get_or_compute(tenant_id, user_id, key, render))
+
+    # Personalised recommendations ----------------------------------------------------
+
+    async def user_answer(self, tenant_id: str, query: UserQuery) -> Answer:
+        config = await self._tenants.config(tenant_id)
+        count = resolve_count(query.count, config)
+        weights = resolve_weights(
+            query.collaborative_weight,
+            query.content_weight,
+            (config.collaborative_weight, config.content_based_weight),
+        )
+        blend = Blend(query.algorithm, *weights)
+        model = await self._live_model(tenant_id)
+        key = digest(
+            "user",
+            model.version if model else None,
+            count,
+            blend,
+            query.entity_type,
+            sorted(query.exclude),
+            query.exclude_seen,
+            sorted(query.filters.items()),
+        )
+
+        async def compute() -> dict[str, Any]:
+            ranked, cold_start = await self._for_user(tenant_id, query, count, blend, model)
+            return {
+                "user_id": query.user_id,
+                "algorithm": query.algorithm,
+                "count": len(ranked),
+                "recommendations": [r.as_dict() for r in ranked],
+                "cold_start": cold_start,
+                "model_version": model.version if model else None,
+            }
+
+        answer = await self._answer(tenant_id, query.user_id, key, compute)
+        metrics.RECOMMENDATIONS_SERVED.labels("user", query.algorithm).inc()
+        return answer
+
+    async def _for_user(
+        self,
+        tenant_id: str,
+        query: UserQuery,
+        count: int,
+        blend: Blend,
+        model: ModelInfo | None,
+    ) -> tuple[list[Recommendation], bool]:
+        types = await self._types.all(tenant_id)
+        config = knn.config_from_dict(model.config) if model else knn.SequentialKNNConfig()
+        ref = model.ref if model else NO_MODEL
         async with self._pool.acquire() as conn:
-            model = await self._live.get(conn, request.tenant_id)
-            ref = model.ref if model else NO_MODEL
             state = await queries.user_state(
                 conn,
-                request.tenant_id,
-                request.user_id,
+                tenant_id,
+                query.user_id,
                 ref,
-                history=self.config.history,
-                seen=SEEN_LIMIT if request.exclude_seen else 0,
+                history=config.history,
+                seen=SEEN_LIMIT if query.exclude_seen else 0,
             )
-            rows, seen, seen_items = state.history, state.seen, state.seen_items
+            rows, seen = state.history, state.seen
             rows.reverse()  # oldest first
             weights = np.array([_weight(r, types) for r in rows], dtype=np.float64)
-            profile_weights = knn.profile_weights(weights, self.config) if rows else weights
-            ranked = await self._rank(conn, request, ref, rows, profile_weights, seen, seen_items)
-        cold_start = len(ranked) < request.count
+            profile_weights = knn.profile_weights(weights, config) if rows else weights
+            ranked = await self._rank_user(
+                conn, tenant_id, query, count, blend, ref, rows, profile_weights, state
+            )
+        cold_start = len(ranked) < count
         if cold_start:
-            await self._fill_from_trending(request, ranked, seen)
-        if len(ranked) < request.count and model is not None:
-            async with self._pool.acquire() as conn:
-                taken = seen | {(r.entity_type, r.entity_id) for r in ranked}
-                popular = await queries.popular(
-                    conn,
-                    request.tenant_id,
-                    ref,
-                    request.count - len(ranked),
-                    request.entity_type,
-                    request.filters,
-                    taken,
-                    request.exclude,
-                )
-            for candidate, popularity in popular:
-                ranked.append(
-                    Recommendation(
-                        candidate.entity_type,
-                        candidate.entity_id,
-                        popularity,
-                        "popular",
-                        [],
-                        candidate.attributes,
-                    )
-                )
-        return UserRecommendations(
-            ranked[: request.count], cold_start, model.version if model else None
-        )
+            await self._fill_from_trending(tenant_id, query, count, ranked, seen)
+        if len(ranked) < count and model is not None:
+            await self._fill_from_popular(tenant_id, query, count, ref, ranked, seen)
+        return ranked[:count], cold_start
 
-    async def similar_to(self, request: EntityRequest) -> SimilarEntities:
-        """Entities like one entity: by content (its feature-vector neighbours, at least
-        SIMILARITY_THRESHOLD similar), by collaboration (users who interacted with it
-        also interacted with), or both blended."""
-        async with self._pool.acquire() as conn:
-            entity_type = await resolve_entity_type(
-                conn, request.tenant_id, request.entity_id, request.entity_type
-            )
-            model = await self._live.get(conn, request.tenant_id)
-            ref = model.ref if model else NO_MODEL
-            found = await queries.entity_model_row(
-                conn, request.tenant_id, ref, entity_type, request.entity_id
-            )
-            if found is None:
-                raise NotFound(
-                    f"entity '{request.entity_id}' of type '{entity_type}' does not exist",
-                    {"entity_id": request.entity_id, "entity_type": entity_type},
-                )
-            vector, neighbours, scores = found
-            want = hybrid.per_source(request.count)
-            ranked_items = np.zeros(0, np.int32)
-            collaborative: dict[int, float] = {}
-            if request.algorithm != "content_based" and neighbours is not None:
-                ranked_items, values = model_store.unpack(neighbours, scores or b"")
-                collaborative = dict(
-                    zip(ranked_items.tolist(), values.astype(float).tolist(), strict=True)
-                )
-            content_found: list[Candidate] = []
-            if request.algorithm != "collaborative" and vector is not None and np.any(vector):
-                content_found = _as_candidates(
-                    await vectors.nearest(
-                        conn,
-                        request.tenant_id,
-                        vector,
-                        want,
-                        entity_type=request.result_type,
-                        exclude_ids=sorted(request.exclude | {request.entity_id}),
-                        min_similarity=request.similarity_threshold,
-                        filters=request.filters,
-                        model=ref,
-                    )
-                )
-            similarity = {(c.entity_type, c.entity_id): c.similarity for c in content_found}
-            source_key = (entity_type, request.entity_id)
-            candidates = await _gather(
-                conn,
-                request.tenant_id,
-                ref,
-                ranked_items,
-                content_found,
-                None,
-                request.result_type,
-                request.filters,
-                want,
-                lambda c: (
-                    c.entity_id in request.exclude or (c.entity_type, c.entity_id) == source_key
-                ),
-            )
-        collaborative_scores = np.array(
-            [collaborative.get(c.item, 0.0) if c.item is not None else 0.0 for c in candidates]
+    async def _rank_user(
+        self,
+        conn: asyncpg.Connection,
+        tenant_id: str,
+        query: UserQuery,
+        count: int,
+        blend: Blend,
+        model: ModelRef,
+        rows: list[HistoryRow],
+        profile_weights: np.ndarray,
+        state: queries.UserState,
+    ) -> list[Recommendation]:
+        want = hybrid.per_source(count)
+        contributions = Contributions.from_lists(
+            [_neighbours(row) for row in rows] if blend.uses_collaborative else [None] * len(rows),
+            profile_weights,
         )
-        content_scores = np.array(
-            [similarity.get((c.entity_type, c.entity_id)) or 0.0 for c in candidates]
+        totals = contributions.totals(leave_out=state.seen_items)
+        profile = _profile(rows, profile_weights) if blend.uses_content else None
+        content_found: list[Candidate] = []
+        if profile is not None:
+            content_found = _as_candidates(
+                await vectors.nearest(
+                    conn,
+                    tenant_id,
+                    profile,
+                    want,
+                    entity_type=query.entity_type,
+                    exclude_ids=sorted(query.exclude | {key[1] for key in state.seen}),
+                    filters=query.filters,
+                    model=model,
+                )
+            )
+        found = await _gather(
+            conn,
+            tenant_id,
+            model,
+            ranking.ranked_items(totals),
+            content_found,
+            profile,
+            query.entity_type,
+            query.filters,
+            want,
+            lambda c: (c.entity_type, c.entity_id) in state.seen or c.entity_id in query.exclude,
         )
-        collaborative_part, content_part = hybrid.components(
-            collaborative_scores,
-            content_scores,
-            request.collaborative_weight if request.algorithm != "content_based" else 0.0,
-            request.content_weight if request.algorithm != "collaborative" else 0.0,
+        if not found:
+            return []
+        collaborative = np.array(
+            [totals[c.item] if c.item is not None and c.item < totals.size else 0.0 for c in found]
         )
-        blended = collaborative_part + content_part
-        order = sorted(
-            (i for i in range(len(candidates)) if blended[i] > 0),
-            key=lambda i: (-blended[i], candidates[i].entity_type, candidates[i].entity_id),
-        )[: request.count]
-        source = {"entity_type": entity_type, "entity_id": request.entity_id}
-        ranked = [
+        similarity = np.array(
+            [
+                c.similarity if c.similarity is not None and blend.uses_content else 0.0
+                for c in found
+            ]
+        )
+        ranked = ranking.rank(
+            collaborative, similarity, blend, count, [(c.entity_type, c.entity_id) for c in found]
+        )
+        because = contributions.because([found[r.index].item for r in ranked])
+        return [
             Recommendation(
-                candidates[i].entity_type,
-                candidates[i].entity_id,
-                float(
-                    collaborative_scores[i]
-                    if request.algorithm == "collaborative"
-                    else content_scores[i]
-                    if request.algorithm == "content_based"
-                    else blended[i]
-                ),
-                "collaborative" if collaborative_part[i] >= content_part[i] else "content",
-                [source],
-                candidates[i].attributes,
+                found[r.index].entity_type,
+                found[r.index].entity_id,
+                r.score,
+                r.reason,
+                [_key(rows[e]) for e in because.get(found[r.index].item or -1, [])],
+                found[r.index].attributes,
             )
-            for i in order
+            for r in ranked
         ]
-        return SimilarEntities(entity_type, ranked, cold_start=neighbours is None)
 
     async def _fill_from_trending(
-        self, request: UserRequest, ranked: list[Recommendation], seen: set[tuple[str, str]]
+        self,
+        tenant_id: str,
+        query: UserQuery,
+        count: int,
+        ranked: list[Recommendation],
+        seen: set[tuple[str, str]],
     ) -> None:
         """Append trending entities (the requested type, filters honoured) up to count."""
         taken = seen | {(r.entity_type, r.entity_id) for r in ranked}
-        wanted = request.count - len(ranked)
+        wanted = count - len(ranked)
         items = await self._trending.trending(
-            request.tenant_id,
-            request.entity_type,
-            wanted + len(request.exclude),
+            tenant_id,
+            query.entity_type,
+            wanted + len(query.exclude),
             exclude=taken,
-            filters=request.filters,
+            filters=query.filters,
         )
         for item in items:
-            if len(ranked) >= request.count:
+            if len(ranked) >= count:
                 break
-            if item["entity_id"] in request.exclude:
+            if item["entity_id"] in query.exclude:
                 continue
             ranked.append(
                 Recommendation(
@@ -284,90 +342,188 @@ class RecommendationService:
                 )
             )
 
-    async def _rank(
+    async def _fill_from_popular(
         self,
-        conn: asyncpg.Connection,
-        request: UserRequest,
+        tenant_id: str,
+        query: UserQuery,
+        count: int,
         model: ModelRef,
-        rows: list[HistoryRow],
-        profile_weights: np.ndarray,
+        ranked: list[Recommendation],
         seen: set[tuple[str, str]],
-        seen_items: set[int],
-    ) -> list[Recommendation]:
-        use_collaborative = request.algorithm != "content_based"
-        use_content = request.algorithm != "collaborative"
-        want = hybrid.per_source(request.count)
-        contributions = _contributions(rows, profile_weights if use_collaborative else None)
-        totals = contributions.totals(seen_items)
-        ranked_items = _ranked(totals)
-        profile = _profile(rows, profile_weights) if use_content else None
-        content_found: list[Candidate] = []
-        if profile is not None:
-            content_found = _as_candidates(
-                await vectors.nearest(
-                    conn,
-                    request.tenant_id,
-                    profile,
-                    want,
-                    entity_type=request.entity_type,
-                    exclude_ids=sorted(request.exclude | {key[1] for key in seen}),
-                    filters=request.filters,
-                    model=model,
+    ) -> None:
+        """Append the model's most popular entities (type and filters honoured) up to count."""
+        async with self._pool.acquire() as conn:
+            taken = seen | {(r.entity_type, r.entity_id) for r in ranked}
+            popular = await queries.popular(
+                conn,
+                tenant_id,
+                model,
+                count - len(ranked),
+                query.entity_type,
+                query.filters,
+                taken,
+                query.exclude,
+            )
+        for candidate, popularity in popular:
+            ranked.append(
+                Recommendation(
+                    candidate.entity_type,
+                    candidate.entity_id,
+                    popularity,
+                    "popular",
+                    [],
+                    candidate.attributes,
                 )
             )
-        found = await _gather(
-            conn,
-            request.tenant_id,
-            model,
-            ranked_items,
-            content_found,
-            profile,
-            request.entity_type,
-            request.filters,
-            want,
-            lambda c: (c.entity_type, c.entity_id) in seen or c.entity_id in request.exclude,
+
+    # Similar entities -------------------------------------------------------------------
+
+    async def similar_answer(self, tenant_id: str, query: SimilarQuery) -> Answer:
+        config = await self._tenants.config(tenant_id)
+        count = resolve_count(query.count, config)
+        blend = Blend(query.algorithm, config.collaborative_weight, config.content_based_weight)
+        model = await self._live_model(tenant_id)
+        key = digest(
+            "similar",
+            model.version if model else None,
+            query.entity_id,
+            query.entity_type,
+            count,
+            blend,
+            config.similarity_threshold,
+            query.result_type,
+            sorted(query.exclude),
+            sorted(query.filters.items()),
         )
-        if not found:
-            return []
-        collaborative_scores = np.array(
-            [totals[c.item] if c.item is not None and c.item < totals.size else 0.0 for c in found]
-        )
-        content_scores = np.array(
-            [c.similarity if (c.similarity is not None and use_content) else 0.0 for c in found]
-        )
-        if request.algorithm == "collaborative":
-            scores = collaborative_scores
-        elif request.algorithm == "content_based":
-            scores = content_scores
-        else:
-            scores = hybrid.blend(
-                collaborative_scores,
-                content_scores,
-                request.collaborative_weight,
-                request.content_weight,
+
+        async def compute() -> dict[str, Any]:
+            entity_type, ranked, cold_start = await self._similar_to(
+                tenant_id, query, count, blend, config.similarity_threshold, model
             )
-        order = sorted(
-            (i for i in range(len(found)) if scores[i] > 0),
-            key=lambda i: (-scores[i], found[i].entity_type, found[i].entity_id),
-        )[: request.count]
-        collaborative_part, content_part = hybrid.components(
-            collaborative_scores,
-            content_scores,
-            request.collaborative_weight,
-            request.content_weight,
+            return {
+                "entity_id": query.entity_id,
+                "entity_type": entity_type,
+                "algorithm": query.algorithm,
+                "count": len(ranked),
+                "recommendations": [r.as_dict() for r in ranked],
+                "cold_start": cold_start,
+            }
+
+        answer = await self._answer(tenant_id, None, key, compute)
+        metrics.RECOMMENDATIONS_SERVED.labels("similar", query.algorithm).inc()
+        return answer
+
+    async def _similar_to(
+        self,
+        tenant_id: str,
+        query: SimilarQuery,
+        count: int,
+        blend: Blend,
+        threshold: float,
+        model: ModelInfo | None,
+    ) -> tuple[str, list[Recommendation], bool]:
+        """Entities like one entity: by content (its feature-vector neighbours, at least
+        ``threshold`` similar), by collaboration (users who interacted with it also
+        interacted with), or both blended. Returns the entity's type (resolved when the
+        query left it out), the list, and whether the entity is new to the model (its
+        list then comes from content alone)."""
+        ref = model.ref if model else NO_MODEL
+        async with self._pool.acquire() as conn:
+            entity_type = await resolve_entity_type(
+                conn, tenant_id, query.entity_id, query.entity_type
+            )
+            found = await queries.entity_model_row(
+                conn, tenant_id, ref, entity_type, query.entity_id
+            )
+            if found is None:
+                raise NotFound(
+                    f"entity '{query.entity_id}' of type '{entity_type}' does not exist",
+                    {"entity_id": query.entity_id, "entity_type": entity_type},
+                )
+            vector, neighbours, scores = found
+            want = hybrid.per_source(count)
+            ranked_items = np.zeros(0, np.int64)
+            collaborative: dict[int, float] = {}
+            if blend.uses_collaborative and neighbours is not None:
+                items, values = model_store.unpack(neighbours, scores or b"")
+                ranked_items = items.astype(np.int64)
+                collaborative = dict(
+                    zip(items.tolist(), values.astype(float).tolist(), strict=True)
+                )
+            content_found: list[Candidate] = []
+            if blend.uses_content and vector is not None and np.any(vector):
+                content_found = _as_candidates(
+                    await vectors.nearest(
+                        conn,
+                        tenant_id,
+                        vector,
+                        want,
+                        entity_type=query.result_type,
+                        exclude_ids=sorted(query.exclude | {query.entity_id}),
+                        min_similarity=threshold,
+                        filters=query.filters,
+                        model=ref,
+                    )
+                )
+            similarity = {(c.entity_type, c.entity_id): c.similarity for c in content_found}
+            source_key = (entity_type, query.entity_id)
+            candidates = await _gather(
+                conn,
+                tenant_id,
+                ref,
+                ranked_items,
+                content_found,
+                None,
+                query.result_type,
+                query.filters,
+                want,
+                lambda c: (
+                    c.entity_id in query.exclude or (c.entity_type, c.entity_id) == source_key
+                ),
+            )
+        ranked = ranking.rank(
+            np.array(
+                [collaborative.get(c.item, 0.0) if c.item is not None else 0.0 for c in candidates]
+            ),
+            np.array([similarity.get((c.entity_type, c.entity_id)) or 0.0 for c in candidates]),
+            blend,
+            count,
+            [(c.entity_type, c.entity_id) for c in candidates],
         )
-        because = contributions.because([found[i].item for i in order])
-        return [
+        source = {"entity_type": entity_type, "entity_id": query.entity_id}
+        recommendations = [
             Recommendation(
-                found[i].entity_type,
-                found[i].entity_id,
-                float(scores[i]),
-                _reason(request, collaborative_part[i], content_part[i]),
-                because.get(found[i].item, []) if found[i].item is not None else [],
-                found[i].attributes,
+                candidates[r.index].entity_type,
+                candidates[r.index].entity_id,
+                r.score,
+                r.reason,
+                [source],
+                candidates[r.index].attributes,
             )
-            for i in order
+            for r in ranked
         ]
+        return entity_type, recommendations, neighbours is None
+
+    # Trending ---------------------------------------------------------------------------
+
+    async def trending_answer(self, tenant_id: str, query: TrendingQuery) -> Answer:
+        count = resolve_count(query.count, await self._tenants.config(tenant_id))
+        key = digest("trending", query.entity_type, count, query.window_days)
+
+        async def compute() -> dict[str, Any]:
+            items = await self._trending.trending(
+                tenant_id, query.entity_type, count, query.window_days
+            )
+            return {
+                "trending": [{**item, "reason": "trending", "because": []} for item in items],
+                "count": len(items),
+                "window_days": query.window_days,
+                "entity_type": query.entity_type,
+            }
+
+        answer = await self._answer(tenant_id, None, key, compute)
+        metrics.RECOMMENDATIONS_SERVED.labels("trending", "trending").inc()
+        return answer
 
 
 async def _gather(
@@ -428,68 +584,14 @@ def _weight(row: HistoryRow, types: dict) -> float:
     return 0.0 if weight is None else weight  # out of range: counts for nothing
 
 
-@dataclass(frozen=True, slots=True)
-class _Contributions:
-    """What each history entry adds to each neighbour's collaborative score: for pair
-    ``j``, entry ``keys[entry[j]]`` adds ``scores[j]`` to model item ``items[j]``."""
-
-    keys: list[tuple[str, str]]
-    entry: np.ndarray
-    items: np.ndarray
-    scores: np.ndarray
-
-    def totals(self, leave_out: set[int]) -> np.ndarray:
-        """Each model item's summed score (indexed by item number), 0 for ``leave_out``."""
-        if self.items.size == 0:
-            return np.zeros(0)
-        totals = np.bincount(self.items, weights=self.scores)
-        if leave_out:
-            totals[[i for i in leave_out if i < totals.size]] = 0.0
-        return totals
-
-    def because(self, items: list[int | None]) -> dict[int, list[dict[str, str]]]:
-        """For each item, up to three of the user's own entities that contributed most."""
-        wanted = [i for i in items if i is not None]
-        if not wanted or self.items.size == 0:
-            return {}
-        contributions: dict[int, dict[int, float]] = {}
-        for j in np.flatnonzero(np.isin(self.items, wanted)).tolist():
-            per_item = contributions.setdefault(int(self.items[j]), {})
-            entry = int(self.entry[j])
-            per_item[entry] = per_item.get(entry, 0.0) + float(self.scores[j])
-        return {
-            item: [
-                {"entity_type": self.keys[e][0], "entity_id": self.keys[e][1]}
-                for e in sorted(found, key=found.__getitem__, reverse=True)[:3]
-            ]
-            for item, found in contributions.items()
-        }
+def _neighbours(row: HistoryRow) -> tuple[np.ndarray, np.ndarray] | None:
+    if row.neighbours is None:
+        return None
+    return model_store.unpack(row.neighbours, row.scores or b"")
 
 
-def _ranked(totals: np.ndarray) -> np.ndarray:
-    """Item numbers with a positive score, best first (ties by item number)."""
-    items = np.flatnonzero(totals > 0)
-    return items[np.argsort(-totals[items], kind="stable")]
-
-
-def _contributions(rows: list[HistoryRow], weights: np.ndarray | None) -> _Contributions:
-    """The neighbour lists of the history's entries, scaled by their profile weights
-    (none when ``weights`` is None)."""
-    keys, entries, items, scores = [], [], [], []
-    if weights is not None:
-        for row, weight in zip(rows, weights, strict=True):
-            if row.neighbours is None or weight <= 0:
-                continue
-            neighbours, values = model_store.unpack(row.neighbours, row.scores or b"")
-            entries.append(np.full(neighbours.size, len(keys), np.int32))
-            keys.append((row.entity_type, row.entity_id))
-            items.append(neighbours)
-            scores.append(values.astype(np.float64) * weight)
-    if not keys:
-        return _Contributions([], np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-    return _Contributions(
-        keys, np.concatenate(entries), np.concatenate(items), np.concatenate(scores)
-    )
+def _key(row: HistoryRow) -> dict[str, str]:
+    return {"entity_type": row.entity_type, "entity_id": row.entity_id}
 
 
 def _profile(rows: list[HistoryRow], weights: np.ndarray) -> np.ndarray | None:
@@ -504,12 +606,3 @@ def _profile(rows: list[HistoryRow], weights: np.ndarray) -> np.ndarray | None:
     return content.weighted_profile(
         np.stack([v for v, _ in usable]), np.array([w for _, w in usable])
     )
-
-
-def _reason(request: UserRequest, collaborative_part: float, content_part: float) -> str:
-    """The source that contributed more to the item's score."""
-    if request.algorithm == "collaborative":
-        return "collaborative"
-    if request.algorithm == "content_based":
-        return "content"
-    return "collaborative" if collaborative_part >= content_part else "content"

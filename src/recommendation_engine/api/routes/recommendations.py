@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from recommendation_engine import metrics
 from recommendation_engine.api.deps import ServicesDep, TenantDep
-from recommendation_engine.api.responses import FastJSONResponse, dumps
+from recommendation_engine.api.responses import FastJSONResponse
 from recommendation_engine.api.schemas import ERRORS
-from recommendation_engine.errors import BadRequest, ValidationFailed
+from recommendation_engine.errors import ValidationFailed
 from recommendation_engine.models import ID_MAX_LENGTH, ID_PATTERN, NAME_PATTERN, text_problem
-from recommendation_engine.service.recommendations import Algorithm, EntityRequest, UserRequest
-from recommendation_engine.service.tenants import TenantConfig
-from recommendation_engine.storage.cache import digest
+from recommendation_engine.service.recommendations import (
+    Algorithm,
+    Answer,
+    SimilarQuery,
+    TrendingQuery,
+    UserQuery,
+)
 
 router = APIRouter(tags=["recommendations"], responses=ERRORS)
 
@@ -44,40 +47,15 @@ class UserRecommendationsOut(BaseModel):
     )
 
 
-def _weights(
-    collaborative: float | None, content: float | None, defaults: tuple[float, float]
-) -> tuple[float, float]:
-    """Request weights over defaults; one weight alone implies the other as 1 - it."""
-    if collaborative is None and content is None:
-        return defaults
-    if collaborative is None:
-        collaborative = max(0.0, 1.0 - content) if content <= 1 else defaults[0]  # type: ignore[operator]
-    if content is None:
-        content = max(0.0, 1.0 - collaborative) if collaborative <= 1 else defaults[1]
-    if collaborative + content <= 0:
-        raise BadRequest("collaborative_weight and content_based_weight cannot both be 0")
-    return collaborative, content
-
-
-def _count(count: int | None, config: TenantConfig) -> int:
-    count = count or config.default_recommendation_count
-    if count > config.max_recommendation_count:
-        raise BadRequest(
-            f"count must be at most {config.max_recommendation_count}",
-            {"max_recommendation_count": config.max_recommendation_count},
-        )
-    return count
-
-
 def _ids(text: str | None) -> set[str]:
     """The ids of a comma-separated list."""
     return {part.strip() for part in (text or "").split(",") if part.strip()}
 
 
-def _cached(body: bytes, source: str) -> Response:
-    """A JSON body, saying whether it came from a cache layer ("memory", "redis") or was
-    computed for this request."""
-    return Response(body, media_type="application/json", headers={"X-Cache": source})
+def _cached(answer: Answer) -> Response:
+    """A rendered answer, saying whether it came from a cache layer ("memory", "redis")
+    or was computed for this request."""
+    return Response(answer.body, media_type="application/json", headers={"X-Cache": answer.source})
 
 
 def _filters(request: Request) -> dict[str, str]:
@@ -113,54 +91,18 @@ async def user_recommendations(
     exclude: Annotated[str | None, Query(description="Comma-separated entity ids")] = None,
     exclude_seen: bool = True,
 ) -> Response:
-    config = await services.tenants.config(tenant)
-    count = _count(count, config)
-    weights = _weights(
-        collaborative_weight,
-        content_based_weight,
-        (config.collaborative_weight, config.content_based_weight),
-    )
-    query = UserRequest(
-        tenant_id=tenant,
+    query = UserQuery(
         user_id=user_id,
         count=count,
         algorithm=algorithm,
-        collaborative_weight=weights[0],
-        content_weight=weights[1],
+        collaborative_weight=collaborative_weight,
+        content_weight=content_based_weight,
         entity_type=entity_type,
         exclude=_ids(exclude),
         exclude_seen=exclude_seen,
         filters=_filters(request),
     )
-
-    async def compute() -> bytes:
-        result = await services.recommendations.for_user(query)
-        return dumps(
-            {
-                "user_id": user_id,
-                "algorithm": algorithm,
-                "count": len(result.recommendations),
-                "recommendations": [r.as_dict() for r in result.recommendations],
-                "cold_start": result.cold_start,
-                "model_version": result.model_version,
-                "generated_at": datetime.now(UTC),
-            }
-        )
-
-    key = digest(
-        "user",
-        await services.recommendations.live_version(tenant),
-        count,
-        algorithm,
-        weights,
-        entity_type,
-        sorted(query.exclude),
-        exclude_seen,
-        sorted(query.filters.items()),
-    )
-    answer = _cached(*await services.cache.get_or_compute(tenant, user_id, key, compute))
-    metrics.RECOMMENDATIONS_SERVED.labels("user", algorithm).inc()
-    return answer
+    return _cached(await services.recommendations.user_answer(tenant, query))
 
 
 class SimilarOut(BaseModel):
@@ -197,50 +139,16 @@ async def similar_entities(
     ] = None,
     exclude: Annotated[str | None, Query(description="Comma-separated entity ids")] = None,
 ) -> Response:
-    config = await services.tenants.config(tenant)
-    query = EntityRequest(
-        tenant_id=tenant,
+    query = SimilarQuery(
         entity_id=entity_id,
         entity_type=entity_type,
-        count=_count(count, config),
+        count=count,
         algorithm=algorithm,
-        collaborative_weight=config.collaborative_weight,
-        content_weight=config.content_based_weight,
-        similarity_threshold=config.similarity_threshold,
         result_type=result_type,
         exclude=_ids(exclude),
         filters=_filters(request),
     )
-
-    async def compute() -> bytes:
-        result = await services.recommendations.similar_to(query)
-        return dumps(
-            {
-                "entity_id": entity_id,
-                "entity_type": result.entity_type,
-                "algorithm": algorithm,
-                "count": len(result.recommendations),
-                "recommendations": [r.as_dict() for r in result.recommendations],
-                "cold_start": result.cold_start,
-                "generated_at": datetime.now(UTC),
-            }
-        )
-
-    key = digest(
-        "similar",
-        await services.recommendations.live_version(tenant),
-        entity_id,
-        entity_type,
-        query.count,
-        algorithm,
-        (query.collaborative_weight, query.content_weight, query.similarity_threshold),
-        result_type,
-        sorted(query.exclude),
-        sorted(query.filters.items()),
-    )
-    answer = _cached(*await services.cache.get_or_compute(tenant, None, key, compute))
-    metrics.RECOMMENDATIONS_SERVED.labels("similar", algorithm).inc()
-    return answer
+    return _cached(await services.recommendations.similar_answer(tenant, query))
 
 
 class TrendingOut(BaseModel):
@@ -265,24 +173,8 @@ async def trending(
     count: Annotated[int | None, Query(ge=1)] = None,
     window_days: Annotated[int, Query(ge=1, le=90)] = 7,
 ) -> Response:
-    count = _count(count, await services.tenants.config(tenant))
-
-    async def compute() -> bytes:
-        items = await services.trending.trending(tenant, entity_type, count, window_days)
-        return dumps(
-            {
-                "trending": [{**item, "reason": "trending", "because": []} for item in items],
-                "count": len(items),
-                "window_days": window_days,
-                "entity_type": entity_type,
-                "generated_at": datetime.now(UTC),
-            }
-        )
-
-    key = digest("trending", entity_type, count, window_days)
-    answer = _cached(*await services.cache.get_or_compute(tenant, None, key, compute))
-    metrics.RECOMMENDATIONS_SERVED.labels("trending", "trending").inc()
-    return answer
+    query = TrendingQuery(entity_type=entity_type, count=count, window_days=window_days)
+    return _cached(await services.recommendations.trending_answer(tenant, query))
 
 
 @router.get("/api/v1/model/status", summary="The live model and any build in progress")

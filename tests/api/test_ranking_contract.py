@@ -1,0 +1,162 @@
+"""What every algorithm of the service must do, through HTTP: hold `count`, never return
+what the user has seen, answer the same twice, rank as the engine's pipeline ranks (the
+code `evaluate` measures), and never let one tenant's data reach another."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import numpy as np
+import pytest
+
+from recommendation_engine.config import LimitSettings, TenancySettings
+from recommendation_engine.engine import content, hybrid, ranking
+from recommendation_engine.engine import sequential_knn as knn
+from recommendation_engine.storage import model_store
+from tests.api.test_recommendations import rebuild
+from tests.support import client, fetch, make_entity, make_settings, serve
+
+ALGORITHMS = ranking.ALGORITHMS
+GENRES = ["drama", "comedy", "horror"]
+# Users walk the catalogue: after m<k> comes m<k+1>, within their favourite genre's
+# neighbourhood, so both sources have something to say.
+HISTORIES = {f"u{n}": [f"m{(n + k) % 15}" for k in range(5)] for n in range(15)}
+
+
+@pytest.fixture(scope="module")
+def world(database_url: str) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """Two tenants with the same ids and different histories; no response cache, so
+    every answer is computed."""
+    settings = make_settings(
+        database_url,
+        tenancy=TenancySettings(enable_multi_tenancy=True),
+        limits=LimitSettings(
+            max_bulk_items=1000, rate_limit_enabled=False, recommendation_cache_ttl_secs=0
+        ),
+    )
+    with (
+        serve(settings) as url,
+        client(url, **{"X-Tenant-ID": "one"}) as one,
+        client(url, **{"X-Tenant-ID": "two"}) as two,
+    ):
+        for http, shift in ((one, 0), (two, 7)):
+            for n in range(15):
+                make_entity(http, f"m{n}", "movie", genre=GENRES[n % 3], decade=f"{n % 4}0s")
+            rows = [
+                {
+                    "user_id": user,
+                    "entity_id": f"m{(int(item[1:]) + shift) % 15}",
+                    "interaction_type": "view",
+                    "timestamp": f"2026-01-01T00:00:{k:02d}Z",
+                }
+                for user, items in HISTORIES.items()
+                for k, item in enumerate(items)
+            ]
+            assert http.post("/api/v1/interactions/bulk", json={"interactions": rows}).is_success
+        make_entity(two, "only-two", "movie", genre="drama", decade="00s")
+        rebuild(one)
+        rebuild(two)
+        yield one, two
+
+
+def recommend(http: httpx.Client, user: str, algorithm: str, count: int = 5) -> dict:
+    response = http.get(
+        f"/api/v1/recommendations/user/{user}", params={"algorithm": algorithm, "count": count}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["X-Cache"] == "computed"
+    return response.json()
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("count", [1, 3, 8])
+def test_count_is_held_and_the_seen_are_left_out(
+    world: tuple[httpx.Client, httpx.Client], algorithm: str, count: int
+) -> None:
+    one, _ = world
+    for user, items in HISTORIES.items():
+        body = recommend(one, user, algorithm, count)
+        ids = [r["entity_id"] for r in body["recommendations"]]
+        assert len(ids) == count == body["count"]
+        assert len(set(ids)) == count
+        assert not set(ids) & set(items), (user, ids)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_the_same_request_gets_the_same_answer(
+    world: tuple[httpx.Client, httpx.Client], algorithm: str
+) -> None:
+    one, _ = world
+    first, second = recommend(one, "u3", algorithm), recommend(one, "u3", algorithm)
+    assert first["recommendations"] == second["recommendations"]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_no_tenant_sees_another_ones_entities_or_history(
+    world: tuple[httpx.Client, httpx.Client], algorithm: str
+) -> None:
+    one, two = world
+    for user in HISTORIES:
+        got = recommend(one, user, algorithm, 14)
+        assert "only-two" not in {r["entity_id"] for r in got["recommendations"]}
+    # the same user, the same ids: each tenant answers from its own history
+    assert recommend(one, "u0", algorithm) != recommend(two, "u0", algorithm)
+    similar = one.get("/api/v1/recommendations/entity/m1", params={"algorithm": algorithm})
+    assert "only-two" not in {r["entity_id"] for r in similar.json()["recommendations"]}
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_the_service_ranks_as_the_engine_pipeline_does(
+    world: tuple[httpx.Client, httpx.Client], database_url: str, algorithm: str
+) -> None:
+    """An answer is the pipeline's list (the code `evaluate` measures) over the model's
+    neighbour lists and the entities' vectors, read here straight from the database."""
+    one, _ = world
+    lists, numbers = {}, {}
+    for row in fetch(
+        database_url,
+        "SELECT item, entity_id, neighbours, scores FROM model_items WHERE tenant_id = 'one'",
+    ):
+        numbers[row["item"]] = row["entity_id"]
+        lists[row["entity_id"]] = model_store.unpack(row["neighbours"], row["scores"])
+    vectors = {
+        row["entity_id"]: np.array(json.loads(row["v"]))
+        for row in fetch(
+            database_url,
+            "SELECT entity_id, feature_vector::text AS v FROM entities WHERE tenant_id = 'one'",
+        )
+    }
+    ids = sorted(vectors)
+    config = knn.SequentialKNNConfig()
+    blend = ranking.Blend(algorithm, 0.6, 0.4)
+    for user, items in HISTORIES.items():
+        served = [r["entity_id"] for r in recommend(one, user, algorithm, 5)["recommendations"]]
+        weights = knn.profile_weights(np.ones(len(items)), config)
+        totals = ranking.Contributions.from_lists([lists.get(i) for i in items], weights).totals(
+            max(numbers) + 1
+        )
+        collaborative = np.array([0.0] * len(ids))
+        for number, entity in numbers.items():
+            collaborative[ids.index(entity)] = totals[number]
+        profile = content.weighted_profile(np.stack([vectors[i] for i in items]), weights)
+        similarity = np.array([float(vectors[i] @ profile) for i in ids])
+        for scores in (collaborative, similarity):
+            scores[[ids.index(i) for i in items]] = -np.inf
+        sources = [
+            s if use else np.zeros(len(ids))
+            for s, use in (
+                (collaborative, blend.uses_collaborative),
+                (similarity, blend.uses_content),
+            )
+        ]
+        candidates = np.union1d(*(ranking.shortlist(s, hybrid.per_source(5)) for s in sources))
+        expected = ranking.rank(
+            sources[0][candidates],
+            sources[1][candidates],
+            blend,
+            5,
+            [("movie", ids[c]) for c in candidates],
+        )
+        assert served[: len(expected)] == [ids[candidates[r.index]] for r in expected], user
