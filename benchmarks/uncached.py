@@ -155,7 +155,8 @@ def main() -> None:
         runs: dict[str, list[dict[str, dict[str, float]]]] = {"baseline": [], "current": []}
         copies = {name: work / f"{name}-data" for name in runs}
         for copy in copies.values():
-            shutil.copytree(loaded, copy, symlinks=True)
+            # `cp -a` keeps the owner: the embedded server runs as a user of its own
+            subprocess.run(["cp", "-a", str(loaded), str(copy)], check=True)
         for round_number in range(args.rounds):
             for name, code in (("baseline", source), ("current", None)):
                 copy = copies[name]
