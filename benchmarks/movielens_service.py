@@ -6,8 +6,11 @@ Loads MovieLens-100K's training split (the same temporal split as `evaluate`) in
 fresh service through the bulk API (movies with the attributes `evaluate` reads from
 the .item file, so both see the same feature vectors; every rating a `view`
 interaction of weight 1 with its timestamp), rebuilds the model, asks
-GET /api/v1/recommendations/user/{id}?count=10 for every test user, and scores the
-answers with the same metrics as `recommendation-engine evaluate`.
+GET /api/v1/recommendations/user/{id}?count=10 for every test user with each algorithm,
+and scores the answers with the same metrics as `recommendation-engine evaluate`. Beside
+each, the same figure offline: the engine's ranking pipeline (`evaluate`'s scorers) on
+a model fitted with the service's default settings, so the two differ only where the
+service's path does (the approximate vector search, tie order).
 """
 
 from __future__ import annotations
@@ -20,8 +23,15 @@ import numpy as np
 
 from benchmarks.movielens import fetch
 from benchmarks.server import API_KEY, running_server
+from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.evaluation import evaluate, one_at_a_time, temporal_split
-from recommendation_engine.service.offline_evaluation import read_dataset, read_item_attributes
+from recommendation_engine.service.offline_evaluation import (
+    _scorers,
+    read_dataset,
+    read_item_attributes,
+)
+
+METRICS = ("ndcg@10", "recall@10", "hr@10", "precision@10", "map@10")
 
 
 def main() -> None:
@@ -64,7 +74,9 @@ def main() -> None:
         while http.get("/api/v1/model/status").json()["state"] != "live":
             time.sleep(0.5)
         tested = {int(u) for u in test.users}
-        for algorithm in ("collaborative", "hybrid", "collaborative"):
+        offline = _scorers(knn.fit(train), train, dataset.vectors, (0.6, 0.4))
+        print(f"{'algorithm':<14}{'':>10}" + "".join(f"{m:>13}" for m in METRICS))
+        for algorithm in ("collaborative", "content_based", "hybrid"):
             answers: dict[int, list[str]] = {}
             started = time.perf_counter()
             for user in users:
@@ -72,7 +84,7 @@ def main() -> None:
                     continue
                 body = http.get(
                     f"/api/v1/recommendations/user/u{user}",
-                    params={"count": 20, "algorithm": algorithm},
+                    params={"count": 10, "algorithm": algorithm},
                 ).json()
                 answers[user] = [r["entity_id"] for r in body["recommendations"]]
             seconds = time.perf_counter() - started
@@ -83,15 +95,18 @@ def main() -> None:
                     scores[dataset.items.index(key)] = 100.0 - rank
                 return scores
 
-            metrics = evaluate(one_at_a_time(scorer), train, test)
-            print(
-                f"{algorithm:<14} through HTTP: "
-                + ", ".join(
-                    f"{k}={v:.4f}"
-                    for k, v in metrics.items()
-                    if k != "coverage@10" and k != "users"
+            served = evaluate(one_at_a_time(scorer), train, test)
+            expected = evaluate(offline[algorithm], train, test)
+            for label, metrics in (("offline", expected), ("HTTP", served)):
+                print(
+                    f"{algorithm:<14}{label:>10}"
+                    + "".join(f"{metrics[m]:>13.4f}" for m in METRICS),
+                    flush=True,
                 )
-                + f"  ({len(answers) / seconds:.0f} req/s sequential)",
+            print(
+                f"{'':<14}{'difference':>10}"
+                + "".join(f"{served[m] - expected[m]:>+13.4f}" for m in METRICS)
+                + f"   ({len(answers) / seconds:.0f} req/s sequential)",
                 flush=True,
             )
 
