@@ -49,12 +49,23 @@ def updating_every_second(database_url: str) -> Settings:
 
 
 def walk_catalogue(api: httpx.Client, movies: int, users: int, steps: int) -> None:
-    """Movies m0..m<movies-1>; user u<k> watches `steps` of them in order from m<k>."""
+    """Movies m0..m<movies-1>; user u<k> watches `steps` of them in order from m<k>. The
+    interactions arrive in one request, so the scheduler's first model holds them all."""
     for n in range(movies):
         make_entity(api, f"m{n}", "movie")
-    for user in range(users):
-        for n in range(steps):
-            record(api, f"u{user}", f"m{(user + n) % movies}")
+    rows = [
+        {
+            "user_id": f"u{user}",
+            "entity_id": f"m{(user + n) % movies}",
+            "entity_type": "movie",
+            "interaction_type": "view",
+            "timestamp": f"2026-01-01T00:{user:02d}:{n:02d}Z",
+        }
+        for user in range(users)
+        for n in range(steps)
+    ]
+    report = api.post("/api/v1/interactions/bulk", json={"interactions": rows}).json()
+    assert report["successful"] == len(rows), report
 
 
 @pytest.mark.parametrize("keep_entries", [training.KEEP_COOCCURRENCE_ENTRIES, 0])
