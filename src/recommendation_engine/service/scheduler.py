@@ -4,8 +4,9 @@ Every INCREMENTAL_UPDATE_INTERVAL_SECS the scheduler looks at every tenant with
 interactions and folds the interactions that arrived since the live version into it
 (an incremental update), or trains it from scratch when it has none or its last full
 training is older than FULL_REBUILD_INTERVAL_HOURS (which also applies changed
-interaction-type weights). All replicas run the scheduler; the trainer's per-tenant
-advisory lock makes sure one of them does the work while the others skip.
+interaction-type weights). All replicas run the scheduler; the per-tenant leases of the
+trainer and of the trending refresh (storage.lease) make sure one of them does the work
+while the others skip.
 """
 
 from __future__ import annotations
