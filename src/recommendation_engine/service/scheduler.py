@@ -11,12 +11,11 @@ while the others skip.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 import asyncpg
 
+from recommendation_engine.service.background import PeriodicJob
 from recommendation_engine.service.training import ModelTrainer
 from recommendation_engine.service.trending import TrendingService
 from recommendation_engine.storage import model_store
@@ -35,19 +34,13 @@ class ModelScheduler:
         self._pool = pool
         self._trainer = trainer
         self._trending = trending
-        self._update_interval = update_interval
-        self._task: asyncio.Task[None] | None = None
+        self._job = PeriodicJob("model-scheduler", self._run, update_interval, log=logger)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="model-scheduler")
+        self._job.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._job.stop()
 
     async def tick(self) -> list[str]:
         """Refresh trending data, and update every tenant whose model is missing, behind
@@ -62,11 +55,4 @@ class ModelScheduler:
         return retrained
 
     async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("scheduled model update failed; retrying at the next tick")
-            await asyncio.sleep(self._update_interval)
+        await self.tick()
