@@ -11,13 +11,15 @@ from typing import Any
 import asyncpg
 import pytest
 
+from recommendation_engine.storage.database import create_pool
 from recommendation_engine.storage.lease import lease
 
 
 @asynccontextmanager
 async def pools(url: str, count: int) -> AsyncIterator[list[asyncpg.Pool]]:
-    """``count`` pools on the database: as many processes."""
-    opened = [await asyncpg.create_pool(url, min_size=1, max_size=3) for _ in range(count)]
+    """``count`` pools on the database, as many processes: the service's own pools, which
+    do not reset a connection they take back (advisory locks included)."""
+    opened = [await create_pool(url, max_size=3) for _ in range(count)]
     try:
         yield opened
     finally:
@@ -155,6 +157,34 @@ def test_the_lease_is_given_up_when_the_job_is_cancelled(clean_db: str, waiting_
     run(scenario)
 
 
+def test_the_lease_is_given_up_when_cancelled_again_while_giving_it_up(clean_db: str) -> None:
+    async def scenario() -> None:
+        async with pools(clean_db, 1) as (pool,):
+            holding = asyncio.Event()
+
+            async def job() -> None:
+                async with lease(pool, "job:twice") as held:
+                    assert held is not None
+                    holding.set()
+                    await held.execute("SELECT pg_sleep(30)")
+
+            task = asyncio.create_task(job())
+            await asyncio.wait_for(holding.wait(), 10)
+            await asyncio.sleep(0.1)
+            task.cancel()
+            await asyncio.sleep(0)  # into the unlock...
+            await asyncio.sleep(0)
+            task.cancel()  # ...and cancelled there too
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(0.2)  # a closed session's locks go with its backend
+            assert await is_free(clean_db, "job:twice")
+            async with pool.acquire() as conn:
+                assert await conn.fetchval("SELECT 1") == 1
+
+    run(scenario)
+
+
 def test_a_lease_whose_connection_is_lost_ends_with_it(
     clean_db: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -175,7 +205,7 @@ def test_a_lease_whose_connection_is_lost_ends_with_it(
                 assert await conn.fetchval("SELECT 1") == 1
 
     run(scenario)
-    assert "released by closing its connection" in caplog.text
+    assert "given up by closing its connection" in caplog.text
 
 
 def test_a_skipped_lease_holds_nothing(clean_db: str) -> None:

@@ -11,8 +11,10 @@ it, the others see that someone else is at it and move on:
         ...  # `held` is the lease's connection, free for the job's own queries
 
 It is always given up: unlocked when the block ends, however it ends (an error, a
-cancellation); should the unlock itself fail or be interrupted, the connection is closed
-instead, which ends its session and so every lock the session held.
+cancellation, even a second cancellation while it is being unlocked); should the unlock
+itself fail, the connection is closed instead, which ends its session and so every lock
+the session held. (The service's pool does not reset connections it takes back, so a
+lock left on one would otherwise outlive the job.)
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 _TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext($1))"
 _UNLOCK = "SELECT pg_advisory_unlock(hashtext($1))"
+# Longer than an unlock ever takes (it first waits for a cancelled query to stop): past
+# this the server is taken to be unreachable, and the connection is closed instead.
+UNLOCK_SECONDS = 10.0
 
 
 @asynccontextmanager
@@ -48,15 +53,36 @@ async def lease(pool: asyncpg.Pool, key: str) -> AsyncIterator[asyncpg.Connectio
         try:
             yield conn
         finally:
-            try:
-                await conn.execute(_UNLOCK, key)
-            except asyncio.CancelledError:
-                _end_session(conn)  # a session's locks end with it
-                raise
-            except Exception as error:
-                # Given up all the same: the job's own outcome is what the caller hears.
-                _end_session(conn)
-                logger.warning("lease %r released by closing its connection: %s", key, error)
+            await _give_up(conn, key)
+
+
+async def _give_up(conn: asyncpg.Connection, key: str) -> None:
+    """Unlock ``key``. A cancellation meanwhile waits for the unlock (a moment) and is
+    raised after it; should the unlock fail, the session is ended instead."""
+    unlock = asyncio.ensure_future(_unlock(conn, key))
+    cancelled: asyncio.CancelledError | None = None
+    while not unlock.done():
+        try:
+            await asyncio.shield(unlock)
+        except asyncio.CancelledError as error:
+            if not unlock.done():  # this task was cancelled, not the unlock
+                cancelled = error
+        except Exception:
+            break  # the unlock failed: see below
+    if unlock.cancelled() or unlock.exception() is not None:
+        _end_session(conn)
+        if not unlock.cancelled():
+            # Given up all the same: the job's own outcome is what the caller hears.
+            logger.warning(
+                "lease %r given up by closing its connection: %s", key, unlock.exception()
+            )
+    if cancelled is not None:
+        raise cancelled
+
+
+async def _unlock(conn: asyncpg.Connection, key: str) -> None:
+    async with asyncio.timeout(UNLOCK_SECONDS):
+        await conn.execute(_UNLOCK, key)
 
 
 def _end_session(conn: asyncpg.Connection) -> None:
