@@ -2,8 +2,9 @@
 
 Every recommendation request needs the live version; reading it once a second instead
 of once a request saves a round trip (a service.ttl_cache.TTLCache: concurrent requests
-for a tenant whose copy expired share one read). A version published by this process is seen at
-once (the trainer calls `forget`); one published by another replica within a second.
+for a tenant whose copy expired share one read). A version published by this process is
+seen at once (the trainer calls `forget`); one published by another replica within a
+second.
 """
 
 from __future__ import annotations
