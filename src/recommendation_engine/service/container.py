@@ -11,6 +11,7 @@ import asyncpg
 
 from recommendation_engine import metrics
 from recommendation_engine.config import Settings
+from recommendation_engine.service.background import PeriodicJob
 from recommendation_engine.service.entities import EntityService
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.interactions import InteractionService
@@ -46,6 +47,7 @@ class Services:
     webhooks: WebhookService
     dispatcher: WebhookDispatcher
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _pool_report: PeriodicJob | None = None
 
     @classmethod
     def build(cls, settings: Settings, pool: asyncpg.Pool) -> Services:
@@ -156,9 +158,7 @@ class Services:
 
     async def _report_pool(self) -> None:
         """Keep this process's pool gauges current (a scrape reads every process's)."""
-        while True:
-            self._set_pool_gauges()
-            await asyncio.sleep(POOL_REPORT_SECONDS)
+        self._set_pool_gauges()
 
     def _set_pool_gauges(self) -> None:
         metrics.POOL_MAX.set(self.pool.get_max_size())
@@ -167,7 +167,9 @@ class Services:
 
     async def start_background(self) -> None:
         await self.cache.start()
-        self._tasks.add(asyncio.create_task(self._report_pool(), name="pool-gauges"))
+        if self._pool_report is None:
+            self._pool_report = PeriodicJob("pool-gauges", self._report_pool, POOL_REPORT_SECONDS)
+        self._pool_report.start()
         self.vector_indexer.start()
         self.dispatcher.start()
         if self.settings.engine.background_jobs:
@@ -177,6 +179,8 @@ class Services:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._pool_report is not None:
+            await self._pool_report.stop()
         await self.scheduler.stop()
         await self.dispatcher.stop()
         await self.vector_indexer.stop()

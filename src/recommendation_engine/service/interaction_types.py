@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncpg
-from cachetools import TTLCache
 
 from recommendation_engine.errors import Conflict, NotFound
 from recommendation_engine.models import BUILT_IN_INTERACTION_TYPES, InteractionType
+from recommendation_engine.service.ttl_cache import TTLCache
 from recommendation_engine.storage import interaction_types as repo
 from recommendation_engine.storage import interactions as interactions_repo
 from recommendation_engine.storage.cache import ResponseCache
@@ -18,13 +18,13 @@ CACHE_SECONDS = 5.0
 class InteractionTypeService:
     def __init__(self, pool: asyncpg.Pool, responses: ResponseCache) -> None:
         self._pool = pool
-        self._cache: TTLCache[str, dict[str, InteractionType]] = TTLCache(10_000, CACHE_SECONDS)
+        self._cache: TTLCache[str, dict[str, InteractionType]] = TTLCache(CACHE_SECONDS)
         self._responses = responses
 
     async def all(self, tenant_id: str) -> dict[str, InteractionType]:
-        cached = self._cache.get(tenant_id)
-        if cached is not None:
-            return cached
+        return await self._cache.get_or_load(tenant_id, lambda: self._read(tenant_id))
+
+    async def _read(self, tenant_id: str) -> dict[str, InteractionType]:
         async with self._pool.acquire() as conn:
             rows = await repo.list_stored(conn, tenant_id)
         types = {
@@ -39,12 +39,11 @@ class InteractionTypeService:
                 built_in=name in BUILT_IN_INTERACTION_TYPES,
                 description=row["description"],
             )
-        self._cache[tenant_id] = types
         return types
 
     def forget(self, tenant_id: str) -> None:
         """Drop this replica's copy of the tenant's types."""
-        self._cache.pop(tenant_id, None)
+        self._cache.pop(tenant_id)
 
     async def get(self, tenant_id: str, name: str) -> InteractionType:
         found = (await self.all(tenant_id)).get(name)
@@ -62,7 +61,7 @@ class InteractionTypeService:
         if name not in BUILT_IN_INTERACTION_TYPES:
             async with self._pool.acquire() as conn:
                 created = await repo.insert(conn, tenant_id, name, weight, description)
-        self._cache.pop(tenant_id, None)
+        self._cache.pop(tenant_id)
         if created:
             return InteractionType(name, weight, built_in=False, description=description), True
         current = await self.get(tenant_id, name)
@@ -85,7 +84,7 @@ class InteractionTypeService:
         current = await self.get(tenant_id, name)
         async with self._pool.acquire() as conn:
             await repo.upsert(conn, tenant_id, name, weight, description)
-        self._cache.pop(tenant_id, None)
+        self._cache.pop(tenant_id)
         await self._responses.invalidate_tenant(tenant_id)  # weights change recommendations
         return InteractionType(name, weight, current.built_in, description or current.description)
 
@@ -100,4 +99,4 @@ class InteractionTypeService:
                     details={"interaction_type": name},
                 )
             await repo.delete(conn, tenant_id, name)
-        self._cache.pop(tenant_id, None)
+        self._cache.pop(tenant_id)

@@ -4,18 +4,18 @@ Every INCREMENTAL_UPDATE_INTERVAL_SECS the scheduler looks at every tenant with
 interactions and folds the interactions that arrived since the live version into it
 (an incremental update), or trains it from scratch when it has none or its last full
 training is older than FULL_REBUILD_INTERVAL_HOURS (which also applies changed
-interaction-type weights). All replicas run the scheduler; the trainer's per-tenant
-advisory lock makes sure one of them does the work while the others skip.
+interaction-type weights). All replicas run the scheduler; the per-tenant leases of the
+trainer and of the trending refresh (storage.lease) make sure one of them does the work
+while the others skip.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 import asyncpg
 
+from recommendation_engine.service.background import PeriodicJob
 from recommendation_engine.service.training import ModelTrainer
 from recommendation_engine.service.trending import TrendingService
 from recommendation_engine.storage import model_store
@@ -34,19 +34,13 @@ class ModelScheduler:
         self._pool = pool
         self._trainer = trainer
         self._trending = trending
-        self._update_interval = update_interval
-        self._task: asyncio.Task[None] | None = None
+        self._job = PeriodicJob("model-scheduler", self._run, update_interval, log=logger)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="model-scheduler")
+        self._job.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._job.stop()
 
     async def tick(self) -> list[str]:
         """Refresh trending data, and update every tenant whose model is missing, behind
@@ -61,11 +55,4 @@ class ModelScheduler:
         return retrained
 
     async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("scheduled model update failed; retrying at the next tick")
-            await asyncio.sleep(self._update_interval)
+        await self.tick()

@@ -10,17 +10,18 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import asyncpg
-from cachetools import TTLCache
 
 from recommendation_engine.config import EngineSettings
 from recommendation_engine.errors import NotFound, ValidationFailed
 from recommendation_engine.models import TenantInput
 from recommendation_engine.service.interaction_types import InteractionTypeService
+from recommendation_engine.service.ttl_cache import TTLCache
 from recommendation_engine.storage import tenants as repo
 from recommendation_engine.storage.cache import ResponseCache
 
-# How long a replica trusts its copy of a tenant's configuration or of a key's owner.
-# The replica that takes a change applies it at once; the others within this time.
+# How long a replica trusts its copy of a tenant's configuration or of a key's owner
+# (service.ttl_cache). The replica that takes a change applies it at once; the others
+# within this time.
 CACHE_SECONDS = 5.0
 KEY_PREFIX = "rek_"
 
@@ -79,19 +80,18 @@ class TenantService:
         self._types = types
         self._responses = responses
         self._admin_key = admin_key.encode() if admin_key else None
-        self._configs: TTLCache[str, TenantConfig] = TTLCache(10_000, CACHE_SECONDS)
-        self._keys: TTLCache[bytes, Principal | None] = TTLCache(10_000, CACHE_SECONDS)
+        self._configs: TTLCache[str, TenantConfig] = TTLCache(CACHE_SECONDS)
+        self._keys: TTLCache[bytes, Principal | None] = TTLCache(CACHE_SECONDS)
 
     # -- configuration ------------------------------------------------------------------
 
     async def config(self, tenant_id: str) -> TenantConfig:
-        cached = self._configs.get(tenant_id)
-        if cached is not None:
-            return cached
+        return await self._configs.get_or_load(tenant_id, lambda: self._read_config(tenant_id))
+
+    async def _read_config(self, tenant_id: str) -> TenantConfig:
         async with self._pool.acquire() as conn:
             overrides = await repo.config(conn, tenant_id)
-        resolved = self._configs[tenant_id] = TenantConfig.resolve(self._engine, overrides)
-        return resolved
+        return TenantConfig.resolve(self._engine, overrides)
 
     async def get(self, tenant_id: str) -> dict[str, Any]:
         async with self._pool.acquire() as conn:
@@ -130,7 +130,7 @@ class TenantService:
                 await self._types.update(tenant_id, name, weight, None)
         async with self._pool.acquire() as conn:
             row, created = await repo.upsert(conn, tenant_id, body.name, overrides)
-        self._configs.pop(tenant_id, None)
+        self._configs.pop(tenant_id)
         await self._responses.invalidate_tenant(tenant_id)
         return await self._view(row), created
 
@@ -140,8 +140,8 @@ class TenantService:
             if not await repo.delete(conn, tenant_id):
                 raise NotFound(f"tenant '{tenant_id}' is not registered")
         for digest in hashes:
-            self._keys.pop(digest, None)
-        self._configs.pop(tenant_id, None)
+            self._keys.pop(digest)
+        self._configs.pop(tenant_id)
         self._types.forget(tenant_id)
         await self._responses.invalidate_tenant(tenant_id)
 
@@ -177,7 +177,7 @@ class TenantService:
             digest = await repo.delete_key(conn, key_id)
         if digest is None:
             raise NotFound(f"API key '{key_id}' does not exist")
-        self._keys.pop(digest, None)
+        self._keys.pop(digest)
 
     async def authenticate(self, key: str) -> Principal | None:
         """The owner of ``key``: the administrator for API_KEY or an administrator key,
@@ -187,13 +187,12 @@ class TenantService:
         if not key.startswith(KEY_PREFIX):
             return None
         digest = hash_key(key)
-        if digest in self._keys:
-            return self._keys[digest]
+        return await self._keys.get_or_load(digest, lambda: self._owner(digest))
+
+    async def _owner(self, digest: bytes) -> Principal | None:
         async with self._pool.acquire() as conn:
             row = await repo.find_key(conn, digest)
-        found = Principal(row["tenant_id"]) if row else None
-        self._keys[digest] = found
-        return found
+        return Principal(row["tenant_id"]) if row else None
 
 
 def _key_view(row: asyncpg.Record) -> dict[str, Any]:

@@ -13,9 +13,10 @@ next update reads only the new rows and recounts only the pairs they change; wit
 the matrix, the changed lists are recomputed from the log. Another process first
 restores both from the table, numbered as the live version numbers its items.
 
-One process at a time trains a tenant's model: the trainer holds a PostgreSQL advisory
-lock for the tenant while it works, so two replicas (or two `serve` processes on one
-database) never train the same tenant at once; the second simply skips.
+One process at a time trains a tenant's model: the trainer holds the tenant's lease (a
+PostgreSQL advisory lock, see storage.lease) while it works, so two replicas (or two
+`serve` processes on one database) never train the same tenant at once; the second
+simply skips.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from recommendation_engine.service.interaction_types import InteractionTypeServi
 from recommendation_engine.service.live_models import LiveModels
 from recommendation_engine.service.webhook_delivery import Outbox
 from recommendation_engine.storage import model_store
+from recommendation_engine.storage.lease import lease
 from recommendation_engine.storage.model_store import ModelInfo, ModelRef
 
 logger = logging.getLogger(__name__)
@@ -129,17 +131,13 @@ class ModelTrainer:
     async def _locked(
         self, tenant_id: str, work: Callable[[], Awaitable[ModelInfo | None]]
     ) -> ModelInfo | None:
-        async with self._pool.acquire() as lock:
-            key = f"model:{tenant_id}"
-            if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+        async with lease(self._pool, f"model:{tenant_id}") as held:
+            if held is None:
                 return None
-            try:
-                # Holding the lock, any other unfinished version is a leftover of a
-                # process that stopped mid-build.
-                await model_store.discard_unfinished(lock, tenant_id)
-                return await work()
-            finally:
-                await lock.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+            # Holding the lease, any other unfinished version is a leftover of a process
+            # that stopped mid-build.
+            await model_store.discard_unfinished(held, tenant_id)
+            return await work()
 
     async def _rebuild(self, tenant_id: str) -> ModelInfo | None:
         started = time.perf_counter()

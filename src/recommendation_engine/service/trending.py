@@ -2,7 +2,9 @@
 
 The list for the default window (7 days), per entity type and across all types, is
 precomputed every TRENDING_UPDATE_INTERVAL_HOURS; other windows (1-90 days) are computed
-on demand from the daily aggregate, never from raw interactions.
+on demand from the daily aggregate, never from raw interactions. One process at a time
+refreshes a tenant: the refresh holds the tenant's lease (storage.lease), and a process
+that finds it taken skips the refresh.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from recommendation_engine.service.interaction_types import InteractionTypeServi
 from recommendation_engine.storage import entities as entities_repo
 from recommendation_engine.storage import trending as repo
 from recommendation_engine.storage.cache import ResponseCache
+from recommendation_engine.storage.lease import lease
 
 STORED_WINDOW = 7
 STORED_SIZE = 200
@@ -44,26 +47,22 @@ class TrendingService:
         explicit rebuild). Returns False when another process is refreshing the tenant.
         """
         types = await self._types.all(tenant_id)
-        async with self._pool.acquire() as conn:
-            key = f"trending:{tenant_id}"
-            if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+        async with lease(self._pool, f"trending:{tenant_id}") as conn:
+            if conn is None:
                 return False
-            try:
-                async with conn.transaction():
-                    await repo.fold(
-                        conn,
-                        tenant_id,
-                        list(types),
-                        [t.default_weight for t in types.values()],
-                        settle_seconds=0.0 if now else SETTLE_SECONDS,
-                    )
-                state = await repo.state(conn, tenant_id)
-                computed = state["lists_computed_at"] if state else None
-                recompute = now or computed is None or datetime.now(UTC) - computed > self._interval
-                if recompute:
-                    await self._store_lists(conn, tenant_id)
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+            async with conn.transaction():
+                await repo.fold(
+                    conn,
+                    tenant_id,
+                    list(types),
+                    [t.default_weight for t in types.values()],
+                    settle_seconds=0.0 if now else SETTLE_SECONDS,
+                )
+            state = await repo.state(conn, tenant_id)
+            computed = state["lists_computed_at"] if state else None
+            recompute = now or computed is None or datetime.now(UTC) - computed > self._interval
+            if recompute:
+                await self._store_lists(conn, tenant_id)
         if recompute:
             await self._cache.invalidate_tenant(tenant_id)
         return True

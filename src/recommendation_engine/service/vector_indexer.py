@@ -2,18 +2,18 @@
 
 Entity writes only store the vector (cheap); inserting into the HNSW graph, the costly
 part, happens here in batches on one connection, off the request path. Every replica
-runs this loop; `FOR UPDATE SKIP LOCKED` lets them share the work without waiting on
-each other. Until a vector is indexed, similarity searches compare it exactly.
+runs this job (a service.background.PeriodicJob with two workers); `FOR UPDATE SKIP
+LOCKED` lets them all share the work without waiting on each other. Until a vector is
+indexed, similarity searches compare it exactly.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 import asyncpg
 
+from recommendation_engine.service.background import PeriodicJob
 from recommendation_engine.storage import entities as repo
 
 logger = logging.getLogger(__name__)
@@ -29,27 +29,20 @@ class VectorIndexer:
     ) -> None:
         self._pool = pool
         self._batch_size = batch_size
-        self._idle_seconds = idle_seconds
-        self._concurrency = concurrency  # graph inserts are CPU-bound in PostgreSQL
-        self._tasks: list[asyncio.Task[None]] = []
-        self._wake = asyncio.Event()
+        # Graph inserts are CPU-bound in PostgreSQL: ``concurrency`` workers share them.
+        self._job = PeriodicJob(
+            "vector-indexer", self._run, idle_seconds, workers=concurrency, log=logger
+        )
 
     def start(self) -> None:
-        if not self._tasks:
-            self._tasks = [
-                asyncio.create_task(self._run(), name=f"vector-indexer-{n}")
-                for n in range(self._concurrency)
-            ]
+        self._job.start()
 
     def wake(self) -> None:
         """Look for pending vectors now instead of at the next idle tick."""
-        self._wake.set()
+        self._job.wake()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await self._job.stop()
 
     async def run_once(self) -> int:
         """Index everything pending now; returns how many vectors were indexed."""
@@ -88,15 +81,6 @@ class VectorIndexer:
         return len(keys)
 
     async def _run(self) -> None:
-        while True:
-            try:
-                indexed = await self.run_once()
-                if indexed:
-                    logger.debug("indexed %d entity vectors", indexed)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("vector indexing failed; retrying")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._idle_seconds)
+        indexed = await self.run_once()
+        if indexed:
+            logger.debug("indexed %d entity vectors", indexed)

@@ -4,13 +4,12 @@ signed, by a dispatcher every process runs, with retries and a delivery log."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +19,7 @@ import orjson
 
 from recommendation_engine import __version__, metrics
 from recommendation_engine.config import WebhookSettings
+from recommendation_engine.service.background import PeriodicJob
 from recommendation_engine.service.webhooks import TargetRefused, check_target
 from recommendation_engine.storage import webhooks as repo
 
@@ -44,8 +44,12 @@ class Outbox:
     storage.webhooks.announcing.)"""
 
     def __init__(self) -> None:
-        self._wake = asyncio.Event()
+        self._listeners: list[Callable[[], None]] = []
         self._written = False
+
+    def on_written(self, wake: Callable[[], None]) -> None:
+        """Have ``wake`` called whenever events written in this process are committed."""
+        self._listeners.append(wake)
 
     async def wanted(
         self, conn: asyncpg.Connection, tenant_ids: Iterable[str], event: str
@@ -88,29 +92,29 @@ class Outbox:
         """Call after the transaction that wrote events commits."""
         if self._written:
             self._written = False
-            self._wake.set()
-
-    async def wait(self, seconds: float) -> None:
-        """Until events are written in this process, or ``seconds`` pass."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        self._wake.clear()
+            for wake in self._listeners:
+                wake()
 
 
 class WebhookDispatcher:
     """Takes due deliveries (every replica may run one: each delivery is leased to one),
-    posts them with at most ``concurrency`` in flight, and records each outcome."""
+    posts them with at most ``concurrency`` in flight, and records each outcome.
+
+    Two background jobs (service.background): the dispatcher looks for due deliveries
+    every POLL_SECONDS, at once when this process writes events, and again as soon as a
+    slot comes free while they are all taken; pruning forgets old deliveries every
+    PRUNE_SECONDS."""
 
     def __init__(self, pool: asyncpg.Pool, outbox: Outbox, settings: WebhookSettings) -> None:
         self._pool = pool
-        self._outbox = outbox
         self._settings = settings
         # A delivery whose outcome was never recorded is due again after this.
         self._lease = timedelta(seconds=settings.timeout_secs * 2 + 30)
         self._in_flight: dict[int, asyncio.Task[None]] = {}
-        self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
-        self._pruned_at = 0.0
+        self._job = PeriodicJob("webhook-dispatcher", self._dispatch, POLL_SECONDS, log=logger)
+        self._pruning = PeriodicJob("webhook-prune", self._prune, PRUNE_SECONDS, log=logger)
+        outbox.on_written(self._job.wake)
 
     def start(self) -> None:
         self._client = httpx.AsyncClient(
@@ -118,14 +122,14 @@ class WebhookDispatcher:
             follow_redirects=False,  # a redirect could lead anywhere, private addresses too
             limits=httpx.Limits(max_connections=self._settings.concurrency),
         )
-        self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
+        self._job.start()
+        self._pruning.start()
 
     async def stop(self) -> None:
         """Stop taking deliveries; attempts in flight are cut short and due again at once
         at the next start (a receiver may so see an event twice: ids tell)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._job.stop()
+        await self._pruning.stop()
         cut = list(self._in_flight)
         for task in self._in_flight.values():
             task.cancel()
@@ -141,36 +145,24 @@ class WebhookDispatcher:
         if self._client is not None:
             await self._client.aclose()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._prune_now_and_then()
-                free = self._settings.concurrency - len(self._in_flight)
-                if free > 0:
-                    async with self._pool.acquire() as conn:
-                        due = await repo.claim_due(conn, free, self._lease)
-                    for row in due:
-                        task = asyncio.create_task(self._deliver(row))
-                        self._in_flight[row["delivery_id"]] = task
-                        task.add_done_callback(
-                            lambda _, key=row["delivery_id"]: self._in_flight.pop(key, None)
-                        )
-                    if len(due) == free:
-                        await asyncio.wait(
-                            self._in_flight.values(), return_when=asyncio.FIRST_COMPLETED
-                        )
-                        continue
-                await self._outbox.wait(POLL_SECONDS)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("webhook dispatcher failed; trying again")
-                await asyncio.sleep(POLL_SECONDS)
+    async def _dispatch(self) -> bool:
+        """Take due deliveries into the free slots. True when they filled every slot and
+        one has come free since: more may be due, to look for at once."""
+        free = self._settings.concurrency - len(self._in_flight)
+        if free <= 0:
+            return False
+        async with self._pool.acquire() as conn:
+            due = await repo.claim_due(conn, free, self._lease)
+        for row in due:
+            task = asyncio.create_task(self._deliver(row))
+            self._in_flight[row["delivery_id"]] = task
+            task.add_done_callback(lambda _, key=row["delivery_id"]: self._in_flight.pop(key, None))
+        if len(due) < free:
+            return False
+        await asyncio.wait(self._in_flight.values(), return_when=asyncio.FIRST_COMPLETED)
+        return True
 
-    async def _prune_now_and_then(self) -> None:
-        if time.monotonic() - self._pruned_at < PRUNE_SECONDS:
-            return
-        self._pruned_at = time.monotonic()
+    async def _prune(self) -> None:
         async with self._pool.acquire() as conn:
             await repo.prune(conn, timedelta(days=self._settings.retention_days))
 

@@ -67,7 +67,7 @@ async def keep_session(conn: asyncpg.Connection) -> None:
     open transaction). The default reset (RESET ALL, UNLISTEN, CLOSE ALL, releasing
     advisory locks) costs a round trip on every request, and there is nothing for it to
     do: the service changes settings only with SET LOCAL, never listens or keeps
-    cursors, and releases its advisory locks itself."""
+    cursors, and gives its advisory locks up itself (storage.lease)."""
 
 
 async def create_pool(url: str, max_size: int, min_size: int = 1) -> asyncpg.Pool:

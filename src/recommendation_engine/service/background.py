@@ -1,0 +1,96 @@
+"""Periodic background jobs: work a replica repeats every so often, or at once when woken.
+
+Every loop the service runs in the background (the model scheduler, the vector indexer,
+the webhook dispatcher and its pruning, the pool gauges) is a `PeriodicJob`:
+
+- it runs its work once at `start`, then again ``interval`` seconds after each run ends,
+  or as soon as `wake` is called (a wake-up that comes during a run is not lost: the
+  next run follows at once); work that returns True is run again at once, without a
+  pause (more is waiting);
+- an exception in a run is logged with the job's name and the job carries on a full
+  ``interval`` later, wake-ups or not, so a failing dependency is not hammered;
+- `stop` cancels the run in progress and returns once it has ended;
+- with ``workers`` above one, that many loops do the work side by side, every one of
+  them woken by `wake` (for work they share out among themselves, such as rows taken
+  with ``FOR UPDATE SKIP LOCKED``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+logger = logging.getLogger(__name__)
+
+# One run of a job's work; True asks for another run at once.
+Work = Callable[[], Awaitable[bool | None]]
+
+
+class PeriodicJob:
+    def __init__(
+        self,
+        name: str,
+        work: Work,
+        interval: float,
+        *,
+        workers: int = 1,
+        log: logging.Logger | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("a job needs at least one worker")
+        self.name = name
+        self.interval = interval
+        self._work = work
+        self._workers = workers
+        self._log = log or logger
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake: list[asyncio.Event] = []
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks)
+
+    def start(self) -> None:
+        """Start the job's loops (a job started already is left as it is). Their tasks
+        are named after the job, numbered when there are several."""
+        if self._tasks:
+            return
+        self._wake = [asyncio.Event() for _ in range(self._workers)]
+        names = (
+            [self.name]
+            if self._workers == 1
+            else [f"{self.name}-{n}" for n in range(self._workers)]
+        )
+        self._tasks = [
+            asyncio.create_task(self._loop(name, wake), name=name)
+            for name, wake in zip(names, self._wake, strict=True)
+        ]
+
+    def wake(self) -> None:
+        """Run the work now rather than at the end of the interval."""
+        for event in self._wake:
+            event.set()
+
+    async def stop(self) -> None:
+        """Cancel the job's loops and wait for them to end."""
+        tasks, self._tasks, self._wake = self._tasks, [], []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _loop(self, name: str, wake: asyncio.Event) -> None:
+        while True:
+            wake.clear()
+            try:
+                again = await self._work()
+            except Exception:
+                self._log.exception("%s failed; trying again in %g s", name, self.interval)
+                await asyncio.sleep(self.interval)
+                continue
+            if again is True:
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await wake.wait()
