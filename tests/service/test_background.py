@@ -247,3 +247,26 @@ def test_a_job_needs_a_worker() -> None:
 
     with pytest.raises(ValueError):
         PeriodicJob("none", work, interval=1, workers=0)
+
+
+def test_max_busy_rests_in_proportion_to_each_run() -> None:
+    work = Recorder(duration=0.1, again=100)  # always asks for more at once
+
+    async def scenario() -> None:
+        job = PeriodicJob("test-job", work, interval=60, max_busy=0.25)
+        job.start()
+        await until(lambda: len(work.starts) >= 3, 5.0)
+        job.wake()  # a wake-up does not cut the rest short
+        await until(lambda: len(work.starts) >= 4, 5.0)
+        await job.stop()
+
+    run(scenario)
+    for ended, next_start, started in zip(work.ends, work.starts[1:], work.starts, strict=False):
+        # a run of d seconds is followed by at least 3 d of rest (busy a quarter of the time)
+        assert next_start - ended >= 3 * (ended - started) * 0.95
+
+
+def test_max_busy_is_a_fraction() -> None:
+    for wrong in (0, -0.5, 1.5):
+        with pytest.raises(ValueError):
+            PeriodicJob("test-job", Recorder(), interval=1, max_busy=wrong)

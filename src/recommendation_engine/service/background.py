@@ -12,7 +12,11 @@ the webhook dispatcher and its pruning, the pool gauges) is a `PeriodicJob`:
 - `stop` cancels the run in progress and returns once it has ended;
 - with ``workers`` above one, that many loops do the work side by side, every one of
   them woken by `wake` (for work they share out among themselves, such as rows taken
-  with ``FOR UPDATE SKIP LOCKED``).
+  with ``FOR UPDATE SKIP LOCKED``);
+- with ``max_busy`` (a fraction of the time), a run of ``d`` seconds is followed by a
+  rest of at least ``d * (1 - max_busy) / max_busy``, wake-ups and requests for more
+  notwithstanding: however long its runs grow, the job takes at most that share of a
+  core from the requests the replica serves.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 logger = logging.getLogger(__name__)
@@ -36,10 +41,14 @@ class PeriodicJob:
         interval: float,
         *,
         workers: int = 1,
+        max_busy: float | None = None,
         log: logging.Logger | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("a job needs at least one worker")
+        if max_busy is not None and not 0 < max_busy <= 1:
+            raise ValueError("max_busy is a fraction of the time, above 0 and at most 1")
+        self.max_busy = max_busy
         self.name = name
         self.interval = interval
         self._work = work
@@ -83,12 +92,16 @@ class PeriodicJob:
     async def _loop(self, name: str, wake: asyncio.Event) -> None:
         while True:
             wake.clear()
+            started = time.monotonic()
             try:
                 again = await self._work()
             except Exception:
                 self._log.exception("%s failed; trying again in %g s", name, self.interval)
                 await asyncio.sleep(self.interval)
                 continue
+            if self.max_busy is not None and self.max_busy < 1:
+                rest = (time.monotonic() - started) * (1 - self.max_busy) / self.max_busy
+                await asyncio.sleep(rest)
             if again is True:
                 continue
             with contextlib.suppress(TimeoutError):

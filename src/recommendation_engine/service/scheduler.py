@@ -1,6 +1,7 @@
 """Background jobs of one replica: keeping each tenant's model and trending data current.
 
-Every INCREMENTAL_UPDATE_INTERVAL_SECS the scheduler looks at every tenant with
+Every INCREMENTAL_UPDATE_INTERVAL_SECS (and at least three times as long as its last
+run took: it is busy at most a quarter of the time) the scheduler looks at every tenant with
 interactions and folds the interactions that arrived since the live version into it
 (an incremental update), or trains it from scratch when it has none or its last full
 training is older than FULL_REBUILD_INTERVAL_HOURS (which also applies changed
@@ -22,6 +23,11 @@ from recommendation_engine.storage import model_store
 
 logger = logging.getLogger(__name__)
 
+# The share of time the scheduler may spend training: after a run of d seconds it rests
+# at least 3 d, so that on a large catalogue, where an update takes long, requests keep
+# most of the replica's CPU however often interactions arrive.
+MAX_BUSY = 0.25
+
 
 class ModelScheduler:
     def __init__(
@@ -34,7 +40,9 @@ class ModelScheduler:
         self._pool = pool
         self._trainer = trainer
         self._trending = trending
-        self._job = PeriodicJob("model-scheduler", self._run, update_interval, log=logger)
+        self._job = PeriodicJob(
+            "model-scheduler", self._run, update_interval, max_busy=MAX_BUSY, log=logger
+        )
 
     def start(self) -> None:
         self._job.start()
