@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import asyncpg
 import orjson
+from cachetools import TTLCache
 
 from recommendation_engine.config import Settings
 from recommendation_engine.errors import AppError, NotFound, ValidationFailed
@@ -34,6 +35,7 @@ SHOWN = 10  # recommendations per list
 HISTORY_SHOWN = 100  # interactions on a user's timeline
 ENTITY_INTERACTIONS_SHOWN = 20
 SEARCH_LIMIT = 50
+COUNTS_SECONDS = 30.0
 MODEL_VERSIONS_SHOWN = 200
 # Keys of a model version's `config` under which validation metrics may be published.
 VALIDATION_KEYS = ("validation", "validation_metrics", "metrics")
@@ -117,6 +119,7 @@ class DashboardService:
             auth.require_api_key,
             timedelta(hours=settings.dashboard.session_hours),
         )
+        self._counts: TTLCache[str, dict[str, int]] = TTLCache(10_000, COUNTS_SECONDS)
         self.metrics = ServiceMetrics(settings.dashboard.metrics_sample_secs)
         self.evaluations = TenantEvaluations(
             services.pool,
@@ -154,10 +157,6 @@ class DashboardService:
             async with self._pool.acquire() as conn:
                 return await repo.entity_count(conn, tenant_id)
 
-        async def users_and_interactions() -> tuple[int, int]:
-            async with self._pool.acquire() as conn:
-                return await repo.user_and_interaction_counts(conn, tenant_id)
-
         async def per_minute() -> list[tuple[datetime, int]]:
             async with self._pool.acquire() as conn:
                 return await repo.interactions_per_minute(conn, tenant_id, since, now)
@@ -166,16 +165,8 @@ class DashboardService:
             async with self._pool.acquire() as conn:
                 return await repo.webhook_backlog(conn, tenant_id)
 
-        (
-            entity_count,
-            (user_count, interaction_count),
-            minutes,
-            webhooks,
-            status,
-            history,
-        ) = await asyncio.gather(
+        entity_count, minutes, webhooks, status, history = await asyncio.gather(
             entities(),
-            users_and_interactions(),
             per_minute(),
             backlog(),
             self.services.model_status(tenant_id),
@@ -185,14 +176,23 @@ class DashboardService:
         series = [counts.get(since + timedelta(minutes=m), 0) for m in range(24 * 60)]
         return {
             "entities": entity_count,
-            "users": user_count,
-            "interactions": interaction_count,
             "per_minute": {"start": since, "counts": series},
             "service": self.metrics.summary(),
             "model": status,
             "last_version": history[-1] if history else None,
             "webhooks": webhooks,
         }
+
+    async def user_and_interaction_counts(self, tenant_id: str) -> dict[str, int]:
+        """Distinct users and interactions: a pass over every interaction of the tenant
+        (a third of a second at a million), so the overview loads them after the page,
+        and a replica reuses them for `COUNTS_SECONDS`."""
+        cached = self._counts.get(tenant_id)
+        if cached is None:
+            async with self._pool.acquire() as conn:
+                users, interactions = await repo.user_and_interaction_counts(conn, tenant_id)
+            cached = self._counts[tenant_id] = {"users": users, "interactions": interactions}
+        return cached
 
     # -- entities -----------------------------------------------------------------------
 

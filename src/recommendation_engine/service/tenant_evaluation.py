@@ -67,7 +67,7 @@ async def read_dataset(
         async for row in repo.evaluation_entities(conn, tenant_id):
             index = items.index((row["entity_type"], row["entity_id"]))
             if index is not None and row["feature_vector"] is not None:
-                vectors[index] = row["feature_vector"]
+                vectors[index] = row["feature_vector"].to_numpy()
     log = InteractionLog.build(
         np.asarray(user_index, np.int64),
         np.asarray(item_index, np.int64),

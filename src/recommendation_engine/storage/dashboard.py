@@ -10,8 +10,6 @@ from typing import Any
 
 import asyncpg
 
-from recommendation_engine.storage.filters import attribute_filter
-
 # -- sessions -------------------------------------------------------------------------
 
 
@@ -191,8 +189,13 @@ async def search_entities(
         args.append(id_prefix)
         conditions.append(f"starts_with(entity_id, ${len(args)})")
     if value and attribute:
-        args += [[attribute], [value]]
-        conditions.append(attribute_filter("e", f"${len(args) - 1}", f"${len(args)}"))
+        args += [attribute, value]
+        name, wanted = f"${len(args) - 1}", f"${len(args)}"
+        conditions.append(
+            f"""(e.attributes ->> {name} = {wanted}
+                 OR (jsonb_typeof(e.attributes -> {name}) = 'array'
+                     AND e.attributes -> {name} ? {wanted}))"""
+        )
     elif value:
         args.append(value)
         conditions.append(

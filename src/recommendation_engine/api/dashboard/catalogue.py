@@ -55,6 +55,12 @@ async def overview(request: Request, page: TenantDep) -> Response:
     )
 
 
+@router.get("/{tenant}/overview/counts")
+async def overview_counts(request: Request, page: TenantDep) -> Response:
+    counts = await page.dashboard.user_and_interaction_counts(page.tenant_id)
+    return render(request, "overview_counts.html", counts)
+
+
 @router.get("/{tenant}")
 async def overview_without_slash(page: TenantDep) -> Response:
     return redirect(page.base + "/")
