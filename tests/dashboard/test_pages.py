@@ -31,6 +31,7 @@ def test_overview_shows_counts_activity_service_model_and_webhooks(
     canvas = page.locator("canvas[data-chart='activity-data']")
     expect(canvas).to_have_attribute("data-drawn", "yes")
     assert "in all" in (canvas.get_attribute("aria-label") or "")
+    screenshot(page, "overview", tmp_path)
     page.get_by_text("Interactions per hour, as a table").click()
     hours = page.locator("details table tbody tr")
     assert hours.count() == 24
@@ -40,7 +41,6 @@ def test_overview_shows_counts_activity_service_model_and_webhooks(
     assert float(rate.split()[0]) > 0, rate
     expect(page.get_by_test_id("p95")).to_contain_text("ms")
     expect(page.get_by_test_id("webhook-backlog")).to_have_text(re.compile(r"^\d+$"))
-    screenshot(page, "overview", tmp_path)
 
 
 def test_entities_are_searched_by_id_type_and_attribute_value(page: Page) -> None:
