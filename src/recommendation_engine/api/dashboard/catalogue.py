@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import ValidationError
 
 from recommendation_engine.api.dashboard.access import (
     PREFIX,
@@ -153,6 +154,9 @@ async def what_if(
             algorithm,
             record,
         )
+    except ValidationError as error:
+        problem = error.errors(include_url=False)[0]
+        context["error"] = f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}"
     except ValueError:
         context["error"] = "The value must be a number."
     except (PageError, AppError) as error:
