@@ -12,7 +12,7 @@ PORT ?= 8080
 API_KEY ?= dev-api-key
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test install install-dev lint format bench lock clean
+.PHONY: run test install install-dev lint format bench lock clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ test: install-dev
 	$(BIN)/python -m pytest
 	$(MAKE) -C clients/python test SERVICE_PYTHON=$(abspath $(BIN)/python)
 	$(MAKE) -C clients/typescript test SERVICE_PYTHON=$(abspath $(BIN)/python)
+
+# The README's pictures of the dashboard, taken by its browser tests (needs chromium).
+screenshots: install-dev
+	DASHBOARD_SCREENSHOTS=docs/images $(BIN)/python -m pytest -q tests/dashboard/test_pages.py
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -27,6 +27,9 @@ TABLES = (
     "webhooks",
     "webhook_events",
     "webhook_deliveries",
+    "model_history",
+    "evaluation_runs",
+    "dashboard_sessions",
 )
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What CI needs beyond Python, installed when missing: Node for the TypeScript client's
-# suite, and the deployment tests' tools (tests/deploy/), each part added by the piece of
+# suite, Chromium for the dashboard's browser tests, and the deployment tests' tools (tests/deploy/), each part added by the piece of
 # the deployment it serves.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,6 +25,14 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         nodejs npm >/dev/null
+fi
+
+# The dashboard's browser tests (tests/dashboard/): Debian's chromium, driven by
+# Playwright from the Python lock (Playwright's own browser downloads are not used).
+if ! command -v chromium >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        chromium fonts-dejavu-core >/dev/null
 fi
 
 # Kubernetes manifests (tests/deploy/test_kubernetes.py): kubectl with kustomize built

@@ -112,6 +112,17 @@ class WebhookSettings(BaseSettings):
     retention_days: int = Field(7, ge=1, description="How long finished deliveries are kept")
 
 
+class DashboardSettings(BaseSettings):
+    model_config = SettingsConfigDict(**_ENV, env_prefix="DASHBOARD_")
+    enabled: bool = Field(True, description="Serve the web dashboard at /dashboard")
+    session_hours: float = Field(
+        8.0, gt=0, le=24 * 30, description="How long a dashboard sign-in lasts"
+    )
+    metrics_sample_secs: float = Field(
+        10.0, gt=0, description="How often the dashboard reads the service's own counters"
+    )
+
+
 class TracingSettings(BaseSettings):
     model_config = SettingsConfigDict(**_ENV, env_prefix="TRACING_")
     enabled: bool = False
@@ -131,6 +142,7 @@ class Settings(BaseSettings):
     tenancy: TenancySettings = Field(default_factory=TenancySettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @model_validator(mode="after")
     def _check_auth(self) -> Settings:

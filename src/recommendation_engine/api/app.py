@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from recommendation_engine import __version__
-from recommendation_engine.api import errors
+from recommendation_engine.api import dashboard, errors
 from recommendation_engine.api.deps import require_api_key
 from recommendation_engine.api.lifecycle import drain_this_worker_on_sigterm
 from recommendation_engine.api.middleware import BodySizeLimit, ErrorBoundary, RequestObservation
@@ -32,6 +32,7 @@ from recommendation_engine.api.routes import (
 from recommendation_engine.config import Settings, get_settings
 from recommendation_engine.logging_setup import configure_logging
 from recommendation_engine.service.container import Services
+from recommendation_engine.service.dashboard import DashboardService
 from recommendation_engine.storage.database import create_pool
 from recommendation_engine.storage.setup import open_database
 
@@ -53,6 +54,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     services = Services.build(settings, pool)
     await services.start_background()
     app.state.services = services
+    board = app.state.dashboard = DashboardService(services, settings)
+    board.start()
     if multiprocessing.parent_process() is not None:  # a worker of a multi-worker serve
         drain_this_worker_on_sigterm(settings.server.shutdown_drain_secs)
     app.state.ready = True
@@ -61,6 +64,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         app.state.ready = False
+        await board.stop()
         await services.stop_background()
         await pool.close()
         await asyncio.to_thread(database.stop)
@@ -119,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in routers:
         app.include_router(router, dependencies=secured)
+    if settings.dashboard.enabled:
+        dashboard.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.server.max_request_body_bytes)
     origins = [o.strip() for o in settings.server.cors_allowed_origins.split(",") if o.strip()]
     if origins:

@@ -19,6 +19,9 @@ TENANT_TABLES = (
     "models",
     "entities",
     "interaction_types",
+    "model_history",
+    "evaluation_runs",
+    "dashboard_sessions",
 )
 
 _TENANT = "tenant_id, name, config, created_at, updated_at"
