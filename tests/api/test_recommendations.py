@@ -124,6 +124,24 @@ def test_type_and_attribute_filters(catalogue: httpx.Client) -> None:
     assert ids(both) == []
 
 
+def test_an_attribute_filter_never_matches_an_entity_without_the_attribute(
+    catalogue: httpx.Client,
+) -> None:
+    make_entity(catalogue, "plain", "movie", decade="1990s")  # no genre
+    for user in ("u1", "u2", "u3", "u4"):
+        record(catalogue, user, "m1")
+        record(catalogue, user, "plain")  # popular, and next to m1 in histories
+    rebuild(catalogue)
+    for algorithm in ("hybrid", "collaborative", "content_based"):
+        params = {"algorithm": algorithm, "filter.genre": "comedy", "count": 20}
+        listed = catalogue.get(f"{URL}/u0", params=params).json()
+        assert "plain" not in ids(listed), algorithm
+        similar = catalogue.get(f"{SIMILAR}/m1", params=params).json()
+        assert "plain" not in ids(similar), algorithm
+    unfiltered = catalogue.get(f"{SIMILAR}/m1", params={"algorithm": "collaborative"}).json()
+    assert "plain" in ids(unfiltered)  # it is there to be filtered out
+
+
 def test_weights_one_zero_reproduce_the_pure_algorithms(catalogue: httpx.Client) -> None:
     rebuild(catalogue)
     params = {"count": 8}
