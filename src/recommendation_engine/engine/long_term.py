@@ -31,7 +31,7 @@ from recommendation_engine.engine.log import InteractionLog
 
 @dataclass(frozen=True)
 class LongTermConfig:
-    regularisation: float = 300.0  # λ, added to the Gram matrix's diagonal
+    regularisation: float = 200.0  # λ, added to the Gram matrix's diagonal
     neighbours: int = 200  # weights kept per item
     max_items: int = 5000  # the most popular items the regression covers
     history: int = 100  # most recent interactions of a user that count

@@ -51,8 +51,8 @@ BACKWARD = (0.5, 0.25)
 WINDOW_DECAY = ((60, 30.0), (30, 30.0), (15, 10.0))
 HALF_LIFE = (3.0, 8.0, 2.0, 12.0)
 ALPHA = (0.4, 0.6)
-LONG_TERM_WEIGHT = (0.15, 0.3, 0.5)
-CONTENT_WEIGHT = (0.05, 0.1, 0.2)
+LONG_TERM_WEIGHT = (0.15, 0.3)
+CONTENT_WEIGHT = (0.05, 0.1)
 CONTENT_SHARPNESS = (1.0, 3.0)
 # Dense validation scores kept at once (users x items).
 _MAX_DENSE = 20_000_000
@@ -334,22 +334,23 @@ def tune(
         if metrics["ndcg@10"] > chosen_metrics["ndcg@10"]:
             chosen, chosen_metrics = weights, metrics
 
-    if "long_term" in normalised:
-        for weight in LONG_TERM_WEIGHT:
-            try_weights(ensemble.BlendWeights(sequential=1 - weight, long_term=weight))
-    if "content" in normalised:
-        start = chosen if chosen.content == 0 and chosen.sequential > 0 else None
-        if start is not None:
-            for sharpness in CONTENT_SHARPNESS:
-                for weight in CONTENT_WEIGHT:
-                    try_weights(
-                        ensemble.BlendWeights(
-                            sequential=start.sequential * (1 - weight),
-                            long_term=start.long_term * (1 - weight),
-                            content=weight,
-                            content_sharpness=sharpness,
-                        )
+    # Every mix of the long-term and content weights (the rest is sequential).
+    long_weights = (0.0, *LONG_TERM_WEIGHT) if "long_term" in normalised else (0.0,)
+    content_weights = (0.0, *CONTENT_WEIGHT) if "content" in normalised else (0.0,)
+    for long_weight in long_weights:
+        for content_weight in content_weights:
+            sharpnesses = CONTENT_SHARPNESS if content_weight > 0 else (1.0,)
+            for sharpness in sharpnesses:
+                if long_weight == content_weight == 0:
+                    continue  # the sequential model alone: already scored
+                try_weights(
+                    ensemble.BlendWeights(
+                        sequential=round(1.0 - long_weight - content_weight, 6),
+                        long_term=long_weight,
+                        content=content_weight,
+                        content_sharpness=sharpness,
                     )
+                )
     validation_metrics = {"default": default_metrics, **single, "chosen": chosen_metrics}
     config = replace(base, sequential=sequential_config, weights=chosen)
     return Tuning(
