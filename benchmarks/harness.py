@@ -209,15 +209,29 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--min-rating", type=float, default=None)
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="a synthetic catalogue where attributes determine taste (benchmarks.synthetic)",
+    )
     args = parser.parse_args()
-    data = load(args.min_rating)
-    train, test = holdout_split(data.log)
+    if args.synthetic:
+        from benchmarks.synthetic import taste_data
+
+        log, attributes = taste_data()
+        name = "synthetic attribute-driven taste"
+    else:
+        data = load(args.min_rating)
+        log, attributes = data.log, data.attributes
+        name = "MovieLens-100K" + (
+            "" if args.min_rating is None else f" ratings >= {args.min_rating:g}"
+        )
+    train, test = holdout_split(log)
     print(
-        f"MovieLens-100K{'' if args.min_rating is None else f' ratings >= {args.min_rating:g}'}: "
-        f"{data.log.n_users} users, {data.log.n_items} items, {len(data.log)} interactions; "
+        f"{name}: {log.n_users} users, {log.n_items} items, {len(log)} interactions; "
         f"train {len(train)}, test {len(test)}"
     )
-    vectors = vectors_of(data.attributes)
+    vectors = vectors_of(attributes)
     started = time.perf_counter()
     model = knn.fit(train)
     fit_seconds = time.perf_counter() - started

@@ -76,7 +76,9 @@ def fit(
         candidates = np.sort(candidates[order[: config.max_candidates]])
     if candidates.size == 0:
         return ContentNeighbours(sp.csr_matrix((n, n), dtype=np.float32), config)
-    prior = (1.0 + np.maximum(popularity[candidates], 0.0)) ** config.popularity
+    prior = ((1.0 + np.maximum(popularity[candidates], 0.0)) ** config.popularity).astype(
+        np.float32
+    )
     target = unit[candidates]
     k = min(config.neighbours, candidates.size)
     rows_with = np.flatnonzero(has_vector)
@@ -84,7 +86,7 @@ def fit(
     rows, cols, values = [], [], []
     for start in range(0, rows_with.size, block):
         chunk = rows_with[start : start + block]
-        scores = (unit[chunk] @ target.T).astype(np.float64)
+        scores = unit[chunk] @ target.T
         np.maximum(scores, 0.0, out=scores)
         scores *= prior[None, :]
         scores[chunk[:, None] == candidates[None, :]] = 0.0  # not one's own neighbour

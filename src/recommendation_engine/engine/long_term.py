@@ -8,10 +8,12 @@ matrix on itself with a zero diagonal (Steck, "Embarrassingly Shallow Autoencode
 diag(B) = 0. Unlike co-occurrence counts, the regression explains an item by each other
 item *net of the rest*, which discounts items that co-occur with everything.
 
-The inversion is cubic in the number of items, so only the ``max_items`` most popular
-items take part (the rest get no long-term list and receive no long-term score); and
-only each item's ``neighbours`` strongest positive weights are kept, so the model
-serves like the sequential one: a sparse row per history item, summed.
+The inversion is cubic in the number of items (single precision, by Cholesky: about
+0.1 s for 1,700 items, a few seconds for 2,500 on a loaded 2-core machine), so only the
+``max_items`` most popular items take part (the rest get no long-term list and receive
+no long-term score); and only each item's ``neighbours`` strongest positive weights are
+kept, so the model serves like the sequential one: a sparse row per history item,
+summed.
 
 A user's long-term score sums the rows of their last ``history`` distinct items, each
 with weight 1 (order does not matter here).
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
+from scipy.linalg import lapack
 
 from recommendation_engine.engine.log import InteractionLog
 
@@ -33,7 +36,7 @@ from recommendation_engine.engine.log import InteractionLog
 class LongTermConfig:
     regularisation: float = 200.0  # λ, added to the Gram matrix's diagonal
     neighbours: int = 200  # weights kept per item
-    max_items: int = 5000  # the most popular items the regression covers
+    max_items: int = 2500  # the most popular items the regression covers
     history: int = 100  # most recent interactions of a user that count
 
 
@@ -68,9 +71,9 @@ def fit(log: InteractionLog, config: LongTermConfig = LongTermConfig()) -> LongT
         (np.ones(len(users), np.float64), (users, items)), shape=(log.n_users, covered.size)
     )
     x.data[:] = 1.0
-    gram = (x.T @ x).toarray()
+    gram = (x.T @ x).toarray().astype(np.float32)
     gram[np.diag_indices_from(gram)] += config.regularisation
-    precision = np.linalg.inv(gram)
+    precision = _inverse_of_positive_definite(gram)
     del gram
     weights = precision / -np.diag(precision)[None, :]
     np.fill_diagonal(weights, 0.0)
@@ -82,9 +85,24 @@ def fit(log: InteractionLog, config: LongTermConfig = LongTermConfig()) -> LongT
     return LongTermModel(matrix, config)
 
 
+def _inverse_of_positive_definite(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The inverse of a symmetric positive definite matrix, by its Cholesky factor (about
+    three times faster than a general inverse); overwrites ``matrix``."""
+    factor, info = lapack.spotrf(matrix, lower=False, overwrite_a=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"not positive definite (spotrf info {info})")
+    inverse, info = lapack.spotri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"inversion failed (spotri info {info})")
+    # Only the upper triangle is filled in: mirror it.
+    lower = np.tril_indices(len(inverse), -1)
+    inverse[lower] = inverse.T[lower]
+    return inverse
+
+
 def _strongest_positive(
-    weights: NDArray[np.float64], k: int
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    weights: NDArray[np.floating], k: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.floating]]:
     """Each row's ``k`` largest positive entries (row, column, value), a block at a time."""
     n = weights.shape[0]
     k = min(k, n - 1)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -49,13 +49,13 @@ FRACTION = 0.2
 # Candidate values, tried in this order (see `tune`).
 BACKWARD = (0.5, 0.25)
 WINDOW_DECAY = ((60, 30.0), (30, 30.0), (15, 10.0))
-HALF_LIFE = (3.0, 8.0, 2.0, 12.0)
+HALF_LIFE = (1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0)
 ALPHA = (0.4, 0.6)
 LONG_TERM_WEIGHT = (0.15, 0.3)
 CONTENT_WEIGHT = (0.05, 0.1)
 CONTENT_SHARPNESS = (1.0, 3.0)
 # Dense validation scores kept at once (users x items).
-_MAX_DENSE = 20_000_000
+_MAX_DENSE = 5_000_000
 
 
 def temporal_holdout(
@@ -274,23 +274,33 @@ def tune(
 
     best = search.evaluate("default", base.sequential)
     default_metrics = dict(best[1])
-    stages: list[tuple[str, Callable[[knn.SequentialKNNConfig], Iterable]]] = [
-        ("backward", lambda c: (replace(c, backward=b) for b in BACKWARD)),
+    # Each stage gives "runs" of candidates from the best so far: a run goes on only
+    # while its candidates improve (so a half-life ladder climbs while it pays).
+    stages: list[tuple[str, Callable[[knn.SequentialKNNConfig], list[list[Any]]]]] = [
+        ("backward", lambda c: [[replace(c, backward=b)] for b in BACKWARD]),
+        ("window", lambda c: [[replace(c, window=w, decay=d)] for w, d in WINDOW_DECAY]),
         (
-            "window",
-            lambda c: (replace(c, window=w, decay=d) for w, d in WINDOW_DECAY),
+            "half_life",
+            lambda c: [
+                [
+                    replace(c, half_life=h)
+                    for h in sorted(HALF_LIFE, reverse=True)
+                    if h < c.half_life
+                ],
+                [replace(c, half_life=h) for h in sorted(HALF_LIFE) if h > c.half_life],
+            ],
         ),
-        ("half_life", lambda c: (replace(c, half_life=h) for h in HALF_LIFE)),
-        ("alpha", lambda c: (replace(c, alpha=a) for a in ALPHA)),
-        ("neighbours", lambda c: (replace(c, neighbours=2 * c.neighbours),)),
+        ("alpha", lambda c: [[replace(c, alpha=a)] for a in ALPHA]),
+        ("neighbours", lambda c: [[replace(c, neighbours=2 * c.neighbours)]]),
     ]
-    for stage, candidates in stages:
-        current = best[0]
-        for candidate in candidates(current):
-            if candidate == current or out_of_time():
-                continue
-            result = search.evaluate(stage, candidate)
-            if result[1]["ndcg@10"] > best[1]["ndcg@10"]:
+    for stage, runs in stages:
+        for run in runs(best[0]):
+            for candidate in run:
+                if candidate == best[0] or out_of_time():
+                    break
+                result = search.evaluate(stage, candidate)
+                if result[1]["ndcg@10"] <= best[1]["ndcg@10"]:
+                    break
                 best = result
     sequential_config, sequential_metrics = best
     # The blend: each source's masked scores for the validation users, computed once.
@@ -310,6 +320,11 @@ def tune(
             )
         )
     normalised = {name: ensemble.normalise_rows(scores) for name, scores in parts.items()}
+    sharpened = {
+        power: _sharpen(normalised["content"], power)
+        for power in CONTENT_SHARPNESS
+        if "content" in normalised and power != 1.0
+    }
     single = {"sequential": sequential_metrics}
     for name in ("long_term", "content"):
         if name in parts:
@@ -328,7 +343,7 @@ def tune(
         nonlocal chosen, chosen_metrics
         if out_of_time():
             return
-        scores = _blend_normalised(normalised, weights)
+        scores = _blend_normalised(normalised, sharpened, weights)
         metrics = validation.metrics(scores)
         trials.append({"stage": "blend", **asdict(weights), **metrics})
         if metrics["ndcg@10"] > chosen_metrics["ndcg@10"]:
@@ -444,17 +459,27 @@ def _ranked_key(config: knn.SequentialKNNConfig) -> tuple[Any, ...]:
 
 
 def _blend_normalised(
-    normalised: dict[str, NDArray[np.float64]], weights: ensemble.BlendWeights
+    normalised: dict[str, NDArray[np.float64]],
+    sharpened: dict[float, NDArray[np.float64]],
+    weights: ensemble.BlendWeights,
 ) -> NDArray[np.float64]:
+    """`ensemble.blend` of parts already normalised (content also already sharpened)."""
     used = {name: weights.of(name) for name in normalised if weights.of(name) > 0}
     total = sum(used.values())
     blended = np.zeros_like(next(iter(normalised.values())))
     for name, weight in used.items():
         part = normalised[name]
         if name == "content" and weights.content_sharpness != 1.0:
-            part = np.where(np.isfinite(part), part**weights.content_sharpness, part)
+            part = sharpened[weights.content_sharpness]
         blended += part * (weight / total)
     return blended
+
+
+def _sharpen(part: NDArray[np.float64], power: float) -> NDArray[np.float64]:
+    """``part ** power`` for scores in [0, 1], -inf kept."""
+    sharpened = np.power(np.maximum(part, 0.0), power)
+    sharpened[np.isneginf(part)] = -np.inf
+    return sharpened
 
 
 def _sample_users(log: InteractionLog, max_rows: float, seed: int) -> tuple[InteractionLog, float]:
