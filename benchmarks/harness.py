@@ -170,10 +170,15 @@ def tuned_results(
     train: InteractionLog, test: InteractionLog, vectors: NDArray[np.float32] | None
 ) -> dict[str, Any]:
     """Tune on the training part only, fit the chosen model on it, score the test part."""
+    # One fit: the default model at its default settings (every source fitted), as a
+    # build without tuning would train it. The tuning gets twice that.
     started = time.perf_counter()
-    knn.fit(train)
+    untuned = ensemble.EnsembleConfig(
+        weights=ensemble.BlendWeights(sequential=0.8, long_term=0.1, content=0.1)
+    )
+    tuning.fit(train, vectors, untuned)
     default_fit = time.perf_counter() - started
-    tuned = tuning.tune(train, vectors)
+    tuned = tuning.tune(train, vectors, budget_seconds=tuning.budget_for(default_fit))
     started = time.perf_counter()
     model = tuning.fit(train, vectors, tuned.config)
     chosen_fit = time.perf_counter() - started
@@ -247,7 +252,8 @@ def main() -> None:
         print(f"  validation {name:<17} {short(metrics)}")
     print(
         f"  tuning {tuned.seconds:.2f} s = {tuned.seconds / report['default_fit_seconds']:.1f} "
-        f"x the service's default fit ({report['default_fit_seconds']:.2f} s), "
+        f"x one fit of the default model at default settings "
+        f"({report['default_fit_seconds']:.2f} s; budget 2 x), "
         f"{tuned.seconds / report['chosen_fit_seconds']:.1f} x the chosen model's fit "
         f"({report['chosen_fit_seconds']:.2f} s); {len(tuned.trials)} trials, "
         f"{tuned.users} validation users"

@@ -52,7 +52,10 @@ WINDOW_DECAY = ((60, 30.0), (30, 30.0), (15, 10.0))
 HALF_LIFE = (1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0)
 ALPHA = (0.4, 0.6)
 LONG_TERM_WEIGHT = (0.15, 0.3)
-CONTENT_WEIGHT = (0.05, 0.1)
+CONTENT_WEIGHT = (0.05, 0.1, 0.3, 0.6)
+# Sharpening is tried for content weights up to this (a small part that should only
+# move close matches).
+CONTENT_SHARPEN_UP_TO = 0.1
 CONTENT_SHARPNESS = (1.0, 3.0)
 # Dense validation scores kept at once (users x items).
 _MAX_DENSE = 5_000_000
@@ -244,19 +247,21 @@ def tune(
     vectors: NDArray[np.floating] | None = None,
     base: ensemble.EnsembleConfig | None = None,
     *,
+    budget_seconds: float | None = None,
     max_users: int = 2000,
     max_pair_entries: int = 40_000_000,
-    budget_seconds: float | None = None,
     seed: int = 0,
 ) -> Tuning:
     """Choose the default model's configuration on a validation split of ``log``.
 
-    ``base`` gives the starting point and the settings not tuned (long-term and content
-    settings); ``budget_seconds``, when given, stops the search (keeping the best so
-    far) once exceeded."""
+    ``base`` gives the starting point and the settings not tuned (the long-term and
+    content models' own settings). The search of the sequential settings stops once
+    ``budget_seconds`` have gone since the call (None: no limit); a build passes about
+    twice what its last fit took (`budget_for`). The blend's weights are always chosen
+    (a few dozen cheap trials), and the chosen blend is never worse on validation than
+    the best single source."""
     started = time.perf_counter()
     base = base or ensemble.EnsembleConfig()
-    deadline = None if budget_seconds is None else started + budget_seconds
     trials: list[dict[str, Any]] = []
     max_window = max([base.sequential.window, *(w for w, _ in WINDOW_DECAY)])
     log, sampled = _sample_users(log, max_pair_entries / (2.0 * max_window), seed)
@@ -266,7 +271,14 @@ def tune(
         config = replace(base, weights=ensemble.BlendWeights())
         return Tuning(config, {}, [], time.perf_counter() - started, 0, sampled)
     popularity = train.item_weights()
+    # The long-term and content scores do not depend on the sequential settings
+    # (content's recency is re-applied once they are chosen): fitted once.
     pairs = PairCache(train, max_window)
+    taste = long_term.fit(train, base.long_term)
+    near = (
+        content_neighbours.fit(vectors, popularity, base.content) if vectors is not None else None
+    )
+    deadline = None if budget_seconds is None else started + budget_seconds
     search = _SequentialSearch(train, pairs, popularity, validation, trials)
 
     def out_of_time() -> bool:
@@ -304,68 +316,41 @@ def tune(
                 best = result
     sequential_config, sequential_metrics = best
     # The blend: each source's masked scores for the validation users, computed once.
-    parts = {"sequential": search.scores_of(sequential_config)}
+    parts = {
+        "sequential": search.scores_of(sequential_config),
+        "long_term": validation.mask(long_term.score_users(taste, validation.histories)),
+    }
     del pairs, search
-    if not out_of_time():
-        taste = long_term.fit(train, base.long_term)
-        parts["long_term"] = validation.mask(long_term.score_users(taste, validation.histories))
-    if vectors is not None and not out_of_time():
-        near = content_neighbours.fit(vectors, popularity, base.content)
+    if near is not None:
         parts["content"] = validation.mask(
             content_neighbours.score_users(
-                near,
-                validation.histories,
-                sequential_config.half_life,
-                sequential_config.history,
+                near, validation.histories, sequential_config.half_life, sequential_config.history
             )
         )
     normalised = {name: ensemble.normalise_rows(scores) for name, scores in parts.items()}
+    del parts
     sharpened = {
         power: _sharpen(normalised["content"], power)
         for power in CONTENT_SHARPNESS
         if "content" in normalised and power != 1.0
     }
     single = {"sequential": sequential_metrics}
-    for name in ("long_term", "content"):
-        if name in parts:
-            single[name] = validation.metrics(parts[name])
-            trials.append({"stage": "blend", name: 1.0, **single[name]})
-    chosen = ensemble.BlendWeights()
-    chosen_metrics = sequential_metrics
-    for name, metrics in single.items():  # a single source may win outright
-        if metrics["ndcg@10"] > chosen_metrics["ndcg@10"]:
-            chosen = ensemble.BlendWeights(
-                **{source: float(source == name) for source in ensemble.SOURCES}
-            )
-            chosen_metrics = metrics
-
-    def try_weights(weights: ensemble.BlendWeights) -> None:
-        nonlocal chosen, chosen_metrics
-        if out_of_time():
-            return
-        scores = _blend_normalised(normalised, sharpened, weights)
-        metrics = validation.metrics(scores)
+    chosen, chosen_metrics = ensemble.BlendWeights(), sequential_metrics
+    for name in normalised:
+        if name == "sequential":
+            continue
+        single[name] = validation.metrics(normalised[name])
+        weights = ensemble.BlendWeights(
+            **{source: float(source == name) for source in ensemble.SOURCES}
+        )
+        trials.append({"stage": "blend", **asdict(weights), **single[name]})
+        if single[name]["ndcg@10"] > chosen_metrics["ndcg@10"]:  # a source alone may win
+            chosen, chosen_metrics = weights, single[name]
+    for weights in _blend_candidates("long_term" in normalised, "content" in normalised):
+        metrics = validation.metrics(_blend_normalised(normalised, sharpened, weights))
         trials.append({"stage": "blend", **asdict(weights), **metrics})
         if metrics["ndcg@10"] > chosen_metrics["ndcg@10"]:
             chosen, chosen_metrics = weights, metrics
-
-    # Every mix of the long-term and content weights (the rest is sequential).
-    long_weights = (0.0, *LONG_TERM_WEIGHT) if "long_term" in normalised else (0.0,)
-    content_weights = (0.0, *CONTENT_WEIGHT) if "content" in normalised else (0.0,)
-    for long_weight in long_weights:
-        for content_weight in content_weights:
-            sharpnesses = CONTENT_SHARPNESS if content_weight > 0 else (1.0,)
-            for sharpness in sharpnesses:
-                if long_weight == content_weight == 0:
-                    continue  # the sequential model alone: already scored
-                try_weights(
-                    ensemble.BlendWeights(
-                        sequential=round(1.0 - long_weight - content_weight, 6),
-                        long_term=long_weight,
-                        content=content_weight,
-                        content_sharpness=sharpness,
-                    )
-                )
     validation_metrics = {"default": default_metrics, **single, "chosen": chosen_metrics}
     config = replace(base, sequential=sequential_config, weights=chosen)
     return Tuning(
@@ -376,6 +361,30 @@ def tune(
         int(validation.users.size),
         sampled,
     )
+
+
+def _blend_candidates(long_term: bool, content: bool) -> list[ensemble.BlendWeights]:
+    """Mixes of the sources (the sequential one takes the rest), sequential alone
+    excluded: a little long-term and content on top of sequential, and content-led
+    mixes for catalogues whose attributes say more than their interactions."""
+    long_weights = (0.0, *LONG_TERM_WEIGHT) if long_term else (0.0,)
+    content_weights = (0.0, *CONTENT_WEIGHT) if content else (0.0,)
+    candidates = []
+    for long_weight in long_weights:
+        for content_weight in content_weights:
+            if long_weight == content_weight == 0 or long_weight + content_weight >= 1:
+                continue
+            small = content_weight <= max(CONTENT_SHARPEN_UP_TO, 0.0)
+            for sharpness in CONTENT_SHARPNESS if content_weight > 0 and small else (1.0,):
+                candidates.append(
+                    ensemble.BlendWeights(
+                        sequential=round(1.0 - long_weight - content_weight, 6),
+                        long_term=long_weight,
+                        content=content_weight,
+                        content_sharpness=sharpness,
+                    )
+                )
+    return candidates
 
 
 def fit(
