@@ -4,24 +4,30 @@
 user, the last ``ceil(20 %)`` of their interactions; see `temporal_holdout`), fits on
 the rest, and chooses by NDCG@10 on the held-out part:
 
-1. the sequential model's ``backward``, ``window``/``decay``, ``half_life``, ``alpha``
-   and ``neighbours``, one group at a time from the service's defaults (coordinate
-   descent: a change is kept only when it beats the best so far);
-2. the blend's weights: how much the long-term lists (`long_term`) and the content
-   neighbours (`content_neighbours`) add to the sequential scores, and the content
-   sharpening. Each source alone is a candidate too, so the chosen blend never scores
-   below the best single source on the validation split.
+1. the sequential model's ``backward``, ``window``/``decay``, ``half_life`` (a ladder
+   that goes on while it improves), ``alpha`` and ``neighbours``, one group at a time
+   from the service's defaults (coordinate descent: a change is kept only when it beats
+   the best so far, so the result is never worse on validation than the defaults);
+2. the blend's weights (`ensemble`): how much the long-term lists (`long_term`) and
+   the content neighbours (`content_neighbours`) add to the sequential scores, content
+   sharpening, and content-led mixes. Each source alone is a candidate too, so the
+   chosen blend never scores below the best single source on the validation split.
 
-It has to cost about two fits, so nothing is fitted twice that need not be:
+It has to cost about two fits (``budget_seconds``; a build passes twice what its last
+fit took), so nothing is fitted twice that need not be:
 
 * every pair of interactions up to the largest window tried is collected once, sorted
   by (item, neighbour) with its distance and direction (`PairCache`); a trial's
   co-occurrence for any window, decay and backward weight is then one weighted sum
   over those sorted entries, not a fit;
 * only the neighbour lists of items in the validation users' recent histories are
-  ranked, and changing ``half_life`` or the blend re-scores without refitting;
-* at most ``max_users`` validation users are scored, and a log whose pairs would not
-  fit in ``max_pair_entries`` is tuned on a sample of its users.
+  ranked; changing ``half_life`` or the blend re-scores without refitting; the
+  long-term and content models are fitted once;
+* at most ``max_users`` validation users are scored (fewer for large catalogues), and a
+  log whose pairs would not fit in ``max_pair_entries`` is tuned on a sample of its
+  users;
+* when the budget runs out the sequential search stops with the best so far; the blend
+  (a few dozen cheap trials) is always chosen.
 
 `fit(log, vectors, tuning.config)` (`ensemble.fit`) then trains the chosen model on the
 whole log. Nothing here looks at data outside the log it is given: a caller that
