@@ -125,6 +125,33 @@ def long_term_item_knn(train: InteractionLog, v: tuning.Validation) -> NDArray[n
     return long_term.score_users(model, v.histories)
 
 
+def user_knn(train: InteractionLog, v: tuning.Validation) -> NDArray[np.float64]:
+    """User-based kNN: the 50 most similar users (cosine of whole histories), their items."""
+    x = sp.csr_matrix(
+        (np.ones(len(train)), (train.users, train.items)), (train.n_users, train.n_items)
+    )
+    x.data[:] = 1.0
+    norms = np.sqrt(np.maximum(np.asarray(x.sum(axis=1)).ravel(), 1e-9))
+    mine = x[v.users]
+    similarity = (mine @ x.T).toarray() / np.outer(norms[v.users], norms)
+    similarity[np.arange(len(v.users)), v.users] = 0.0
+    cut = -np.partition(-similarity, 50, axis=1)[:, 50:51]
+    similarity[similarity < cut] = 0.0
+    return np.asarray(sp.csr_matrix(similarity) @ x.toarray())
+
+
+def sequential_ease(train: InteractionLog, v: tuning.Validation) -> NDArray[np.float64]:
+    """EASE on the windowed, directional co-occurrence (the base's pairs) instead of
+    whole histories, summed with the base's recency weights."""
+    summed = knn._cooccurrence(train, BASE, None).toarray()
+    np.fill_diagonal(summed, train.item_weights() + 1000.0)
+    precision = np.linalg.inv(summed)
+    weights = -precision / np.diag(precision)[None, :]
+    np.fill_diagonal(weights, 0.0)
+    model = knn.ItemNeighbours(sp.csr_matrix(weights), train.item_weights(), BASE)
+    return knn.score_users(model, v.histories)
+
+
 def content_profile(vectors: NDArray[np.float32], centred: bool, prior: float) -> Experiment:
     """`engine.content`'s profile cosine (centred vectors or not), x (1 + count) ** prior."""
 
@@ -202,6 +229,12 @@ def main() -> None:
         "base + 0.3 long-term EASE": blended({"s": seq, "l": long_term_ease}, {"s": 0.7, "l": 0.3}),
         "base + 0.15 long-term item-kNN": blended(
             {"s": seq, "l": long_term_item_knn}, {"s": 0.85, "l": 0.15}
+        ),
+        "user-kNN alone (50 neighbours)": user_knn,
+        "base + 0.2 user-kNN": blended({"s": seq, "u": user_knn}, {"s": 0.8, "u": 0.2}),
+        "sequential EASE (windowed pairs, lambda 1000) alone": sequential_ease,
+        "base + 0.3 sequential EASE": blended(
+            {"s": seq, "e": sequential_ease}, {"s": 0.7, "e": 0.3}
         ),
         "content: profile cosine (today's)": content_profile(vectors, False, 0.0),
         "content: profile cosine, centred": content_profile(vectors, True, 0.0),

@@ -30,7 +30,7 @@ def chain_log(
 
 
 def attribute_taste(
-    n_users: int = 300, n_items: int = 2000, genres: int = 20, seed: int = 5
+    n_users: int = 120, n_items: int = 2000, genres: int = 80, seed: int = 5
 ) -> tuple[InteractionLog, np.ndarray]:
     """Users each like one genre and take random items of it, in random order: taste is
     all in the attributes, and the catalogue is large for its users, so co-occurrence is

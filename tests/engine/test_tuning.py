@@ -94,7 +94,7 @@ def test_an_exhausted_budget_still_chooses_a_blend() -> None:
     log, vectors = attribute_taste()
     tuned = tuning.tune(log, vectors, budget_seconds=0.0)
     assert [t["stage"] for t in tuned.trials if t["stage"] != "blend"] == ["default"]
-    assert tuned.config.sequential == knn.SequentialKNNConfig()
+    assert tuned.config.sequential == ensemble.default_sequential()
     check_guarantees(tuned)
 
 

@@ -63,6 +63,8 @@ CONTENT_WEIGHT = (0.05, 0.1, 0.3, 0.6)
 # move close matches).
 CONTENT_SHARPEN_UP_TO = 0.1
 CONTENT_SHARPNESS = (1.0, 3.0)
+# Candidates per source a blend is scored over (see `shortlist`).
+SHORTLIST = 50
 # Dense validation scores kept at once (users x items).
 _MAX_DENSE = 5_000_000
 
@@ -111,6 +113,7 @@ class Validation:
         in_train = row[train.users] >= 0
         self.seen_rows = row[train.users[in_train]]
         self.seen_items = train.items[in_train]
+        self.seconds = 0.0
 
     def recent_items(self, history: int) -> NDArray[np.int64]:
         """Items among the users' last ``history`` interactions (the rows scoring reads)."""
@@ -121,18 +124,60 @@ class Validation:
         scores[self.seen_rows, self.seen_items] = -np.inf
         return scores
 
-    def metrics(self, scores: NDArray[np.float64], k: int = 10) -> dict[str, float]:
-        """NDCG@k and recall@k of masked score rows (one per user, in ``users`` order)."""
+    def metrics(
+        self,
+        scores: NDArray[np.float64],
+        columns: NDArray[np.int64] | None = None,
+        k: int = 10,
+    ) -> dict[str, float]:
+        """NDCG@k and recall@k of masked score rows (one per user, in ``users`` order);
+        an item scored 0 or less is never a hit. With ``columns``, score ``[u, j]`` is
+        that of item ``columns[u, j]`` (a shortlist; -1 pads a row)."""
+        started = time.perf_counter()
         top = np.argpartition(-scores, k, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable")
         top = np.take_along_axis(top, order, 1)
-        hits = np.take_along_axis(self.relevant, top, 1)
-        hits &= np.isfinite(np.take_along_axis(scores, top, 1))
+        # Only positively scored items count: the rest are ties at 0 that no source
+        # supports, whose order would be arbitrary (a shortlist would break them by
+        # other sources' choices).
+        finite = np.take_along_axis(scores, top, 1) > 0
+        if columns is not None:
+            top = np.take_along_axis(columns, top, 1)
+            finite &= top >= 0
+        hits = np.take_along_axis(self.relevant, np.maximum(top, 0), 1) & finite
         discount = 1.0 / np.log2(np.arange(2, k + 2))
         ideal = np.cumsum(discount)[np.minimum(self.relevant_count, k) - 1]
         ndcg = (hits * discount).sum(1) / ideal
         recall = hits.sum(1) / self.relevant_count
+        self.seconds = time.perf_counter() - started  # what a metric costs, for budgeting
         return {"ndcg@10": float(ndcg.mean()), "recall@10": float(recall.mean())}
+
+
+def shortlist(
+    parts: dict[str, NDArray[np.float64]], size: int
+) -> tuple[NDArray[np.int64], dict[str, NDArray[np.float64]]]:
+    """Each user's candidates for a blend: the union of every part's best ``size`` items
+    (a request blends such a shortlist too); returns their item numbers (-1 pads) and
+    each part's scores of them (-inf where padded)."""
+    first = next(iter(parts.values()))
+    users, n = first.shape
+    size = min(size, n - 1)
+    chosen = np.zeros((users, n), bool)
+    for scores in parts.values():
+        top = np.argpartition(-scores, size, axis=1)[:, :size]
+        np.put_along_axis(chosen, top, True, 1)
+    counts = chosen.sum(1)
+    width = int(counts.max())
+    columns = np.full((users, width), -1, np.int64)
+    rows, items = np.nonzero(chosen)
+    position = np.arange(rows.size) - np.repeat(np.r_[0, np.cumsum(counts)[:-1]], counts)
+    columns[rows, position] = items
+    gathered = {}
+    for name, scores in parts.items():
+        values = np.take_along_axis(scores, np.maximum(columns, 0), 1)
+        values[columns < 0] = -np.inf
+        gathered[name] = values
+    return columns, gathered
 
 
 class PairCache:
@@ -292,6 +337,10 @@ def tune(
 
     best = search.evaluate("default", base.sequential)
     default_metrics = dict(best[1])
+    # The blend is always chosen: keep time for it (shortlists, then cheap trials).
+    blends = _blend_candidates(True, near is not None)
+    if deadline is not None:
+        deadline -= 4.0 * validation.seconds
     # Each stage gives "runs" of candidates from the best so far: a run goes on only
     # while its candidates improve (so a half-life ladder climbs while it pays).
     stages: list[tuple[str, Callable[[knn.SequentialKNNConfig], list[list[Any]]]]] = [
@@ -335,6 +384,9 @@ def tune(
         )
     normalised = {name: ensemble.normalise_rows(scores) for name, scores in parts.items()}
     del parts
+    # Blends are scored over each user's shortlist: the union of every source's best
+    # SHORTLIST items (normalised over the whole catalogue, as a request does).
+    columns, normalised = shortlist(normalised, SHORTLIST)
     sharpened = {
         power: _sharpen(normalised["content"], power)
         for power in CONTENT_SHARPNESS
@@ -345,15 +397,15 @@ def tune(
     for name in normalised:
         if name == "sequential":
             continue
-        single[name] = validation.metrics(normalised[name])
+        single[name] = validation.metrics(normalised[name], columns)
         weights = ensemble.BlendWeights(
             **{source: float(source == name) for source in ensemble.SOURCES}
         )
         trials.append({"stage": "blend", **asdict(weights), **single[name]})
         if single[name]["ndcg@10"] > chosen_metrics["ndcg@10"]:  # a source alone may win
             chosen, chosen_metrics = weights, single[name]
-    for weights in _blend_candidates("long_term" in normalised, "content" in normalised):
-        metrics = validation.metrics(_blend_normalised(normalised, sharpened, weights))
+    for weights in blends:
+        metrics = validation.metrics(_blend_normalised(normalised, sharpened, weights), columns)
         trials.append({"stage": "blend", **asdict(weights), **metrics})
         if metrics["ndcg@10"] > chosen_metrics["ndcg@10"]:
             chosen, chosen_metrics = weights, metrics
@@ -417,12 +469,30 @@ class _SequentialSearch:
         self.validation, self.trials = validation, trials
         self._summed: dict[tuple, sp.csr_matrix] = {}
         self._ranked: dict[tuple, sp.csr_matrix] = {}
+        self._profile_cache: dict[tuple[float, int], sp.csr_matrix] = {}
         # The best configuration's masked validation scores.
         self._best: tuple[knn.SequentialKNNConfig | None, float, NDArray[np.float64] | None] = (
             None,
             -1.0,
             None,
         )
+
+    def _profiles(self, config: knn.SequentialKNNConfig) -> sp.csr_matrix:
+        """The validation users' recency weights (users x items), as `knn.score_users`
+        builds them, kept per (half-life, history)."""
+        key = (config.half_life, config.history)
+        if key not in self._profile_cache:
+            rows, items, weights = [], [], []
+            for row, (history, history_weights) in enumerate(self.validation.histories):
+                history = history[-config.history :]
+                rows.append(np.full(len(history), row, np.int64))
+                items.append(history)
+                weights.append(knn.profile_weights(history_weights[-config.history :], config))
+            self._profile_cache[key] = sp.csr_matrix(
+                (np.concatenate(weights), (np.concatenate(rows), np.concatenate(items))),
+                shape=(len(self.validation.histories), self.train.n_items),
+            )
+        return self._profile_cache[key]
 
     def scores_of(self, config: knn.SequentialKNNConfig) -> NDArray[np.float64]:
         assert self._best[0] == config and self._best[2] is not None
@@ -449,8 +519,9 @@ class _SequentialSearch:
             self._ranked[ranked_key] = knn._strongest(
                 self._summed[key], rows, self.popularity, config
             )
-        model = knn.ItemNeighbours(self._ranked[ranked_key], self.popularity, config)
-        scores = self.validation.mask(knn.score_users(model, self.validation.histories))
+        scores = self.validation.mask(
+            np.asarray((self._profiles(config) @ self._ranked[ranked_key]).toarray())
+        )
         metrics = self.validation.metrics(scores)
         if metrics["ndcg@10"] > self._best[1]:
             self._best = (config, metrics["ndcg@10"], scores)
