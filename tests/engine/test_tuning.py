@@ -110,3 +110,33 @@ def test_a_large_log_is_tuned_on_a_sample_of_its_users() -> None:
     tuned = tuning.tune(log, max_pair_entries=200_000)
     assert 0 < tuned.sampled < 1
     assert tuned.summary()["sampled"] == tuned.sampled
+
+
+def test_a_shortlist_holds_every_sources_best_and_scores_like_the_full_rows() -> None:
+    log = random_log(14, 3000, 60, 120)
+    train, held = tuning.temporal_holdout(log)
+    validation = tuning.Validation(train, held, max_users=10_000)
+    rng = np.random.default_rng(2)
+    parts = {
+        name: validation.mask(rng.random((validation.users.size, log.n_items)))
+        for name in ("a", "b")
+    }
+    columns, short = tuning.shortlist(parts, 15)
+    for name, scores in parts.items():
+        best = np.argsort(-scores, axis=1)[:, :15]
+        for row in range(len(best)):
+            assert set(best[row].tolist()) <= set(columns[row][columns[row] >= 0].tolist())
+        known = columns >= 0
+        np.testing.assert_array_equal(
+            short[name][known], np.take_along_axis(scores, np.maximum(columns, 0), 1)[known]
+        )
+        assert np.all(np.isneginf(short[name][~known]))
+    # Scoring a blend over the shortlist = the full rows with everything else excluded.
+    blended = parts["a"] * 0.7 + parts["b"] * 0.3
+    outside = np.ones(blended.shape, bool)
+    rows, positions = np.nonzero(columns >= 0)
+    outside[rows, columns[rows, positions]] = False
+    blended[outside] = -np.inf
+    got = validation.metrics(short["a"] * 0.7 + short["b"] * 0.3, columns)
+    expected = validation.metrics(blended)
+    assert got == pytest.approx(expected)
