@@ -53,3 +53,8 @@ def test_excluded_items_do_not_set_the_scale() -> None:
     assert 0 < finite.max() <= 1.0 + 1e-9
     batch = ensemble.score_users(model, [(items, np.ones(len(items)))] * 2, exclude=[items] * 2)
     np.testing.assert_allclose(batch[0], scores)
+
+
+def test_a_request_reads_as_much_history_as_its_longest_source() -> None:
+    assert ensemble.history_length(config()) == 50
+    assert ensemble.history_length(config(sequential=0.8, long_term=0.2)) == 100

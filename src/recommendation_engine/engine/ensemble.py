@@ -66,6 +66,15 @@ class EnsembleModel:
     config: EnsembleConfig
 
 
+def history_length(config: EnsembleConfig) -> int:
+    """How many of a user's latest interactions a request needs (the longest any
+    fitted source reads)."""
+    lengths = [config.sequential.history]
+    if config.weights.long_term > 0:
+        lengths.append(config.long_term.history)
+    return max(lengths)
+
+
 def fit(
     log: InteractionLog, vectors: NDArray[np.floating] | None, config: EnsembleConfig
 ) -> EnsembleModel:
