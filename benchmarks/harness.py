@@ -144,10 +144,7 @@ def baseline_scorers(
             first[row, seen] = -np.inf
             second[row, seen] = -np.inf
         return np.vstack(
-            [
-                hybrid.blend_shortlist(a, b, *weights, count=10)
-                for a, b in zip(first, second, strict=True)
-            ]
+            [_service_blend(a, b, weights, count=10) for a, b in zip(first, second, strict=True)]
         )
 
     popularity = train.item_weights().astype(np.float64)
@@ -157,6 +154,25 @@ def baseline_scorers(
         "content_based": content_based,
         "hybrid": blended,
     }
+
+
+def _service_blend(
+    collaborative: NDArray[np.float64],
+    content_scores: NDArray[np.float64],
+    weights: tuple[float, float],
+    count: int,
+) -> NDArray[np.float64]:
+    """Today's hybrid as a request for ``count`` computes it: only each source's best
+    ``hybrid.per_source(count)`` items are candidates; every other item scores -inf."""
+    keep = np.zeros(len(collaborative), dtype=bool)
+    for scores in (collaborative, content_scores):
+        usable = np.flatnonzero(np.isfinite(scores) & (scores > 0))
+        best = min(hybrid.per_source(count), usable.size)
+        if best:
+            keep[usable[np.argpartition(-scores[usable], best - 1)[:best]]] = True
+    blended = np.full(len(collaborative), -np.inf)
+    blended[keep] = hybrid.blend(collaborative[keep], content_scores[keep], *weights)
+    return blended
 
 
 def short(metrics: dict[str, float]) -> str:
