@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.evaluation import (
@@ -35,6 +36,21 @@ def test_items_close_in_time_are_neighbours_and_far_ones_are_not() -> None:
     assert set(wide.neighbours_of(0)[0].tolist()) == {1, 2, 3}
     near, far = (wide.matrix[0, 1], wide.matrix[0, 3])
     assert near > far  # a pair one step apart counts more than three steps apart
+
+
+def test_backward_weighs_what_came_before_an_item_less_than_what_came_after() -> None:
+    # a b c, three times: b is followed by c as often as it follows a.
+    log = InteractionLog.build(np.repeat([0, 1, 2], 3), np.tile([0, 1, 2], 3), n_items=3)
+    symmetric = knn.fit(log, replace(knn.SequentialKNNConfig(), window=1))
+    assert symmetric.matrix[1, 0] == symmetric.matrix[1, 2]
+    forward = knn.fit(log, replace(knn.SequentialKNNConfig(), window=1, backward=0.25))
+    assert forward.matrix[1, 2] == symmetric.matrix[1, 2]
+    assert forward.matrix[1, 0] == pytest.approx(0.25 * symmetric.matrix[1, 0])
+    # The whole log's co-occurrence (kept for updates) agrees with the fit's rows.
+    summed = knn._cooccurrence(log, forward.config, None).toarray()
+    rows = knn._cooccurrence(log, forward.config, np.ones(3, dtype=bool)).toarray()
+    np.testing.assert_allclose(summed, rows)
+    assert summed[1, 0] == pytest.approx(0.25 * summed[1, 2])
 
 
 def test_neighbour_lists_are_bounded_and_sorted() -> None:
@@ -77,6 +93,20 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     )
 
 
+def test_a_model_saved_before_a_config_field_existed_loads_with_its_default(
+    tmp_path: Path,
+) -> None:
+    model = knn.fit(chain_log(), replace(knn.SequentialKNNConfig(), window=7))
+    path = tmp_path / "model.npz"
+    model.save(path)
+    with np.load(path) as saved:
+        arrays = dict(saved)
+    arrays["config"] = arrays["config"][:-1]  # as saved without `backward`
+    np.savez(path, **arrays)
+    loaded = knn.ItemNeighbours.load(path)
+    assert loaded.config == model.config and loaded.config.backward == 1.0
+
+
 def test_quality_on_a_sequential_fixture_beats_popularity() -> None:
     train, test = temporal_split(chain_log())
     model = knn.fit(train)
@@ -116,8 +146,9 @@ def test_an_extended_log_is_sorted_and_marks_its_new_rows() -> None:
     assert (log.n_users, log.n_items) == (45, 70)
 
 
-def test_an_incremental_refit_equals_a_full_fit_on_the_items_it_touches() -> None:
-    config = replace(knn.SequentialKNNConfig(), window=5, neighbours=10)
+@pytest.mark.parametrize("backward", [1.0, 0.4])
+def test_an_incremental_refit_equals_a_full_fit_on_the_items_it_touches(backward: float) -> None:
+    config = replace(knn.SequentialKNNConfig(), window=5, neighbours=10, backward=backward)
     old = random_log(3, 3000, 200, 300)
     more = random_log(4, 40, 220, 320)
     log, is_new = old.extended(more.users, more.items, more.weights, more.times, 220, 320)
@@ -138,8 +169,9 @@ def test_an_incremental_refit_equals_a_full_fit_on_the_items_it_touches() -> Non
         )
 
 
-def test_a_fit_in_shards_equals_a_fit_in_one_go() -> None:
-    config = replace(knn.SequentialKNNConfig(), window=6, neighbours=15)
+@pytest.mark.parametrize("backward", [1.0, 0.4])
+def test_a_fit_in_shards_equals_a_fit_in_one_go(backward: float) -> None:
+    config = replace(knn.SequentialKNNConfig(), window=6, neighbours=15, backward=backward)
     log = random_log(5, 4000, 150, 250)
     whole = knn.fit_items(log, config, None)
     sharded = knn.fit_items(log, config, None, pairs_per_shard=3000)
@@ -149,8 +181,9 @@ def test_a_fit_in_shards_equals_a_fit_in_one_go() -> None:
         np.testing.assert_allclose(sharded.neighbours_of(item)[1], whole.neighbours_of(item)[1])
 
 
-def test_a_shard_counts_exactly_the_pairs_of_its_rows() -> None:
-    config = replace(knn.SequentialKNNConfig(), window=7)
+@pytest.mark.parametrize("backward", [1.0, 0.4])
+def test_a_shard_counts_exactly_the_pairs_of_its_rows(backward: float) -> None:
+    config = replace(knn.SequentialKNNConfig(), window=7, backward=backward)
     log = random_log(8, 5000, 120, 200)
     everything = knn._cooccurrence(log, config, None).toarray()
     wanted = np.zeros(200, dtype=bool)
@@ -160,8 +193,9 @@ def test_a_shard_counts_exactly_the_pairs_of_its_rows() -> None:
     assert not shard[~wanted].any() and shard[wanted].any()
 
 
-def test_an_update_of_the_kept_cooccurrence_equals_a_full_fit() -> None:
-    config = replace(knn.SequentialKNNConfig(), window=5, neighbours=10)
+@pytest.mark.parametrize("backward", [1.0, 0.4])
+def test_an_update_of_the_kept_cooccurrence_equals_a_full_fit(backward: float) -> None:
+    config = replace(knn.SequentialKNNConfig(), window=5, neighbours=10, backward=backward)
     old = random_log(6, 3000, 200, 300)
     more = random_log(7, 40, 220, 320)
     model, kept = knn.fit_keeping(old, config, keep_entries=10**9)

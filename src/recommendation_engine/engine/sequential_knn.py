@@ -3,10 +3,13 @@
 Two items are neighbours when the same users interact with them *close together in
 time*: within ``window`` positions of each other in a user's chronological history,
 each pair weighted ``exp(-(distance - 1) / decay)`` and by the geometric mean of the two
-interactions' weights. Co-occurrence is normalised by the items' popularity (an
-asymmetric cosine, exponent ``alpha``) and only the ``neighbours`` strongest neighbours
-of each item are kept, so the model is a sparse item-by-item matrix whose size grows
-with the catalogue, not with its square.
+interactions' weights. Direction counts too: an item's list scores the items that came
+*after* it in other users' histories with weight 1 and those that came *before* it with
+weight ``backward`` (1 makes the lists symmetric; below 1 favours what tends to come
+next, which is what a user's recommendations are for). Co-occurrence is normalised by
+the items' popularity (an asymmetric cosine, exponent ``alpha``) and only the
+``neighbours`` strongest neighbours of each item are kept, so the model is a sparse
+item-by-item matrix whose size grows with the catalogue, not with its square.
 
 A user's recommendations sum the neighbour lists of their most recent ``history``
 interactions, each weighted by its interaction weight and by recency: the weight halves
@@ -50,6 +53,8 @@ class SequentialKNNConfig:
     neighbours: int = 200
     half_life: float = 5.0
     history: int = 50
+    # Weight of a neighbour that came before the item rather than after it (see above).
+    backward: float = 1.0
 
 
 @dataclass
@@ -84,8 +89,10 @@ class ItemNeighbours:
         with np.load(path, allow_pickle=False) as saved:
             shape = tuple(int(x) for x in saved["shape"])
             matrix = sp.csr_matrix((saved["data"], saved["indices"], saved["indptr"]), shape=shape)
+            # A model saved before a field existed has fewer values: the rest keep
+            # their defaults (which reproduce how such a model was fitted).
             values = dict(
-                zip([f.name for f in fields(SequentialKNNConfig)], saved["config"], strict=True)
+                zip([f.name for f in fields(SequentialKNNConfig)], saved["config"], strict=False)
             )
             config = SequentialKNNConfig(
                 **{k: type(getattr(SequentialKNNConfig(), k))(v) for k, v in values.items()}
@@ -268,14 +275,18 @@ def _pairs_in_rows(
     for distance in range(1, config.window + 1):
         decay = np.exp(-(distance - 1) / config.decay)
         found = False
-        for other in (positions + distance, positions - distance):
+        # The other item after the row's (forward), then before it (backward).
+        for other, direction in (
+            (positions + distance, 1.0),
+            (positions - distance, config.backward),
+        ):
             clipped = np.clip(other, 0, last)
             same_user = (other == clipped) & (log.users[clipped] == users)
             if not same_user.any():
                 continue
             found = True
             other = other[same_user]
-            weight = np.sqrt(row_weights[same_user] * log.weights[other]) * decay
+            weight = np.sqrt(row_weights[same_user] * log.weights[other]) * (decay * direction)
             yield row_items[same_user], log.items[other], weight
         # Rows are sorted by user: no pair at this distance means none further apart.
         if not found:
@@ -313,10 +324,14 @@ def _cooccurrence(
     the pairs ``where`` selects (see `_pairs`; only without ``wanted``)."""
     n = log.n_items
     if wanted is None:
+        # Row = the earlier item: its neighbour came after it (forward), and the reverse.
         entries: Iterator[tuple[NDArray, NDArray, NDArray]] = (
             entry
             for first, second, weight in _pairs(log, config, where)
-            for entry in ((first, second, weight), (second, first, weight))
+            for entry in (
+                (first, second, weight),
+                (second, first, weight if config.backward == 1.0 else weight * config.backward),
+            )
         )
     else:
         assert where is None, "a selection of pairs applies to whole logs only"
