@@ -22,9 +22,11 @@ working tree, and the report gives both and their ratio. The template is created
 oldest code measured, so that a newer migration finds it at the schema it expects.
 
 Reported per size and variant: the median of the rounds' rates (rows/s; a round is
---parallel requests sent together), every round's rate, the median request latency, and
-what PostgreSQL wrote for the measured requests (WAL bytes and full-page images per row,
-checkpoints, buffers written by backends).
+--parallel requests sent together), every round's rate, the median request latency, the
+CPU time per row (the service's request handling, its training threads, the database),
+which other work on the machine disturbs far less than the rates, and what PostgreSQL
+wrote for the measured requests (WAL bytes and full-page images per row, checkpoints,
+buffers written by backends).
 """
 
 from __future__ import annotations
@@ -232,6 +234,37 @@ async def _pg_counters(url: str) -> dict[str, float]:
     return {name: float(value) for name, value in counters.items()}
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(stat: Path) -> float:
+    """User and system CPU time in a /proc/.../stat file (0 when it is gone)."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _cpu(server: RunningServer) -> dict[str, float]:
+    """CPU seconds used so far by the service's event loop thread, by its other threads
+    (model training runs there), and by the database's processes (the postmaster's
+    children, backends and background processes alike; exited ones are not counted)."""
+    pid = server.process.pid
+    main = _cpu_seconds(Path(f"/proc/{pid}/task/{pid}/stat"))
+    threads = sum(
+        _cpu_seconds(task / "stat")
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        if task.name != str(pid)
+    )
+    postmaster = int((server.data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+    children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+    database = _cpu_seconds(Path(f"/proc/{postmaster}/stat")) + sum(
+        _cpu_seconds(Path(f"/proc/{child}/stat")) for child in children
+    )
+    return {"service_requests": main, "service_training": threads, "database": database}
+
+
 def _requests(args: argparse.Namespace, count: int, seed: int) -> Iterator[bytes]:
     rows = datasets.interactions(
         count * BATCH, args.entities, args.users, seed=seed, end=datetime.now(UTC)
@@ -278,14 +311,19 @@ async def _measure(server: RunningServer, args: argparse.Namespace, seed: int) -
             await asyncio.sleep(1)
         caught_up = time.perf_counter() - caught_up
         before = await _pg_counters(server.database_url())
+        cpu_before = _cpu(server)
         for r in range(1, args.rounds + 1):
             round_bodies = bodies[r * args.parallel : (r + 1) * args.parallel]
             started = time.perf_counter()
             latencies += await asyncio.gather(*(send(b) for b in round_bodies))
             rates.append(len(round_bodies) * BATCH / (time.perf_counter() - started))
+        cpu_after = _cpu(server)
         after = await _pg_counters(server.database_url())
     rows = args.rounds * args.parallel * BATCH
+    cpu = {name: (cpu_after[name] - cpu_before[name]) / rows * 1e6 for name in cpu_after}
     return {
+        # CPU per row does not depend on what else the machine runs as the rates do.
+        "cpu_us_per_row": {name: round(value, 1) for name, value in cpu.items()},
         "rows_per_s_median": round(statistics.median(rates)),
         "rows_per_s_rounds": [round(r) for r in rates],
         "request_seconds_median": round(statistics.median(latencies), 3),
