@@ -202,7 +202,7 @@ class InteractionService:
                 tenant_id,
                 "interaction.recorded",
                 "interactions",
-                [_announced_row(tenant_id, r) for r in records if r[0] not in left_out],
+                lambda: [_announced_row(tenant_id, r) for r in records if r[0] not in left_out],
             )
         self._outbox.notify()
         by_index = {r[0]: r for r in records}

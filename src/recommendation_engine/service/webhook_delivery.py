@@ -82,10 +82,21 @@ class Outbox:
             )
 
     async def announce(
-        self, conn: asyncpg.Connection, tenant_id: str, event: str, key: str, items: list[Any]
+        self,
+        conn: asyncpg.Connection,
+        tenant_id: str,
+        event: str,
+        key: str,
+        items: list[Any] | Callable[[], list[Any]],
     ) -> None:
-        """``add_items`` when the tenant has a subscription to ``event``."""
-        if items and await self.wanted(conn, [tenant_id], event):
+        """``add_items`` when the tenant has a subscription to ``event``. ``items`` may be
+        a function that makes them, called only then (a bulk request's ten thousand rows
+        are not turned into event items for no subscriber)."""
+        if not items or not await self.wanted(conn, [tenant_id], event):
+            return
+        if callable(items):
+            items = items()
+        if items:
             await self.add_items(conn, tenant_id, event, key, items)
 
     def notify(self) -> None:

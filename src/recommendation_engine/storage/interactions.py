@@ -145,6 +145,20 @@ async def get_by_event_id(
     return _interaction(row) if row else None
 
 
+_BULK_INSERT = """
+INSERT INTO interactions (tenant_id, user_id, entity_type, entity_id, interaction_type,
+                          weight, value, metadata, event_id, occurred_at)
+SELECT $1, user_id, entity_type, entity_id, interaction_type,
+       weight, value, metadata, event_id, occurred_at
+FROM interactions_staging ORDER BY ord
+"""
+# Rows whose event_id another transaction stored meanwhile, or that repeat one within
+# the request, are left out by the unique index.
+_BULK_INSERT_KEYED = (
+    _BULK_INSERT + "ON CONFLICT (tenant_id, event_id) WHERE event_id IS NOT NULL DO NOTHING\n"
+)
+
+
 @dataclass(slots=True)
 class BulkOutcome:
     inserted: int
@@ -198,26 +212,22 @@ async def bulk_insert(
         """,
         tenant_id,
     )
-    duplicate = await conn.fetch(
-        """
-        DELETE FROM interactions_staging s
-        USING interactions i
-        WHERE s.event_id IS NOT NULL AND i.tenant_id = $1 AND i.event_id = s.event_id
-        RETURNING s.ord
-        """,
-        tenant_id,
-    )
-    status = await conn.execute(
-        """
-        INSERT INTO interactions (tenant_id, user_id, entity_type, entity_id, interaction_type,
-                                  weight, value, metadata, event_id, occurred_at)
-        SELECT $1, user_id, entity_type, entity_id, interaction_type,
-               weight, value, metadata, event_id, occurred_at
-        FROM interactions_staging ORDER BY ord
-        ON CONFLICT (tenant_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
-        """,
-        tenant_id,
-    )
+    # Rows without an event_id can neither be already stored nor conflict: a request
+    # with none of them skips the look-up, and its rows are inserted without ON CONFLICT
+    # (which makes PostgreSQL insert each row speculatively and confirm it afterwards).
+    keyed = any(row[8] is not None for row in rows)
+    duplicate: list[asyncpg.Record] = []
+    if keyed:
+        duplicate = await conn.fetch(
+            """
+            DELETE FROM interactions_staging s
+            USING interactions i
+            WHERE s.event_id IS NOT NULL AND i.tenant_id = $1 AND i.event_id = s.event_id
+            RETURNING s.ord
+            """,
+            tenant_id,
+        )
+    status = await conn.execute(_BULK_INSERT_KEYED if keyed else _BULK_INSERT, tenant_id)
     return BulkOutcome(
         inserted=int(status.rsplit(" ", 1)[1]),
         missing_entity=sorted(r["ord"] for r in missing),
