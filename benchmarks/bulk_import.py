@@ -1,7 +1,7 @@
 """Bulk import rate as the interaction table grows.
 
     python -m benchmarks.bulk_import [--entities 1000000] [--users 500000]
-                                     [--stored 1000000 10000000] [--rounds 7]
+                                     [--stored 1000000 10000000] [--rounds 15]
                                      [--parallel 2] [--event-ids] [--compare REF]
                                      [--data-dir DIR]
 
@@ -397,7 +397,7 @@ def main() -> None:
         "--data-dir",
         type=Path,
         default=Path(tempfile.gettempdir()) / "bulk-import-bench",
-        help="where the template (kept, grown and reused) and the runs' copies live",
+        help="where the templates (kept and reused) and the runs' copies live",
     )
     parser.add_argument("--verbose", action="store_true", help="show the services' output")
     args = parser.parse_args()

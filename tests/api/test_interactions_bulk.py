@@ -118,6 +118,37 @@ def test_a_repeated_event_id_within_one_bulk_is_stored_once(
     assert count(clean_db, "interactions") == 1
 
 
+def test_rows_with_and_without_event_ids_in_one_bulk_keep_their_order_and_retry_safely(
+    api: httpx.Client, clean_db: str
+) -> None:
+    make_entity(api, "p1")
+    rows = [
+        row(user_id="a"),
+        row(user_id="b", event_id="evt-b"),
+        row(user_id="c", entity_id="missing"),
+        row(user_id="d"),
+        row(user_id="e", event_id="evt-e"),
+    ]
+    first = bulk(api, rows)
+    assert (first["created"], first["skipped"], first["failed"]) == (4, 0, 1)
+    assert [e["index"] for e in first["errors"]] == [2]
+    stored = fetch(clean_db, "SELECT user_id FROM interactions ORDER BY id")
+    assert [r["user_id"] for r in stored] == ["a", "b", "d", "e"]  # in request order
+
+    # A retry stores the rows without an event id again, never those with one.
+    retry = bulk(api, rows)
+    assert (retry["created"], retry["skipped"], retry["failed"]) == (2, 2, 1)
+    assert count(clean_db, "interactions") == 6
+
+
+def test_bulk_without_event_ids_stores_every_row(api: httpx.Client, clean_db: str) -> None:
+    make_entity(api, "p1")
+    result = bulk(api, [row(user_id=f"u{i}") for i in range(50)])
+    assert (result["created"], result["skipped"], result["failed"]) == (50, 0, 0)
+    stored = fetch(clean_db, "SELECT user_id FROM interactions ORDER BY id")
+    assert [r["user_id"] for r in stored] == [f"u{i}" for i in range(50)]
+
+
 def test_bulk_over_the_item_limit_is_413(api: httpx.Client, clean_db: str) -> None:
     make_entity(api, "p1")
     response = api.post(URL, json={"interactions": [row()] * 1001})
