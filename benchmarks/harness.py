@@ -43,11 +43,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from recommendation_engine.engine import content, ensemble, hybrid, tuning
+from recommendation_engine.engine import ensemble, tuning
 from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.evaluation import BatchScorer, UserHistories, evaluate
 from recommendation_engine.engine.features import extract_features
 from recommendation_engine.engine.log import InteractionLog
+from recommendation_engine.service.offline_evaluation import algorithm_scorers
 
 DATA = Path(__file__).parent / "data" / "ml-100k"
 DIMENSION = 512
@@ -120,59 +121,6 @@ def histories_of(train: InteractionLog) -> Callable[[int], tuple[NDArray, NDArra
         return histories.items.get(user, empty_items), histories.weights.get(user, empty_weights)
 
     return history
-
-
-def baseline_scorers(
-    train: InteractionLog,
-    model: knn.ItemNeighbours,
-    vectors: NDArray[np.float32],
-    weights: tuple[float, float] = (0.6, 0.4),
-) -> dict[str, BatchScorer]:
-    """The engine's algorithms as the service runs them today (default settings)."""
-    history = histories_of(train)
-
-    def collaborative(users: NDArray[np.int64]) -> NDArray[np.float64]:
-        return knn.score_users(model, [history(u) for u in users.tolist()])
-
-    def content_based(users: NDArray[np.int64]) -> NDArray[np.float64]:
-        return content.score_users(vectors, [history(u) for u in users.tolist()], model.config)
-
-    def blended(users: NDArray[np.int64]) -> NDArray[np.float64]:
-        first, second = collaborative(users), content_based(users)
-        for row, user in enumerate(users.tolist()):
-            seen = history(user)[0]
-            first[row, seen] = -np.inf
-            second[row, seen] = -np.inf
-        return np.vstack(
-            [_service_blend(a, b, weights, count=10) for a, b in zip(first, second, strict=True)]
-        )
-
-    popularity = train.item_weights().astype(np.float64)
-    return {
-        "most_popular": lambda users: np.tile(popularity, (len(users), 1)),
-        "collaborative": collaborative,
-        "content_based": content_based,
-        "hybrid": blended,
-    }
-
-
-def _service_blend(
-    collaborative: NDArray[np.float64],
-    content_scores: NDArray[np.float64],
-    weights: tuple[float, float],
-    count: int,
-) -> NDArray[np.float64]:
-    """Today's hybrid as a request for ``count`` computes it: only each source's best
-    ``hybrid.per_source(count)`` items are candidates; every other item scores -inf."""
-    keep = np.zeros(len(collaborative), dtype=bool)
-    for scores in (collaborative, content_scores):
-        usable = np.flatnonzero(np.isfinite(scores) & (scores > 0))
-        best = min(hybrid.per_source(count), usable.size)
-        if best:
-            keep[usable[np.argpartition(-scores[usable], best - 1)[:best]]] = True
-    blended = np.full(len(collaborative), -np.inf)
-    blended[keep] = hybrid.blend(collaborative[keep], content_scores[keep], *weights)
-    return blended
 
 
 def short(metrics: dict[str, float]) -> str:
@@ -285,7 +233,7 @@ def main() -> None:
     model = knn.fit(train)
     fit_seconds = time.perf_counter() - started
     print(f"\nservice defaults (one fit: {fit_seconds:.2f} s), test split")
-    for name, scorer in baseline_scorers(train, model, vectors).items():
+    for name, scorer in algorithm_scorers(model, train, vectors, (0.6, 0.4)).items():
         print(f"  {name:<28} {short(evaluate(scorer, train, test))}", flush=True)
     report = tuned_results(train, test, vectors, args.budget or None)
     tuned = report["tuning"]

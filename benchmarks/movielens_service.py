@@ -26,7 +26,7 @@ from benchmarks.server import API_KEY, running_server
 from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.evaluation import evaluate, one_at_a_time, temporal_split
 from recommendation_engine.service.offline_evaluation import (
-    _scorers,
+    algorithm_scorers,
     read_dataset,
     read_item_attributes,
 )
@@ -74,7 +74,7 @@ def main() -> None:
         while http.get("/api/v1/model/status").json()["state"] != "live":
             time.sleep(0.5)
         tested = {int(u) for u in test.users}
-        offline = _scorers(knn.fit(train), train, dataset.vectors, (0.6, 0.4))
+        offline = algorithm_scorers(knn.fit(train), train, dataset.vectors, (0.6, 0.4))
         print(f"{'algorithm':<14}{'':>10}" + "".join(f"{m:>13}" for m in METRICS))
         for algorithm in ("collaborative", "content_based", "hybrid"):
             answers: dict[int, list[str]] = {}

@@ -12,7 +12,12 @@ import pytest
 from recommendation_engine.engine import content
 from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.evaluation import UserHistories, temporal_split
-from recommendation_engine.service.offline_evaluation import _scorers, read_dataset, render, run
+from recommendation_engine.service.offline_evaluation import (
+    algorithm_scorers,
+    read_dataset,
+    render,
+    run,
+)
 from tests.engine.fixtures import chain_log
 from tests.support import cli_env, run_cli
 
@@ -95,7 +100,7 @@ def test_every_algorithm_scores_a_batch_as_it_scores_each_user(tmp_path: Path, r
     dataset = read_dataset(write_formats(tmp_path, rows)["inter"])
     train, _ = temporal_split(dataset.log)
     model = knn.fit(train)
-    scorers = _scorers(model, train, dataset.vectors, (0.6, 0.4))
+    scorers = algorithm_scorers(model, train, dataset.vectors, (0.6, 0.4))
     assert set(scorers) == {"most_popular", "collaborative", "content_based", "hybrid"}
     users = np.array([3, 0, 41, 79, 3, 17])
     for name, scorer in scorers.items():

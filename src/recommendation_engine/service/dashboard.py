@@ -11,7 +11,6 @@ from typing import Any, cast
 
 import asyncpg
 import orjson
-from cachetools import TTLCache
 
 from recommendation_engine.config import Settings
 from recommendation_engine.errors import AppError, NotFound, ValidationFailed
@@ -27,6 +26,7 @@ from recommendation_engine.service.recommendations import (
 )
 from recommendation_engine.service.service_metrics import ServiceMetrics
 from recommendation_engine.service.tenant_evaluation import TenantEvaluations
+from recommendation_engine.service.ttl_cache import TTLCache
 from recommendation_engine.storage import dashboard as repo
 from recommendation_engine.storage.cache import ResponseCache
 
@@ -119,7 +119,7 @@ class DashboardService:
             auth.require_api_key,
             timedelta(hours=settings.dashboard.session_hours),
         )
-        self._counts: TTLCache[str, dict[str, int]] = TTLCache(10_000, COUNTS_SECONDS)
+        self._counts: TTLCache[str, dict[str, int]] = TTLCache(COUNTS_SECONDS)
         self.metrics = ServiceMetrics(settings.dashboard.metrics_sample_secs)
         self.evaluations = TenantEvaluations(
             services.pool,
@@ -187,12 +187,13 @@ class DashboardService:
         """Distinct users and interactions: a pass over every interaction of the tenant
         (a third of a second at a million), so the overview loads them after the page,
         and a replica reuses them for `COUNTS_SECONDS`."""
-        cached = self._counts.get(tenant_id)
-        if cached is None:
+
+        async def count() -> dict[str, int]:
             async with self._pool.acquire() as conn:
                 users, interactions = await repo.user_and_interaction_counts(conn, tenant_id)
-            cached = self._counts[tenant_id] = {"users": users, "interactions": interactions}
-        return cached
+            return {"users": users, "interactions": interactions}
+
+        return await self._counts.get_or_load(tenant_id, count)
 
     # -- entities -----------------------------------------------------------------------
 

@@ -207,7 +207,7 @@ REQUEST_COUNT = 10
 RANKED = 20
 
 
-def _scorers(
+def algorithm_scorers(
     model: knn.ItemNeighbours,
     train: InteractionLog,
     vectors: NDArray[np.float32] | None,
@@ -317,7 +317,7 @@ def run(
         config = replace(knn.SequentialKNNConfig(), half_life=half_life, window=window)
         model = knn.fit(fit_part, config)
         score = evaluate(
-            _scorers(model, fit_part, None, weights)["collaborative"], fit_part, validation
+            algorithm_scorers(model, fit_part, None, weights)["collaborative"], fit_part, validation
         )
         trials.append({"half_life": half_life, "window": window, "ndcg@10": score["ndcg@10"]})
         if best is None or score["ndcg@10"] > best[0]:
@@ -326,7 +326,7 @@ def run(
     assert best is not None
     model = knn.fit(train, best[1])
     done("fitted the chosen model")
-    for name, scorer in _scorers(model, train, dataset.vectors, weights).items():
+    for name, scorer in algorithm_scorers(model, train, dataset.vectors, weights).items():
         results[name] = evaluate(scorer, train, test)
         done(f"evaluated {name}")
     return Report(
