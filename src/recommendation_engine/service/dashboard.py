@@ -123,7 +123,7 @@ class DashboardService:
         self.metrics = ServiceMetrics(settings.dashboard.metrics_sample_secs)
         self.evaluations = TenantEvaluations(
             services.pool,
-            services.interaction_types,
+            services.trainer,
             services.tenants,
             settings.engine.feature_vector_dimension,
         )

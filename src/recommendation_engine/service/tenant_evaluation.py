@@ -1,6 +1,6 @@
 """Offline evaluation of a tenant's own data, run from the dashboard.
 
-The tenant's interactions (weighted by its interaction types) and its entities' stored
+The tenant's interactions (read as training reads them) and its entities' stored
 feature vectors make a `Dataset`; `offline_evaluation.run` evaluates it in a worker
 thread, off the event loop. Each run is a row of `evaluation_runs`, so that its
 progress and report can be read from any replica, and survive a reload of the page.
@@ -19,13 +19,11 @@ import asyncpg
 import numpy as np
 import orjson
 
-from recommendation_engine.engine.log import InteractionLog
 from recommendation_engine.engine.vocabulary import Vocabulary
-from recommendation_engine.models import effective_weight
 from recommendation_engine.service import offline_evaluation
-from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.offline_evaluation import Dataset
 from recommendation_engine.service.tenants import TenantService
+from recommendation_engine.service.training import ModelTrainer
 from recommendation_engine.storage import dashboard as repo
 
 logger = logging.getLogger(__name__)
@@ -42,42 +40,21 @@ class NotEnoughData(Exception):
 
 
 async def read_dataset(
-    pool: asyncpg.Pool, tenant_id: str, types: InteractionTypeService, dimension: int
+    pool: asyncpg.Pool, trainer: ModelTrainer, tenant_id: str, dimension: int
 ) -> Dataset:
-    """The tenant's interaction log and its items' stored feature vectors."""
-    weights_of = {name: t.default_weight for name, t in (await types.all(tenant_id)).items()}
-    users = Vocabulary[str]()
-    items = Vocabulary[tuple[str, str]]()
-    user_index: list[int] = []
-    item_index: list[int] = []
-    weights: list[float] = []
-    times: list[float] = []
+    """The tenant's interaction log, as training reads it, and its items' stored feature
+    vectors."""
+    data = await trainer.read_log(tenant_id)
+    vectors = np.zeros((len(data.items), dimension), np.float32)
     async with pool.acquire() as conn, conn.transaction(readonly=True):
-        async for row in repo.evaluation_interactions(conn, tenant_id):
-            weight = effective_weight(
-                row["weight"], row["value"], weights_of.get(row["interaction_type"])
-            )
-            if weight is None:
-                continue  # out of range: counts for nothing, as in training
-            user_index.append(users.add(row["user_id"]))
-            item_index.append(items.add((row["entity_type"], row["entity_id"])))
-            weights.append(weight)
-            times.append(row["at"])
-        vectors = np.zeros((len(items), dimension), np.float32)
         async for row in repo.evaluation_entities(conn, tenant_id):
-            index = items.index((row["entity_type"], row["entity_id"]))
+            index = data.items.index((row["entity_type"], row["entity_id"]))
             if index is not None and row["feature_vector"] is not None:
                 vectors[index] = row["feature_vector"].to_numpy()
-    log = InteractionLog.build(
-        np.asarray(user_index, np.int64),
-        np.asarray(item_index, np.int64),
-        np.asarray(weights, np.float32),
-        np.asarray(times, np.float64),
-        n_users=len(users),
-        n_items=len(items),
+    keys = Vocabulary[str](f"{t}/{i}" for t, i in data.items.keys)
+    return Dataset(
+        data.log, keys, vectors if np.any(vectors) else None, source=f"tenant {tenant_id}"
     )
-    keys = Vocabulary[str](f"{t}/{i}" for t, i in items.keys)
-    return Dataset(log, keys, vectors if np.any(vectors) else None, source=f"tenant {tenant_id}")
 
 
 def _checked(run: dict[str, Any]) -> dict[str, Any]:
@@ -91,12 +68,12 @@ class TenantEvaluations:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        types: InteractionTypeService,
+        trainer: ModelTrainer,
         tenants: TenantService,
         dimension: int,
     ) -> None:
         self._pool = pool
-        self._types = types
+        self._trainer = trainer
         self._tenants = tenants
         self._dimension = dimension
         self._tasks: set[asyncio.Task[None]] = set()
@@ -134,7 +111,7 @@ class TenantEvaluations:
         try:
             async with self._one_at_a_time:
                 progress[2] = "reading the tenant's interactions and entities"
-                dataset = await read_dataset(self._pool, tenant_id, self._types, self._dimension)
+                dataset = await read_dataset(self._pool, self._trainer, tenant_id, self._dimension)
                 if len(dataset.log) < MIN_INTERACTIONS or dataset.log.n_users < 2:
                     raise NotEnoughData(
                         f"the tenant has {len(dataset.log)} interactions of "

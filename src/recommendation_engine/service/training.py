@@ -145,7 +145,7 @@ class ModelTrainer:
         async with self._pool.acquire() as conn:
             ref = await model_store.begin(conn, tenant_id, ALGORITHM, asdict(self.config))
         try:
-            data = await self._read(tenant_id, Vocabulary(), Vocabulary(), after_id=0)
+            data = await self.read_log(tenant_id)
             model, kept = await asyncio.to_thread(
                 knn.fit_keeping, data.log, self.config, KEEP_COOCCURRENCE_ENTRIES
             )
@@ -255,6 +255,10 @@ class ModelTrainer:
             knn.summed_cooccurrence, data.log, self.config, KEEP_COOCCURRENCE_ENTRIES
         )
         return replace(data, model=live.ref, cooccurrence=kept)
+
+    async def read_log(self, tenant_id: str) -> TrainingData:
+        """The tenant's whole interaction log, weighted and numbered as training reads it."""
+        return await self._read(tenant_id, Vocabulary(), Vocabulary(), after_id=0)
 
     async def _read(
         self,

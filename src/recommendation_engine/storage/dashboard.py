@@ -428,22 +428,6 @@ async def evaluation_entities(
         yield row
 
 
-async def evaluation_interactions(
-    conn: asyncpg.Connection, tenant_id: str
-) -> AsyncIterator[asyncpg.Record]:
-    """Every interaction, as training reads it (needs a transaction)."""
-    async for row in conn.cursor(
-        """
-        SELECT user_id, entity_type, entity_id, interaction_type, weight, value,
-               extract(epoch FROM occurred_at)::float8 AS at
-        FROM interactions WHERE tenant_id = $1
-        """,
-        tenant_id,
-        prefetch=20_000,
-    ):
-        yield row
-
-
 async def registered_tenants(conn: asyncpg.Connection) -> list[str]:
     rows = await conn.fetch("SELECT tenant_id FROM tenants ORDER BY tenant_id")
     return [row["tenant_id"] for row in rows]
