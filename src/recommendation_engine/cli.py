@@ -194,12 +194,15 @@ def export(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     from recommendation_engine.service.offline_evaluation import read_dataset, render, run
 
-    settings = _settings() if args.use_settings else None
-    weights = (
-        (settings.engine.collaborative_weight, settings.engine.content_based_weight)
-        if settings
-        else (args.collaborative_weight, args.content_based_weight)
-    )
+    weights = None
+    if args.use_settings:
+        settings = _settings()
+        weights = (settings.engine.collaborative_weight, settings.engine.content_based_weight)
+    elif args.collaborative_weight is not None or args.content_based_weight is not None:
+        if args.collaborative_weight is None or args.content_based_weight is None:
+            print("give both --collaborative-weight and --content-based-weight", file=sys.stderr)
+            return 2
+        weights = (args.collaborative_weight, args.content_based_weight)
     dataset = read_dataset(
         Path(args.file),
         Path(args.items) if args.items else None,
@@ -213,7 +216,7 @@ def evaluate(args: argparse.Namespace) -> int:
             progress.set_postfix_str(what, refresh=False)
             progress.update(done - progress.n)
 
-        report = run(dataset, weights, progress=step)
+        report = run(dataset, tuned=not args.no_tuning, weights=weights, progress=step)
     if args.json:
         print(orjson.dumps(report.__dict__, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -264,18 +267,24 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="offline evaluation of every algorithm on an interaction log",
         description="Temporal hold-out evaluation (last 20%% of each user's history) of the "
-        "collaborative, content-based and hybrid algorithms and a most-popular baseline. "
+        "collaborative, content-based and hybrid algorithms and a most-popular baseline, "
+        "the model built as a full rebuild builds it (tuned on a validation split). "
         "Reads MovieLens u.data, RecBole .inter (+ .item), CSV with a header, or NDJSON.",
     )
     evaluator.add_argument("file", help="interaction log")
     evaluator.add_argument("--items", help="item attributes: RecBole .item or NDJSON entities")
     evaluator.add_argument("--min-rating", type=float, help="keep only ratings >= this value")
-    evaluator.add_argument("--collaborative-weight", type=float, default=0.6)
-    evaluator.add_argument("--content-based-weight", type=float, default=0.4)
+    evaluator.add_argument(
+        "--collaborative-weight", type=float, help="pin the hybrid blend (default: tuned)"
+    )
+    evaluator.add_argument("--content-based-weight", type=float, help="see above")
     evaluator.add_argument(
         "--use-settings",
         action="store_true",
-        help="take the hybrid weights from COLLABORATIVE_WEIGHT / CONTENT_BASED_WEIGHT",
+        help="pin the hybrid weights to COLLABORATIVE_WEIGHT / CONTENT_BASED_WEIGHT",
+    )
+    evaluator.add_argument(
+        "--no-tuning", action="store_true", help="build with the default settings, untuned"
     )
     evaluator.add_argument("--dimension", type=int, default=512, help="feature vector size")
     evaluator.add_argument("--json", action="store_true", help="print the full report as JSON")

@@ -68,6 +68,11 @@ class EngineSettings(BaseSettings):
     collaborative_weight: float = Field(0.6, ge=0)
     content_based_weight: float = Field(0.4, ge=0)
     similarity_threshold: float = Field(0.5, ge=-1, le=1)
+    auto_tuning: bool = Field(True, description="Tune each tenant's model at every full rebuild")
+    model_settings: dict[str, float] = Field(
+        default_factory=dict,
+        description="Settings of the sequential model every tenant's tuning keeps (JSON)",
+    )
     default_recommendation_count: int = Field(10, ge=1)
     max_recommendation_count: int = Field(100, ge=1)
     # pgvector's HNSW index takes half-precision vectors of up to 4,000 dimensions.
@@ -91,6 +96,9 @@ class LimitSettings(BaseSettings):
         64 * 1024 * 1024, ge=1024, description="Bytes of responses one process keeps in memory"
     )
     max_bulk_items: int = Field(10_000, ge=1, description="Rows accepted by one bulk request")
+    model_cache_max_bytes: int = Field(
+        256 * 1024 * 1024, ge=0, description="Bytes of model item lists one process keeps"
+    )
 
 
 class TenancySettings(BaseSettings):

@@ -375,8 +375,29 @@ class InteractionTypeUpdate(TenantScoped):
     description: Text | None = Field(default=None, max_length=500)
 
 
+class ModelSettingsInput(_Input):
+    """Settings of the sequential model that tuning keeps as given (`engine.sequential_knn`)."""
+
+    window: int | None = Field(default=None, ge=1, le=500)
+    decay: Number | None = Field(default=None, gt=0, le=1000, allow_inf_nan=False)
+    half_life: Number | None = Field(default=None, gt=0, le=1000, allow_inf_nan=False)
+    alpha: Number | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    neighbours: int | None = Field(default=None, ge=1, le=2000)
+    history: int | None = Field(default=None, ge=1, le=1000)
+    backward: Number | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+
+    _are_numbers = field_validator("window", "neighbours", "history", mode="before")(_json_number)
+
+
 class TenantConfigInput(_Input):
     """A tenant's own settings; each one left out follows the service's environment."""
+
+    auto_tuning: bool | None = Field(
+        default=None, description="Tune the model at every full rebuild (AUTO_TUNING)"
+    )
+    model_settings: ModelSettingsInput | None = Field(
+        default=None, description="Sequential model settings tuning keeps as given"
+    )
 
     collaborative_weight: Number | None = Field(default=None, ge=0, allow_inf_nan=False)
     content_based_weight: Number | None = Field(default=None, ge=0, allow_inf_nan=False)

@@ -83,7 +83,7 @@ def test_cache_model_and_recommendation_metrics(catalogue: httpx.Client) -> None
     assert grew("recommendations_served_total", route="trending", algorithm="trending") == 1
     assert grew("redis_cache_misses_total", layer="memory") == 2  # u0 once, trending once
     assert grew("redis_cache_hits_total", layer="memory") == 2  # u0 twice more
-    assert value(after, "model_entities", tenant="default") == 10
+    assert value(after, "model_entities", tenant="default") == 11  # b0 too, for its content
     assert value(after, "model_users", tenant="default") == 10
     assert 0 <= value(after, "model_age_seconds", tenant="default") < 600
     assert value(after, "model_build_duration_seconds_count", kind="full") >= 1

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from recommendation_engine.config import LimitSettings, TenancySettings
-from recommendation_engine.engine import content, hybrid, ranking
-from recommendation_engine.engine import sequential_knn as knn
+from recommendation_engine.engine import ensemble, ranking
+from recommendation_engine.service.item_lists import unpacked
 from recommendation_engine.storage import model_store
 from tests.api.test_recommendations import rebuild
 from tests.support import client, fetch, make_entity, make_settings, serve
@@ -112,51 +112,28 @@ def test_the_service_ranks_as_the_engine_pipeline_does(
     world: tuple[httpx.Client, httpx.Client], database_url: str, algorithm: str
 ) -> None:
     """An answer is the pipeline's list (the code `evaluate` measures) over the model's
-    neighbour lists and the entities' vectors, read here straight from the database."""
+    item lists and the settings saved with its version, read here straight from the
+    database."""
     one, _ = world
-    lists, numbers = {}, {}
+    numbers, lists = {}, {}
     for row in fetch(
         database_url,
-        "SELECT item, entity_id, neighbours, scores FROM model_items WHERE tenant_id = 'one'",
+        "SELECT item, entity_id, neighbours, scores, long_term_neighbours, long_term_scores, "
+        "content_neighbours, content_scores FROM model_items WHERE tenant_id = 'one'",
     ):
-        numbers[row["item"]] = row["entity_id"]
-        lists[row["entity_id"]] = model_store.unpack(row["neighbours"], row["scores"])
-    vectors = {
-        row["entity_id"]: np.array(json.loads(row["v"]))
-        for row in fetch(
-            database_url,
-            "SELECT entity_id, feature_vector::text AS v FROM entities WHERE tenant_id = 'one'",
-        )
-    }
-    ids = sorted(vectors)
-    config = knn.SequentialKNNConfig()
-    blend = ranking.Blend(algorithm, 0.6, 0.4)
+        numbers[row["entity_id"]] = row["item"]
+        lists[row["item"]] = unpacked(tuple(row[c] for c in model_store.LIST_COLUMNS))
+    (saved,) = fetch(
+        database_url, "SELECT config FROM models WHERE tenant_id = 'one' AND state = 'live'"
+    )
+    config = ensemble.config_from_dict(json.loads(saved["config"]))
+    names = {number: entity for entity, number in numbers.items()}
+    weights = ranking.source_weights(ranking.Blend(algorithm), config.weights)
     for user, items in HISTORIES.items():
         served = [r["entity_id"] for r in recommend(one, user, algorithm, 5)["recommendations"]]
-        weights = knn.profile_weights(np.ones(len(items)), config)
-        totals = ranking.Contributions.from_lists([lists.get(i) for i in items], weights).totals(
-            max(numbers) + 1
+        history = np.array([numbers[i] for i in items])
+        scored = ranking.score_history(
+            history, np.ones(len(items)), [lists[i] for i in history], config, weights, history
         )
-        collaborative = np.array([0.0] * len(ids))
-        for number, entity in numbers.items():
-            collaborative[ids.index(entity)] = totals[number]
-        profile = content.weighted_profile(np.stack([vectors[i] for i in items]), weights)
-        similarity = np.array([float(vectors[i] @ profile) for i in ids])
-        for scores in (collaborative, similarity):
-            scores[[ids.index(i) for i in items]] = -np.inf
-        sources = [
-            s if use else np.zeros(len(ids))
-            for s, use in (
-                (collaborative, blend.uses_collaborative),
-                (similarity, blend.uses_content),
-            )
-        ]
-        candidates = np.union1d(*(ranking.shortlist(s, hybrid.per_source(5)) for s in sources))
-        expected = ranking.rank(
-            sources[0][candidates],
-            sources[1][candidates],
-            blend,
-            5,
-            [("movie", ids[c]) for c in candidates],
-        )
-        assert served[: len(expected)] == [ids[candidates[r.index]] for r in expected], user
+        expected = [names[i] for i in scored.items[scored.top(5)].tolist()]
+        assert served[: len(expected)] == expected, user

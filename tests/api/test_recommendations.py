@@ -77,11 +77,39 @@ def test_model_status_and_rebuild(catalogue: httpx.Client) -> None:
     assert catalogue.get("/api/v1/model/status").json()["state"] == "none"
     status = rebuild(catalogue)
     assert status["state"] == "live"
-    assert (status["users"], status["entities"], status["interactions"]) == (10, 10, 40)
+    # every entity with attributes is in the model: b0 too, though nobody has touched it
+    assert (status["users"], status["entities"], status["interactions"]) == (10, 11, 40)
     assert status["interactions_since_training"] == 0
     record(catalogue, "u0", "m9")
     assert catalogue.get("/api/v1/model/status").json()["interactions_since_training"] == 1
     assert rebuild(catalogue)["version"] > status["version"]
+
+
+def test_a_requested_rebuild_waits_for_a_training_in_progress(
+    catalogue: httpx.Client, clean_db: str
+) -> None:
+    """A rebuild asked for while another process trains the tenant (its lease held)
+    is not dropped: it runs once the lease is free."""
+
+    loop = asyncio.new_event_loop()
+    other = loop.run_until_complete(asyncpg.connect(clean_db))
+    try:
+        loop.run_until_complete(
+            other.fetchval("SELECT pg_advisory_lock(hashtext('model:default'))")
+        )
+        assert catalogue.post("/api/v1/model/rebuild").status_code == 202
+        time.sleep(1.5)
+        assert catalogue.get("/api/v1/model/status").json()["state"] == "none"
+        loop.run_until_complete(
+            other.fetchval("SELECT pg_advisory_unlock(hashtext('model:default'))")
+        )
+        deadline = time.monotonic() + 30
+        while catalogue.get("/api/v1/model/status").json()["state"] != "live":
+            assert time.monotonic() < deadline, "the requested rebuild never ran"
+            time.sleep(0.1)
+    finally:
+        loop.run_until_complete(other.close())
+        loop.close()
 
 
 def test_collaborative_recommends_what_follows_with_reasons(catalogue: httpx.Client) -> None:

@@ -110,7 +110,7 @@ def test_keyboard_alone_signs_in_searches_and_runs_a_what_if(page: Page, seeded:
     page.goto("/dashboard/t/acme/")
 
     def tab_to(name: str) -> None:
-        for _ in range(60):
+        for _ in range(200):
             page.keyboard.press("Tab")
             label = page.evaluate(
                 "() => (document.activeElement.innerText || document.activeElement.id || '')"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommendation_engine.engine import content
-from recommendation_engine.engine import sequential_knn as knn
+from recommendation_engine.engine import ensemble
 from recommendation_engine.engine.evaluation import UserHistories, temporal_split
 from recommendation_engine.service.offline_evaluation import (
     algorithm_scorers,
@@ -22,6 +22,13 @@ from tests.engine.fixtures import chain_log
 from tests.support import cli_env, run_cli
 
 GENRES = ["Drama", "Comedy", "Action", "Horror"]
+
+
+def replace_weights(
+    model: ensemble.EnsembleModel, weights: ensemble.BlendWeights
+) -> ensemble.EnsembleModel:
+    config = dataclasses.replace(model.config, weights=weights)
+    return dataclasses.replace(model, config=config)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +97,11 @@ def test_report_has_every_algorithm_and_collaborative_wins(tmp_path: Path, rows:
     assert (
         report.results["collaborative"]["ndcg@10"] > 2 * report.results["most_popular"]["ndcg@10"]
     )
-    assert len(report.validation) >= 4
+    assert len(report.validation) >= 4  # the tuning's trials
+    tuning = report.chosen["tuning"]
+    assert tuning["validation"]["chosen"]["ndcg@10"] >= max(
+        tuning["validation"][source]["ndcg@10"] for source in ("sequential", "long_term", "content")
+    )
     text = render(report)
     for name in ("most_popular", "collaborative", "content_based", "hybrid", "ndcg@10", "map@10"):
         assert name in text
@@ -99,8 +110,9 @@ def test_report_has_every_algorithm_and_collaborative_wins(tmp_path: Path, rows:
 def test_every_algorithm_scores_a_batch_as_it_scores_each_user(tmp_path: Path, rows: list) -> None:
     dataset = read_dataset(write_formats(tmp_path, rows)["inter"])
     train, _ = temporal_split(dataset.log)
-    model = knn.fit(train)
-    scorers = algorithm_scorers(model, train, dataset.vectors, (0.6, 0.4))
+    config = ensemble.EnsembleConfig(weights=ensemble.BlendWeights(0.6, 0.2, 0.2))
+    model = ensemble.fit(train, dataset.vectors, config)
+    scorers = algorithm_scorers(model, train)
     assert set(scorers) == {"most_popular", "collaborative", "content_based", "hybrid"}
     users = np.array([3, 0, 41, 79, 3, 17])
     for name, scorer in scorers.items():
@@ -115,10 +127,11 @@ def test_every_algorithm_scores_a_batch_as_it_scores_each_user(tmp_path: Path, r
     assert dataset.vectors is not None
     for user in users.tolist():
         items, weights = histories.items[user], histories.weights[user]
-        for name, scores in (
-            ("collaborative", knn.score_items(model, items, weights)),
-            ("content_based", content.score_items(dataset.vectors, items, weights, model.config)),
+        for name, only in (
+            ("collaborative", ensemble.BlendWeights(0.75, 0.25, 0.0)),
+            ("content_based", ensemble.BlendWeights(0.0, 0.0, 1.0)),
         ):
+            scores = ensemble.score_items(replace_weights(model, only), items, weights, items)
             scores[items] = -np.inf
             best = [i for i in np.argsort(-scores, kind="stable")[:20] if scores[i] > 0]
             row = scorers[name](np.array([user]))[0]
@@ -140,5 +153,5 @@ def test_cli_evaluate(tmp_path: Path, rows: list) -> None:
     result = run_cli("evaluate", str(paths["u.data"]), "--json", env=cli_env(), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert set(report["results"]) == {"most_popular", "collaborative"}
+    assert set(report["results"]) == {"most_popular", "collaborative", "hybrid"}
     assert report["dataset"]["interactions"] == len(rows)

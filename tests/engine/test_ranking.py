@@ -5,18 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recommendation_engine.engine import hybrid, ranking
+from recommendation_engine.engine import ensemble, hybrid, ranking
 from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.ranking import Blend, Contributions
-from recommendation_engine.service.offline_evaluation import ranked_scores
-from tests.engine.fixtures import chain_log
+from recommendation_engine.service.offline_evaluation import RANKED, algorithm_scorers
+from tests.engine.fixtures import attribute_taste, chain_log
 
 rng = np.random.default_rng(11)
 COLLABORATIVE = np.where(rng.random(60) < 0.7, rng.random(60) * 5, 0.0)
 CONTENT = rng.random(60) * 0.4
 
 
-@pytest.mark.parametrize("blend", [Blend("collaborative"), Blend("content_based"), Blend()])
+@pytest.mark.parametrize(
+    "blend", [Blend("collaborative"), Blend("content_based"), Blend("hybrid", 0.6, 0.4)]
+)
 @pytest.mark.parametrize("count", [1, 7, 100])
 def test_rank_holds_count_keeps_positive_scores_and_is_deterministic(
     blend: Blend, count: int
@@ -66,12 +68,6 @@ def test_ties_are_broken_by_the_callers_keys() -> None:
     assert [keys[r.index][1] for r in ranked] == ["a", "b", "c"]
 
 
-def test_shortlist_takes_the_best_positive_finite_scores() -> None:
-    scores = np.array([0.5, -1.0, np.inf * -1, 3.0, 0.0, 2.0, 1.0])
-    assert sorted(ranking.shortlist(scores, 2).tolist()) == [3, 5]
-    assert sorted(ranking.shortlist(scores, 10).tolist()) == [0, 3, 5, 6]
-
-
 def test_contributions_sum_the_neighbour_lists_as_the_model_scores_a_history() -> None:
     log = chain_log()
     model = knn.fit(log)
@@ -103,20 +99,88 @@ def test_because_names_the_entries_that_contributed_most() -> None:
     assert because == {1: [2, 0, 1], 3: [1]}  # at most three, the largest first
 
 
-def test_evaluate_lists_are_the_pipelines_over_each_sources_shortlist() -> None:
-    collaborative = rng.random(200) * np.where(rng.random(200) < 0.5, 1, 0)
-    content_scores = rng.random(200)
-    seen = np.array([3, 17, 40])
-    blend = Blend("hybrid", 0.6, 0.4)
-    row = ranked_scores(collaborative, content_scores, seen, blend, 200)
-    listed = np.argsort(-row, kind="stable")[: int(np.isfinite(row).sum())]
-    masked = [s.copy() for s in (collaborative, content_scores)]
-    for scores in masked:
-        scores[seen] = -np.inf
-    candidates = np.union1d(*(ranking.shortlist(s, hybrid.per_source(10)) for s in masked))
-    expected = ranking.rank(
-        masked[0][candidates], masked[1][candidates], blend, 20, candidates.tolist()
+# -- personalised lists from item lists -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [
+        ensemble.BlendWeights(0.5, 0.3, 0.2, 3.0),
+        ensemble.BlendWeights(1.0, 0.0, 0.0),
+        ensemble.BlendWeights(0.0, 0.0, 1.0),
+        ensemble.BlendWeights(0.7, 0.3, 0.0),
+    ],
+)
+def test_lists_score_a_history_as_the_model_scores_it(weights: ensemble.BlendWeights) -> None:
+    log, vectors = attribute_taste()
+    all_sources = ensemble.BlendWeights(0.4, 0.3, 0.3)
+    model = ensemble.fit(log, vectors, ensemble.EnsembleConfig(weights=all_sources))
+    model.config = ensemble.EnsembleConfig(weights=weights)
+    for user in range(0, 40, 7):
+        mine = log.users == user
+        items, history_weights = log.items[mine], log.weights[mine].astype(np.float64)
+        history_weights[::5] = 0.0  # weightless entries count for nothing, as in training
+        seen = np.unique(items)
+        expected = ensemble.score_items(
+            model, items[history_weights > 0], history_weights[history_weights > 0], seen
+        )
+        scored = ranking.score_history(
+            items,
+            history_weights,
+            ranking.ModelLists(model).of(items),
+            model.config,
+            weights,
+            seen,
+        )
+        positive = np.flatnonzero(np.isfinite(expected) & (expected > 0))
+        np.testing.assert_array_equal(np.sort(scored.items), positive)
+        np.testing.assert_allclose(
+            scored.scores[np.argsort(scored.items)], expected[positive], rtol=1e-5
+        )
+        top = scored.items[scored.top(10)]
+        order = np.lexsort((positive, -expected[positive]))
+        assert top.tolist() == positive[order][:10].tolist()
+        assert not set(top.tolist()) & set(seen.tolist())
+
+
+def test_a_request_weight_splits_collaborative_by_the_tuned_proportion() -> None:
+    tuned = ensemble.BlendWeights(0.6, 0.2, 0.2, 3.0)
+    assert ranking.source_weights(Blend("hybrid"), tuned) == tuned
+    assert ranking.source_weights(Blend("hybrid", 0.5, 0.5), tuned) == ensemble.BlendWeights(
+        0.375, 0.125, 0.5, 3.0
     )
-    assert listed.tolist() == [int(candidates[r.index]) for r in expected]
-    assert not set(listed.tolist()) & set(seen.tolist())
-    assert len(listed) == 20
+    assert ranking.source_weights(Blend("collaborative"), tuned) == ensemble.BlendWeights(
+        0.75, 0.25, 0.0, 3.0
+    )
+    assert ranking.source_weights(Blend("content_based"), tuned).content == 1.0
+
+
+def test_evaluate_ranks_each_user_as_the_pipeline_does() -> None:
+    log, vectors = attribute_taste()
+    config = ensemble.EnsembleConfig(weights=ensemble.BlendWeights(0.5, 0.3, 0.2))
+    model = ensemble.fit(log, vectors, config)
+    scorers = algorithm_scorers(model, log)
+    assert set(scorers) == {"most_popular", "collaborative", "content_based", "hybrid"}
+    users = np.arange(0, 30, 3)
+    rows = scorers["hybrid"](users)
+    for row, user in zip(rows, users.tolist(), strict=True):
+        mine = log.users == user
+        items, weights = log.items[mine], log.weights[mine]
+        scored = ranking.score_history(
+            items, weights, ranking.ModelLists(model).of(items), config, config.weights, items
+        )
+        listed = np.flatnonzero(np.isfinite(row))
+        listed = listed[np.argsort(-row[listed], kind="stable")]
+        assert listed.tolist() == scored.items[scored.top(RANKED)].tolist()
+        assert not set(listed.tolist()) & set(items.tolist())
+
+
+def test_the_best_few_are_the_head_of_the_whole_order_ties_by_item() -> None:
+    scores = np.array([0.5, 0.9, 0.5, 0.5, 0.1, 0.9, 0.5])
+    items = np.array([40, 7, 3, 12, 1, 2, 30])
+    empty = Contributions.concatenate([])
+    scored = ranking.Scored(items, scores, scores, np.zeros(7), empty)
+    whole = scored.top()
+    assert items[whole].tolist() == [2, 7, 3, 12, 30, 40, 1]
+    for limit in range(1, 8):
+        assert scored.top(limit).tolist() == whole[:limit].tolist()

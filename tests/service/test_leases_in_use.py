@@ -7,8 +7,10 @@ from datetime import timedelta
 
 import asyncpg
 
+from recommendation_engine.config import EngineSettings
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.live_models import LiveModels
+from recommendation_engine.service.tenants import TenantService
 from recommendation_engine.service.training import ModelTrainer
 from recommendation_engine.service.trending import TrendingService
 from recommendation_engine.service.webhook_delivery import Outbox
@@ -24,7 +26,10 @@ def test_trending_refresh_and_training_skip_a_tenant_held_elsewhere(clean_db: st
             cache = ResponseCache(0)
             types = InteractionTypeService(pool, cache)
             trending = TrendingService(pool, types, timedelta(hours=1), cache)
-            trainer = ModelTrainer(pool, types, LiveModels(), timedelta(hours=1), Outbox())
+            tenants = TenantService(pool, EngineSettings(), types, cache, None)
+            trainer = ModelTrainer(
+                pool, types, LiveModels(), timedelta(hours=1), Outbox(), tenants.config, 512
+            )
             for key in ("trending:t1", "model:t1"):
                 await other_process.fetchval("SELECT pg_advisory_lock(hashtext($1))", key)
             assert await trending.refresh("t1", now=True) is False

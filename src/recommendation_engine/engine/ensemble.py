@@ -9,14 +9,17 @@ the sum of the rows of their history items, weighted per source):
 
 Each source's scores are scaled into [0, 1] by the user's best unseen item, the content
 part is raised to ``content_sharpness``, and the parts are added with ``weights``
-(normalised to sum 1). The weights come from `tuning.tune`, per tenant; a source whose
-weight is 0 is not fitted. Weights 1/0/0 are exactly the sequential model's ranking.
+(normalised to sum 1). The weights come from `tuning.tune`, per tenant. The long-term
+source is fitted only when its weight is positive; the content source whenever there are
+item vectors (a request may ask for content alone). Weights 1/0/0 are exactly the
+sequential model's ranking.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +29,8 @@ from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.log import InteractionLog
 
 SOURCES = ("sequential", "long_term", "content")
+
+_T = TypeVar("_T")
 
 History = tuple[NDArray[np.integer], NDArray[np.floating]]
 
@@ -76,13 +81,18 @@ def history_length(config: EnsembleConfig) -> int:
 
 
 def fit(
-    log: InteractionLog, vectors: NDArray[np.floating] | None, config: EnsembleConfig
+    log: InteractionLog,
+    vectors: NDArray[np.floating] | None,
+    config: EnsembleConfig,
+    sequential: knn.ItemNeighbours | None = None,
 ) -> EnsembleModel:
-    """Every source the blend uses (a source of weight 0 is skipped)."""
-    sequential = knn.fit(log, config.sequential)
+    """Every source a request may use (see the module's docstring); ``sequential``, when
+    given, is the sequential source already fitted with ``config.sequential``."""
+    if sequential is None:
+        sequential = knn.fit(log, config.sequential)
     taste = long_term.fit(log, config.long_term) if config.weights.long_term > 0 else None
     content = None
-    if config.weights.content > 0 and vectors is not None:
+    if vectors is not None and np.any(vectors):
         content = content_neighbours.fit(vectors, log.item_weights(), config.content)
     return EnsembleModel(sequential, taste, content, config)
 
@@ -153,3 +163,27 @@ def score_items(
 ) -> NDArray[np.float64]:
     """`score_users` for one chronological history (oldest first)."""
     return score_users(model, [(items, weights)], None if exclude is None else [exclude])[0]
+
+
+def config_dict(config: EnsembleConfig) -> dict[str, Any]:
+    """The configuration as saved with a model version (`config_from_dict` reads it)."""
+    return asdict(config)
+
+
+def config_from_dict(values: dict[str, Any]) -> EnsembleConfig:
+    """The configuration saved with a model version. A version saved with the sequential
+    settings alone (before the other sources) is that model with weights 1/0/0."""
+    if "sequential" not in values:
+        return EnsembleConfig(sequential=knn.config_from_dict(values), weights=BlendWeights())
+    return EnsembleConfig(
+        sequential=knn.config_from_dict(values["sequential"]),
+        long_term=_known(long_term.LongTermConfig, values.get("long_term", {})),
+        content=_known(content_neighbours.ContentNeighboursConfig, values.get("content", {})),
+        weights=_known(BlendWeights, values.get("weights", {})),
+    )
+
+
+def _known(kind: type[_T], values: dict[str, Any]) -> _T:
+    """``kind`` from the ``values`` it has fields for (others are left out)."""
+    names = {f.name for f in fields(kind)}  # type: ignore[arg-type]
+    return kind(**{name: value for name, value in values.items() if name in names})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -95,6 +95,10 @@ class InteractionLog:
             self.n_users,
             self.n_items,
         )
+
+    def renumbered(self, items: NDArray[np.integer]) -> InteractionLog:
+        """The same rows with item ``i`` numbered ``items[i]`` (a permutation)."""
+        return replace(self, items=np.asarray(items, np.int64)[self.items])
 
     def item_weights(self) -> NDArray[np.float64]:
         """Each item's total interaction weight (its popularity)."""

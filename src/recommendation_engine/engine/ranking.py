@@ -1,17 +1,22 @@
-"""The ranking pipeline: from each source's scores for a set of candidates to the final
+"""The ranking pipeline: from a user's history and the model's item lists to the final
 list, with the reason of each item and the history entries that explain it.
 
 Pure (no I/O). The service calls it for every request and offline evaluation for every
-user, so a figure `evaluate` reports is a figure of the code that serves:
+user, so a figure `evaluate` reports is a figure of the code that serves.
 
-1. each source scores the user's candidates: collaborative, by summing the neighbour
-   lists of their history (`Contributions`); content-based, by similarity to their
-   profile (`engine.content`);
-2. each source offers its best `hybrid.per_source(count)` (`shortlist`);
-3. `rank` blends the union by the weights of `Blend` and orders it, ties broken by the
-   caller's keys;
-4. `Contributions.because` names, for each ranked item, the history entries that
-   contributed most.
+Personalised lists (`score_history`, then `top`): the default model (`engine.ensemble`)
+keeps, for each item, one list per source: sequential neighbours, long-term weights and
+content neighbours. A user's score from a source sums the lists of their history's items
+with that source's profile weights; each source is scaled by the user's best unseen item,
+content sharpened, and the sources are added by `source_weights` (the tuned blend, or the
+request's). This is `ensemble.score_items` computed from lists instead of matrices, item
+for item: a test holds them equal.
+
+Similar entities (`rank`): an entity's collaborative list and the cosine similarity of its
+content neighbours, blended by `Blend`.
+
+`Contributions.because` names, for each ranked item, the history entries that
+contributed most.
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from recommendation_engine.engine import hybrid
+from recommendation_engine.engine.ensemble import BlendWeights, EnsembleConfig, EnsembleModel
+from recommendation_engine.engine.sequential_knn import profile_weights
 
 Algorithm = Literal["hybrid", "collaborative", "content_based"]
 ALGORITHMS: tuple[Algorithm, ...] = ("hybrid", "collaborative", "content_based")
@@ -35,14 +43,21 @@ BECAUSE = 3
 @dataclass(frozen=True, slots=True)
 class Blend:
     """Which sources rank, and how the hybrid weighs them (normalised: only the ratio
-    counts). Collaborative alone ranks by its raw scores, content-based by similarity."""
+    counts). Weights left None follow the model's tuned blend (`source_weights`).
+    Collaborative alone ranks by its own scores, content-based by content alone."""
 
     algorithm: Algorithm = "hybrid"
-    collaborative_weight: float = 0.6
-    content_weight: float = 0.4
+    collaborative_weight: float | None = None
+    content_weight: float | None = None
 
     def __post_init__(self) -> None:
-        if self.algorithm == "hybrid" and self.collaborative_weight + self.content_weight <= 0:
+        if (self.collaborative_weight is None) != (self.content_weight is None):
+            raise ValueError("give both weights or neither")
+        if (
+            self.algorithm == "hybrid"
+            and self.collaborative_weight is not None
+            and self.collaborative_weight + (self.content_weight or 0.0) <= 0
+        ):
             raise ValueError("collaborative_weight and content_weight cannot both be 0")
 
     @property
@@ -85,6 +100,7 @@ def rank(
     elif blend.algorithm == "content_based":
         scores, collaborative_part, content_part = content, np.zeros_like(collaborative), content
     else:
+        assert blend.collaborative_weight is not None and blend.content_weight is not None
         collaborative_part, content_part = hybrid.components(
             collaborative, content, blend.collaborative_weight, blend.content_weight
         )
@@ -99,14 +115,6 @@ def rank(
         )
         for i in order[:count]
     ]
-
-
-def shortlist(scores: NDArray[np.float64], size: int) -> NDArray[np.int64]:
-    """The positions of the best ``size`` positive, finite scores (in no order)."""
-    usable = np.flatnonzero(np.isfinite(scores) & (scores > 0))
-    if usable.size <= size:
-        return usable
-    return usable[np.argpartition(-scores[usable], size - 1)[:size]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +147,22 @@ class Contributions:
             return cls(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
         return cls(np.concatenate(entries), np.concatenate(items), np.concatenate(scores))
 
+    def scaled(self, factor: float, entries: NDArray[np.integer]) -> Contributions:
+        """Every score times ``factor``, entry ``e`` renamed ``entries[e]``."""
+        return Contributions(
+            np.asarray(entries, np.int32)[self.entry], self.items, self.scores * factor
+        )
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[Contributions]) -> Contributions:
+        if not parts:
+            return cls(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+        return cls(
+            np.concatenate([p.entry for p in parts]),
+            np.concatenate([p.items for p in parts]),
+            np.concatenate([p.scores for p in parts]),
+        )
+
     def totals(self, n_items: int = 0, leave_out: set[int] | None = None) -> NDArray[np.float64]:
         """Each model item's summed score, indexed by item number (at least ``n_items``
         long); 0 for the items of ``leave_out``."""
@@ -168,3 +192,219 @@ def ranked_items(totals: NDArray[np.float64]) -> NDArray[np.int64]:
     """Item numbers with a positive score, best first (ties by item number)."""
     items = np.flatnonzero(totals > 0)
     return items[np.argsort(-totals[items], kind="stable")]
+
+
+# -- personalised lists from the default model's item lists ----------------------------
+
+SOURCES = ("sequential", "long_term", "content")
+COLLABORATIVE_SOURCES = ("sequential", "long_term")
+
+List = tuple[NDArray[np.integer], NDArray[np.floating]]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemLists:
+    """One model item's list of each source: (items, scores), or None without one."""
+
+    sequential: List | None = None
+    long_term: List | None = None
+    content: List | None = None
+
+    def of(self, source: str) -> List | None:
+        found: List | None = getattr(self, source)
+        return found
+
+
+NO_LISTS = ItemLists()
+
+
+class ModelLists:
+    """The lists of a fitted model's items, read from its matrices (what a build writes
+    for each item, `service.training`)."""
+
+    def __init__(self, model: EnsembleModel) -> None:
+        self._sources = {
+            "sequential": model.sequential.matrix,
+            "long_term": model.long_term.matrix if model.long_term is not None else None,
+            "content": model.content.matrix if model.content is not None else None,
+        }
+        self._found: dict[int, ItemLists] = {}
+
+    def of(self, items: NDArray[np.integer]) -> list[ItemLists]:
+        return [self.item(item) for item in np.asarray(items).tolist()]
+
+    def item(self, item: int) -> ItemLists:
+        found = self._found.get(item)
+        if found is None:
+            rows = {name: _row(matrix, item) for name, matrix in self._sources.items()}
+            found = self._found[item] = ItemLists(**rows)
+        return found
+
+
+def _row(matrix: sp.csr_matrix | None, item: int) -> List | None:
+    if matrix is None or item >= matrix.shape[0]:
+        return None
+    start, end = matrix.indptr[item], matrix.indptr[item + 1]
+    if start == end:
+        return None
+    return matrix.indices[start:end], matrix.data[start:end]
+
+
+def source_weights(blend: Blend, tuned: BlendWeights) -> BlendWeights:
+    """The weight of each source for a request: the model's tuned blend, or the
+    request's. A collaborative weight is shared by the sequential and long-term sources
+    in their tuned proportion; collaborative alone uses only those two, content-based
+    only content."""
+    collaborative = tuned.sequential + tuned.long_term
+    share = tuned.long_term / collaborative if collaborative > 0 else 0.0
+    if blend.algorithm == "content_based":
+        return BlendWeights(0.0, 0.0, 1.0, 1.0)
+    if blend.algorithm == "collaborative":
+        return BlendWeights(1.0 - share, share, 0.0, tuned.content_sharpness)
+    if blend.collaborative_weight is None:
+        return tuned
+    assert blend.content_weight is not None
+    return BlendWeights(
+        blend.collaborative_weight * (1.0 - share),
+        blend.collaborative_weight * share,
+        blend.content_weight,
+        tuned.content_sharpness,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A user's candidates: every item some list of their history reaches, unseen, with
+    a positive blended score. ``parts`` holds each source's weighted share of it."""
+
+    items: NDArray[np.int64]
+    scores: NDArray[np.float64]
+    collaborative: NDArray[np.float64]  # the sequential and long-term shares
+    content: NDArray[np.float64]
+    contributions: Contributions
+
+    def top(self, limit: int | None = None) -> NDArray[np.int64]:
+        """Positions in ``items`` of the best ``limit`` (all when None), best first, ties
+        by item number (as offline evaluation orders a full catalogue)."""
+        if limit is None or limit >= self.items.size:
+            return np.lexsort((self.items, -self.scores))
+        # The best `limit` and every item tied with the last of them, then ordered.
+        threshold = np.partition(-self.scores, limit - 1)[limit - 1]
+        chosen = np.flatnonzero(-self.scores <= threshold)
+        order = np.lexsort((self.items[chosen], -self.scores[chosen]))
+        return chosen[order][:limit]
+
+    def reason(self, position: int) -> Literal["collaborative", "content"]:
+        return (
+            "collaborative" if self.collaborative[position] >= self.content[position] else "content"
+        )
+
+
+def history_weights(
+    weights: NDArray[np.floating], config: EnsembleConfig, source: str
+) -> NDArray[np.float64]:
+    """What each entry of a chronological history (oldest first, every entry's weight
+    positive) adds to a source: the sequential and content sources weigh the latest
+    ``sequential.history`` entries by interaction weight and recency; the long-term
+    source counts each of the latest ``long_term.history`` distinct items once (here:
+    once per entry, the caller passes one entry per item)."""
+    count = len(weights)
+    out = np.zeros(count)
+    if source == "long_term":
+        start = max(0, count - config.long_term.history)
+        out[start:] = 1.0
+        return out
+    start = max(0, count - config.sequential.history)
+    out[start:] = profile_weights(np.asarray(weights[start:], np.float64), config.sequential)
+    return out
+
+
+def score_history(
+    items: NDArray[np.integer],
+    weights: NDArray[np.floating],
+    lists: Sequence[ItemLists],
+    config: EnsembleConfig,
+    blend: BlendWeights,
+    seen: NDArray[np.integer] | None = None,
+) -> Scored:
+    """Score a user's chronological history (oldest first): ``items`` their model item
+    numbers (-1 for an entity the model does not know), ``weights`` their interaction
+    weights (entries of weight 0 or less are left out, as training leaves them out),
+    ``lists[i]`` the lists of ``items[i]``. Items in ``seen`` are never candidates and
+    do not count in a source's scaling."""
+    keep = np.asarray(weights, np.float64) > 0
+    entries = np.flatnonzero(keep)
+    items = np.asarray(items, np.int64)[keep]
+    weights = np.asarray(weights, np.float64)[keep]
+    kept_lists = [lists[i] for i in entries]
+    used = {s: blend.of(s) for s in SOURCES if blend.of(s) > 0}
+    total = sum(used.values())
+    parts: dict[str, Contributions] = {}
+    for source in used:
+        entry_weights = history_weights(weights, config, source)
+        if source == "long_term":
+            entry_weights = _first_of_each_item(items, entry_weights)
+        parts[source] = Contributions.from_lists(
+            [
+                found.of(source) if item >= 0 else None
+                for item, found in zip(items, kept_lists, strict=True)
+            ],
+            entry_weights,
+        )
+    reached = np.unique(
+        np.concatenate([c.items for c in parts.values()] or [np.zeros(0, np.int32)])
+    )
+    if seen is not None and len(seen):
+        reached = np.setdiff1d(reached, np.asarray(seen, np.int64), assume_unique=False)
+    shares: dict[str, NDArray[np.float64]] = {}
+    scaled: list[Contributions] = []
+    for source, contributions in parts.items():
+        sums = _sums(contributions, reached)
+        best = float(sums.max()) if sums.size else 0.0
+        part = np.maximum(sums / best, 0.0) if best > 0 else np.zeros_like(sums)
+        if source == "content" and blend.content_sharpness != 1.0:
+            part = part**blend.content_sharpness
+        factor = used[source] / total
+        shares[source] = part * factor
+        if best > 0:
+            scaled.append(contributions.scaled(factor / best, entries))
+    zero = np.zeros(reached.size)
+    collaborative = sum((shares[s] for s in COLLABORATIVE_SOURCES if s in shares), zero)
+    content = shares.get("content", zero)
+    scores = collaborative + content
+    positive = scores > 0
+    return Scored(
+        reached[positive].astype(np.int64),
+        scores[positive],
+        collaborative[positive],
+        content[positive],
+        Contributions.concatenate(scaled),
+    )
+
+
+def _first_of_each_item(
+    items: NDArray[np.int64], weights: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``weights`` with only the latest entry of each item kept (the long-term source
+    counts an item once however often it recurs)."""
+    out = np.zeros_like(weights)
+    counted = weights > 0
+    positions = np.flatnonzero(counted)
+    if positions.size:
+        reverse = positions[::-1]
+        _, first = np.unique(items[reverse], return_index=True)
+        chosen = reverse[first]
+        out[chosen] = weights[chosen]
+    return out
+
+
+def _sums(contributions: Contributions, items: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Each of ``items``' summed score in ``contributions``."""
+    if contributions.items.size == 0 or items.size == 0:
+        return np.zeros(items.size)
+    found, inverse = np.unique(contributions.items, return_inverse=True)
+    totals = np.bincount(inverse, weights=contributions.scores, minlength=found.size)
+    position = np.searchsorted(found, items)
+    position = np.minimum(position, found.size - 1)
+    hit = found[position] == items
+    return np.where(hit, totals[position], 0.0)

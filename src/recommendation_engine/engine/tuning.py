@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -134,7 +134,11 @@ class Validation:
         an item scored 0 or less is never a hit. With ``columns``, score ``[u, j]`` is
         that of item ``columns[u, j]`` (a shortlist; -1 pads a row)."""
         started = time.perf_counter()
-        top = np.argpartition(-scores, k, axis=1)[:, :k]
+        width = scores.shape[1]
+        if width > k:
+            top = np.argpartition(-scores, k, axis=1)[:, :k]
+        else:  # a catalogue of k items or fewer: every item is in the top k
+            top = np.broadcast_to(np.arange(width), scores.shape).copy()
         order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable")
         top = np.take_along_axis(top, order, 1)
         # Only positively scored items count: the rest are ties at 0 that no source
@@ -145,8 +149,8 @@ class Validation:
             top = np.take_along_axis(columns, top, 1)
             finite &= top >= 0
         hits = np.take_along_axis(self.relevant, np.maximum(top, 0), 1) & finite
-        discount = 1.0 / np.log2(np.arange(2, k + 2))
-        ideal = np.cumsum(discount)[np.minimum(self.relevant_count, k) - 1]
+        discount = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
+        ideal = np.cumsum(discount)[np.minimum(self.relevant_count, top.shape[1]) - 1]
         ndcg = (hits * discount).sum(1) / ideal
         recall = hits.sum(1) / self.relevant_count
         self.seconds = time.perf_counter() - started  # what a metric costs, for budgeting
@@ -302,6 +306,7 @@ def tune(
     max_users: int = 2000,
     max_pair_entries: int = 40_000_000,
     seed: int = 0,
+    fixed: Collection[str] = (),
 ) -> Tuning:
     """Choose the default model's configuration on a validation split of ``log``.
 
@@ -310,7 +315,8 @@ def tune(
     ``budget_seconds`` have gone since the call (None: no limit); a build passes about
     twice what its last fit took (`budget_for`). The blend's weights are always chosen
     (a few dozen cheap trials), and the chosen blend is never worse on validation than
-    the best single source."""
+    the best single source. Sequential settings named in ``fixed`` keep ``base``'s
+    values; with "weights" in ``fixed`` the blend keeps ``base``'s weights too."""
     started = time.perf_counter()
     base = base or ensemble.EnsembleConfig()
     trials: list[dict[str, Any]] = []
@@ -363,7 +369,7 @@ def tune(
     for stage, runs in stages:
         for run in runs(best[0]):
             for candidate in run:
-                if candidate == best[0] or out_of_time():
+                if candidate == best[0] or out_of_time() or _changes(best[0], candidate, fixed):
                     break
                 result = search.evaluate(stage, candidate)
                 if result[1]["ndcg@10"] <= best[1]["ndcg@10"]:
@@ -394,7 +400,18 @@ def tune(
     }
     single = {"sequential": sequential_metrics}
     chosen, chosen_metrics = ensemble.BlendWeights(), sequential_metrics
-    for name in normalised:
+    if "weights" in fixed:  # the given blend, only measured
+        blends = []
+        used = {n: base.weights.of(n) for n in normalised if base.weights.of(n) > 0}
+        if used:
+            power = base.weights.content_sharpness
+            if "content" in used and power != 1.0 and power not in sharpened:
+                sharpened[power] = _sharpen(normalised["content"], power)
+            chosen = base.weights
+            chosen_metrics = validation.metrics(
+                _blend_normalised(normalised, sharpened, chosen), columns
+            )
+    for name in normalised if "weights" not in fixed else ():
         if name == "sequential":
             continue
         single[name] = validation.metrics(normalised[name], columns)
@@ -450,6 +467,50 @@ def fit(
 ) -> ensemble.EnsembleModel:
     """The chosen model trained on the whole log (`ensemble.fit`)."""
     return ensemble.fit(log, vectors, config)
+
+
+@dataclass
+class Built:
+    """A full build's model, what its tuning chose (None when not tuned), the sequential
+    co-occurrence kept for incremental updates, and what the fit and tuning took."""
+
+    model: ensemble.EnsembleModel
+    tuning: Tuning | None
+    cooccurrence: sp.csr_matrix | None
+    fit_seconds: float
+
+    def config_dict(self) -> dict[str, Any]:
+        """The model's configuration as saved with its version, with the tuning's
+        summary (what was chosen and its validation metrics) and the fit's time."""
+        chosen = self.tuning.validation.get("chosen") if self.tuning else None
+        return {
+            **ensemble.config_dict(self.model.config),
+            "tuning": self.tuning.summary() if self.tuning else None,
+            # The chosen settings' validation metrics (what charts of versions show).
+            "validation": chosen or {},
+            "fit_seconds": round(self.fit_seconds, 3),
+        }
+
+
+def build(
+    log: InteractionLog,
+    vectors: NDArray[np.floating] | None,
+    base: ensemble.EnsembleConfig,
+    *,
+    tuned: bool = True,
+    fixed: Collection[str] = (),
+    budget_seconds: float | None = None,
+    keep_entries: int = 0,
+) -> Built:
+    """What a full rebuild trains: ``base`` tuned on the log's validation split (unless
+    ``tuned`` is False; see `tune`), then fitted on the whole log, keeping the summed
+    sequential co-occurrence when it has at most ``keep_entries`` entries."""
+    chosen = tune(log, vectors, base, budget_seconds=budget_seconds, fixed=fixed) if tuned else None
+    config = chosen.config if chosen else base
+    started = time.perf_counter()
+    sequential, kept = knn.fit_keeping(log, config.sequential, keep_entries)
+    model = ensemble.fit(log, vectors, config, sequential=sequential)
+    return Built(model, chosen, kept, time.perf_counter() - started)
 
 
 class _SequentialSearch:
@@ -534,6 +595,15 @@ class _SequentialSearch:
             }
         )
         return config, metrics
+
+
+def _changes(
+    config: knn.SequentialKNNConfig, candidate: knn.SequentialKNNConfig, fixed: Collection[str]
+) -> bool:
+    """Whether ``candidate`` changes a setting named in ``fixed``."""
+    return any(
+        getattr(config, name) != getattr(candidate, name) for name in fixed if name != "weights"
+    )
 
 
 def _summed_key(config: knn.SequentialKNNConfig) -> tuple[int, float, float]:

@@ -47,3 +47,12 @@ class Vocabulary(Generic[Key]):
     @property
     def keys(self) -> list[Key]:
         return list(self._keys)
+
+    def sorted(self) -> tuple[Vocabulary[Key], NDArray[np.int64]]:
+        """The same keys numbered in sorted order, and each old index's new one. A
+        model numbered this way does not depend on the order its data arrived in (ties
+        between items are broken by their numbers)."""
+        order = sorted(range(len(self._keys)), key=self._keys.__getitem__)  # type: ignore[arg-type]
+        renumbered = np.empty(len(order), np.int64)
+        renumbered[np.array(order, np.int64)] = np.arange(len(order))
+        return Vocabulary(self._keys[i] for i in order), renumbered

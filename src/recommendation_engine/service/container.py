@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,10 +11,12 @@ import asyncpg
 
 from recommendation_engine import metrics
 from recommendation_engine.config import Settings
+from recommendation_engine.engine import ensemble
 from recommendation_engine.service.background import PeriodicJob
 from recommendation_engine.service.entities import EntityService
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.interactions import InteractionService
+from recommendation_engine.service.item_lists import ItemListCache
 from recommendation_engine.service.live_models import LiveModels
 from recommendation_engine.service.recommendations import RecommendationService
 from recommendation_engine.service.scheduler import ModelScheduler
@@ -26,8 +28,28 @@ from recommendation_engine.service.webhook_delivery import Outbox, WebhookDispat
 from recommendation_engine.service.webhooks import WebhookService
 from recommendation_engine.storage import model_store
 from recommendation_engine.storage.cache import ResponseCache
+from recommendation_engine.storage.model_store import ModelInfo
 
 POOL_REPORT_SECONDS = 5.0
+# How often a requested rebuild tries again while another process trains the tenant.
+REBUILD_RETRY_SECONDS = 0.5
+
+
+def model_settings(live: ModelInfo | None) -> dict[str, Any]:
+    """What the live version was built with: its settings (the sequential model's and
+    the blend's weights), what its tuning chose and measured (None when not tuned), and
+    what the full build took besides tuning."""
+    if live is None:
+        return {"settings": None, "tuning": None, "build_seconds": None}
+    config = ensemble.config_from_dict(live.config)
+    return {
+        "settings": {
+            "sequential": asdict(config.sequential),
+            "weights": asdict(config.weights),
+        },
+        "tuning": live.config.get("tuning"),
+        "build_seconds": live.config.get("build_seconds"),
+    }
 
 
 @dataclass(slots=True)
@@ -46,6 +68,7 @@ class Services:
     tenants: TenantService
     webhooks: WebhookService
     dispatcher: WebhookDispatcher
+    item_lists: ItemListCache
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _pool_report: PeriodicJob | None = None
 
@@ -64,12 +87,6 @@ class Services:
         live_models = LiveModels()
         engine = settings.engine
         outbox = Outbox()
-        trainer = ModelTrainer(
-            pool, types, live_models, timedelta(hours=engine.full_rebuild_interval_hours), outbox
-        )
-        trending = TrendingService(
-            pool, types, timedelta(hours=engine.trending_update_interval_hours), cache
-        )
         tenants = TenantService(
             pool,
             engine,
@@ -77,6 +94,19 @@ class Services:
             cache,
             settings.auth.api_key.get_secret_value() if settings.auth.api_key else None,
         )
+        trainer = ModelTrainer(
+            pool,
+            types,
+            live_models,
+            timedelta(hours=engine.full_rebuild_interval_hours),
+            outbox,
+            tenants.config,
+            engine.feature_vector_dimension,
+        )
+        trending = TrendingService(
+            pool, types, timedelta(hours=engine.trending_update_interval_hours), cache
+        )
+        item_lists = ItemListCache(limits.model_cache_max_bytes)
         return cls(
             settings=settings,
             pool=pool,
@@ -86,8 +116,9 @@ class Services:
             vector_indexer=VectorIndexer(pool),
             trainer=trainer,
             recommendations=RecommendationService(
-                pool, types, trending, live_models, tenants, cache
+                pool, types, trending, live_models, tenants, cache, item_lists
             ),
+            item_lists=item_lists,
             trending=trending,
             cache=cache,
             webhooks=WebhookService(pool, settings.webhooks.allow_private_targets),
@@ -108,8 +139,13 @@ class Services:
         await self.trending.refresh(tenant_id, now=True)
         if incremental:
             await self.trainer.update(tenant_id)
-        else:
-            await self.trainer.rebuild(tenant_id)
+            return
+        # Asked for, a full rebuild happens: while another process trains the tenant
+        # (an update here or on another replica), it waits its turn.
+        while True:
+            if await self.trainer.rebuild(tenant_id) is not None:
+                return
+            await asyncio.sleep(REBUILD_RETRY_SECONDS)
 
     def start_rebuild(self, tenant_id: str, incremental: bool = False) -> None:
         """Run `rebuild` in the background; stopping the services cancels it."""
@@ -140,6 +176,7 @@ class Services:
             "interactions_since_training": max(
                 0, newest - (live.last_interaction_id if live else 0)
             ),
+            **model_settings(live),
         }
 
     async def refresh_gauges(self) -> None:

@@ -121,12 +121,7 @@ class DashboardService:
         )
         self._counts: TTLCache[str, dict[str, int]] = TTLCache(COUNTS_SECONDS)
         self.metrics = ServiceMetrics(settings.dashboard.metrics_sample_secs)
-        self.evaluations = TenantEvaluations(
-            services.pool,
-            services.trainer,
-            services.tenants,
-            settings.engine.feature_vector_dimension,
-        )
+        self.evaluations = TenantEvaluations(services.pool, services.trainer, services.tenants)
 
     def start(self) -> None:
         self.metrics.start()
@@ -344,6 +339,7 @@ class DashboardService:
                     LiveModels(),
                     services.tenants,
                     ResponseCache(0, None),  # nothing cached: the answer is hypothetical
+                    services.item_lists,  # the model's lists, which the preview leaves as they are
                 )
                 return await _list(
                     algorithm,

@@ -2,17 +2,16 @@
 
 Reads MovieLens `u.data`, RecBole `.inter` (with its `.item` file when present), CSV
 with a header, or the service's NDJSON export; splits it temporally
-(`engine.evaluation`); tunes the collaborative model on a validation split carved from
-the training set; retrains on the whole training set and reports each algorithm and a
-most-popular baseline on the test set.
+(`engine.evaluation`); builds the model on the training set as a full rebuild builds
+it (tuned on a validation split carved from the training set) and reports each
+algorithm, ranked by the serving pipeline, and a most-popular baseline on the test set.
 """
 
 from __future__ import annotations
 
 import csv
-import itertools
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from recommendation_engine.engine import content, hybrid, ranking
-from recommendation_engine.engine import sequential_knn as knn
+from recommendation_engine.engine import ensemble, ranking, tuning
 from recommendation_engine.engine.evaluation import (
     BatchScorer,
     UserHistories,
@@ -32,10 +30,6 @@ from recommendation_engine.engine.features import extract_features
 from recommendation_engine.engine.log import InteractionLog
 from recommendation_engine.engine.vocabulary import Vocabulary
 from recommendation_engine.models import BUILT_IN_INTERACTION_TYPES, effective_weight
-
-# The validation grid: how far back a user's history matters, and how close in time two
-# interactions must be to make their items neighbours.
-GRID = {"half_life": (2.0, 5.0, 10.0, 20.0), "window": (15, 30, 60)}
 
 
 @dataclass
@@ -196,99 +190,59 @@ def read_item_attributes(path: Path) -> dict[str, dict[str, Any]]:
 @dataclass
 class Report:
     dataset: dict[str, Any]
-    chosen: dict[str, float]
-    validation: list[dict[str, Any]]
+    # The model's settings (tuned on a validation split of the training set, unless
+    # tuning was off), with the tuning's summary.
+    chosen: dict[str, Any]
+    validation: list[dict[str, Any]]  # the tuning's trials
     results: dict[str, dict[str, float]]
 
 
-# The list length `evaluate` asks for, as a request would: each source offers its best
-# `hybrid.per_source(REQUEST_COUNT)` items, and the ranking of their union is read to 20.
-REQUEST_COUNT = 10
+# Each user's list is read to this length, ranked as a request ranks it.
 RANKED = 20
 
 
 def algorithm_scorers(
-    model: knn.ItemNeighbours,
+    model: ensemble.EnsembleModel,
     train: InteractionLog,
-    vectors: NDArray[np.float32] | None,
-    weights: tuple[float, float],
+    weights: tuple[float, float] | None = None,
 ) -> dict[str, BatchScorer]:
     """Each algorithm's scores for a batch of users (one row per user): the ranking
-    pipeline's lists (`engine.ranking`), as the service ranks them, given as descending
-    scores (every other item -inf)."""
+    pipeline's lists (`engine.ranking.score_history`) from the model's item lists, as the
+    service ranks them, given as descending scores (every other item -inf). ``weights``
+    (collaborative, content) replace the tuned blend of the hybrid, as pinned weights
+    do in the service."""
     histories = UserHistories.of(train)
+    lists = ranking.ModelLists(model)
     empty_items = np.zeros(0, np.int64)
     empty_weights = np.zeros(0, np.float32)
 
-    def history(user: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        return histories.items.get(user, empty_items), histories.weights.get(user, empty_weights)
-
-    def collaborative(users: NDArray[np.int64]) -> NDArray[np.float64]:
-        return knn.score_users(model, [history(user) for user in users.tolist()])
-
-    def content_based(users: NDArray[np.int64]) -> NDArray[np.float64]:
-        assert vectors is not None
-        return content.score_users(
-            vectors, [history(user) for user in users.tolist()], model.config
-        )
-
     def pipeline(blend: ranking.Blend) -> BatchScorer:
+        chosen = ranking.source_weights(blend, model.config.weights)
+
         def scorer(users: NDArray[np.int64]) -> NDArray[np.float64]:
-            first = collaborative(users) if blend.uses_collaborative else None
-            second = content_based(users) if blend.uses_content else None
             result = np.full((len(users), train.n_items), -np.inf)
             for row, user in enumerate(users.tolist()):
-                result[row] = ranked_scores(
-                    first[row] if first is not None else None,
-                    second[row] if second is not None else None,
-                    history(user)[0],
-                    blend,
-                    train.n_items,
+                items = histories.items.get(user, empty_items)
+                weights = histories.weights.get(user, empty_weights)
+                scored = ranking.score_history(
+                    items, weights, lists.of(items), model.config, chosen, seen=items
                 )
+                top = scored.top(RANKED)
+                result[row, scored.items[top]] = RANKED - np.arange(top.size)
             return result
 
         return scorer
 
     popularity = train.item_weights().astype(np.float64)
+    hybrid = ranking.Blend("hybrid", *weights) if weights else ranking.Blend("hybrid")
     scorers: dict[str, BatchScorer] = {
         "most_popular": lambda users: np.tile(popularity, (len(users), 1)),
         "collaborative": pipeline(ranking.Blend("collaborative")),
     }
-    if vectors is not None:
+    if model.content is not None:
         scorers["content_based"] = pipeline(ranking.Blend("content_based"))
-        scorers["hybrid"] = pipeline(ranking.Blend("hybrid", *weights))
+    scorers["hybrid"] = pipeline(hybrid)
     return scorers
-
-
-def ranked_scores(
-    collaborative: NDArray[np.float64] | None,
-    content_scores: NDArray[np.float64] | None,
-    seen: NDArray[np.int64],
-    blend: ranking.Blend,
-    n_items: int,
-) -> NDArray[np.float64]:
-    """One user's list from the ranking pipeline, as scores over the catalogue: the
-    first item `RANKED`, the next one less, every item not in the list -inf. Each
-    source offers its best unseen items, as a request for `REQUEST_COUNT` takes them."""
-    zero = np.zeros(n_items)
-    sources = []
-    for scores in (collaborative, content_scores):
-        if scores is None:
-            sources.append(zero)
-            continue
-        scores = np.array(scores, np.float64)
-        scores[seen] = -np.inf
-        sources.append(scores)
-    candidates = np.union1d(
-        *(ranking.shortlist(s, hybrid.per_source(REQUEST_COUNT)) for s in sources)
-    )
-    result = np.full(n_items, -np.inf)
-    ranked = ranking.rank(
-        sources[0][candidates], sources[1][candidates], blend, RANKED, candidates.tolist()
-    )
-    for position, item in enumerate(ranked):
-        result[candidates[item.index]] = RANKED - position
-    return result
 
 
 # Told (steps done, steps in all, the step just done) as `run` goes.
@@ -296,14 +250,19 @@ Progress = Callable[[int, int, str], None]
 
 
 def run(
-    dataset: Dataset, weights: tuple[float, float] = (0.6, 0.4), progress: Progress | None = None
+    dataset: Dataset,
+    *,
+    base: ensemble.EnsembleConfig | None = None,
+    tuned: bool = True,
+    fixed: Collection[str] = (),
+    weights: tuple[float, float] | None = None,
+    progress: Progress | None = None,
 ) -> Report:
+    """Split the log temporally, build the model on the training part as a full rebuild
+    builds it (`tuning.build`: tuned on a validation split of the training part unless
+    ``tuned`` is False), and evaluate every algorithm on the test part."""
     train, test = temporal_split(dataset.log)
-    fit_part, validation = temporal_split(train)
-    trials = []
-    best: tuple[float, knn.SequentialKNNConfig] | None = None
-    grid = list(itertools.product(GRID["half_life"], GRID["window"]))
-    steps = len(grid) + 1 + (4 if dataset.vectors is not None else 2)  # trials, fit, scorers
+    steps = 2 + (4 if dataset.vectors is not None else 3)
     completed = 0
 
     def done(what: str) -> None:
@@ -312,21 +271,13 @@ def run(
         if progress is not None:
             progress(completed, steps, what)
 
+    done("split the log")
+    built = tuning.build(
+        train, dataset.vectors, base or ensemble.EnsembleConfig(), tuned=tuned, fixed=fixed
+    )
+    done("tuned and fitted the model" if tuned else "fitted the model")
     results: dict[str, dict[str, float]] = {}
-    for half_life, window in grid:
-        config = replace(knn.SequentialKNNConfig(), half_life=half_life, window=window)
-        model = knn.fit(fit_part, config)
-        score = evaluate(
-            algorithm_scorers(model, fit_part, None, weights)["collaborative"], fit_part, validation
-        )
-        trials.append({"half_life": half_life, "window": window, "ndcg@10": score["ndcg@10"]})
-        if best is None or score["ndcg@10"] > best[0]:
-            best = (score["ndcg@10"], config)
-        done(f"validated half-life {half_life}, window {window}")
-    assert best is not None
-    model = knn.fit(train, best[1])
-    done("fitted the chosen model")
-    for name, scorer in algorithm_scorers(model, train, dataset.vectors, weights).items():
+    for name, scorer in algorithm_scorers(built.model, train, weights).items():
         results[name] = evaluate(scorer, train, test)
         done(f"evaluated {name}")
     return Report(
@@ -339,8 +290,8 @@ def run(
             "test": len(test),
             "item_attributes": dataset.vectors is not None,
         },
-        chosen=knn.config_dict(best[1]),
-        validation=trials,
+        chosen=built.config_dict(),
+        validation=built.tuning.trials if built.tuning else [],
         results=results,
     )
 
@@ -350,8 +301,9 @@ def render(report: Report) -> str:
         f"dataset: {report.dataset['source']} ({report.dataset['users']} users, "
         f"{report.dataset['items']} items, {report.dataset['interactions']} interactions; "
         f"train {report.dataset['train']}, test {report.dataset['test']})",
-        "collaborative model chosen on the validation split: "
-        + ", ".join(f"{k}={v:g}" for k, v in report.chosen.items()),
+        "sequential settings: "
+        + ", ".join(f"{k}={v:g}" for k, v in report.chosen["sequential"].items()),
+        "blend: " + ", ".join(f"{k}={v:g}" for k, v in report.chosen["weights"].items()),
         "",
     ]
     names = ["ndcg@10", "recall@10", "recall@20", "hr@10", "precision@10", "map@10", "coverage@10"]

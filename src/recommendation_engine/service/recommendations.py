@@ -2,8 +2,9 @@
 
 The service does the I/O around the engine's ranking pipeline (`engine.ranking`): it
 applies the tenant's defaults to a request, reads the live model once, answers from the
-response cache or reads what the engine needs (the user's history with its neighbour
-lists, candidates, fallbacks), calls the engine, and renders the answer as JSON.
+response cache or reads what the engine needs (the user's history, their items' lists
+through the replica's `ItemListCache`, the chosen candidates' entities, fallbacks),
+calls the engine, and renders the answer as JSON.
 """
 
 from __future__ import annotations
@@ -17,19 +18,19 @@ import asyncpg
 import numpy as np
 
 from recommendation_engine import metrics
-from recommendation_engine.engine import content, hybrid, ranking
-from recommendation_engine.engine import sequential_knn as knn
-from recommendation_engine.engine.ranking import Algorithm, Blend, Contributions
+from recommendation_engine.engine import ensemble, hybrid, ranking
+from recommendation_engine.engine.ranking import NO_LISTS, Algorithm, Blend, Scored
 from recommendation_engine.errors import BadRequest, NotFound
 from recommendation_engine.models import effective_weight
 from recommendation_engine.serialization import dumps
 from recommendation_engine.service.entities import resolve_entity_type
 from recommendation_engine.service.interaction_types import InteractionTypeService
+from recommendation_engine.service.item_lists import ItemListCache
 from recommendation_engine.service.live_models import LiveModels
 from recommendation_engine.service.tenants import TenantConfig, TenantService
 from recommendation_engine.service.trending import TrendingService
-from recommendation_engine.storage import model_store, vectors
 from recommendation_engine.storage import recommendation_queries as queries
+from recommendation_engine.storage import vectors
 from recommendation_engine.storage.cache import ResponseCache, digest
 from recommendation_engine.storage.model_store import NO_MODEL, ModelInfo, ModelRef
 from recommendation_engine.storage.recommendation_queries import Candidate, HistoryRow
@@ -113,11 +114,16 @@ def resolve_count(count: int | None, config: TenantConfig) -> int:
 
 
 def resolve_weights(
-    collaborative: float | None, content_weight: float | None, defaults: tuple[float, float]
-) -> tuple[float, float]:
-    """Request weights over defaults; one weight alone implies the other as 1 - it."""
+    collaborative: float | None,
+    content_weight: float | None,
+    defaults: tuple[float, float],
+    pinned: bool = True,
+) -> tuple[float, float] | None:
+    """Request weights over the defaults; one weight alone implies the other as 1 - it.
+    None, the model's tuned blend, when the request gives none and the defaults are not
+    ``pinned``."""
     if collaborative is None and content_weight is None:
-        return defaults
+        return defaults if pinned else None
     if collaborative is None:
         assert content_weight is not None
         collaborative = max(0.0, 1.0 - content_weight) if content_weight <= 1 else defaults[0]
@@ -137,6 +143,7 @@ class RecommendationService:
         live_models: LiveModels,
         tenants: TenantService,
         cache: ResponseCache,
+        item_lists: ItemListCache,
     ) -> None:
         self._pool = pool
         self._types = types
@@ -144,6 +151,7 @@ class RecommendationService:
         self._live = live_models
         self._tenants = tenants
         self._cache = cache
+        self._lists = item_lists
 
     async def _live_model(self, tenant_id: str) -> ModelInfo | None:
         """The tenant's live model version, read once per request (at most once a second
@@ -173,8 +181,9 @@ class RecommendationService:
             query.collaborative_weight,
             query.content_weight,
             (config.collaborative_weight, config.content_based_weight),
+            config.weights_pinned,
         )
-        blend = Blend(query.algorithm, *weights)
+        blend = Blend(query.algorithm, *(weights or (None, None)))
         model = await self._live_model(tenant_id)
         key = digest(
             "user",
@@ -211,7 +220,7 @@ class RecommendationService:
         model: ModelInfo | None,
     ) -> tuple[list[Recommendation], bool]:
         types = await self._types.all(tenant_id)
-        config = knn.config_from_dict(model.config) if model else knn.SequentialKNNConfig()
+        config = ensemble.config_from_dict(model.config) if model else ensemble.EnsembleConfig()
         ref = model.ref if model else NO_MODEL
         async with self._pool.acquire() as conn:
             state = await queries.user_state(
@@ -219,16 +228,44 @@ class RecommendationService:
                 tenant_id,
                 query.user_id,
                 ref,
-                history=config.history,
+                history=ensemble.history_length(config),
                 seen=SEEN_LIMIT if query.exclude_seen else 0,
             )
             rows, seen = state.history, state.seen
             rows.reverse()  # oldest first
-            weights = np.array([_weight(r, types) for r in rows], dtype=np.float64)
-            profile_weights = knn.profile_weights(weights, config) if rows else weights
-            ranked = await self._rank_user(
-                conn, tenant_id, query, count, blend, ref, rows, profile_weights, state
+            items = np.array([-1 if r.item is None else r.item for r in rows], np.int64)
+            lists = (
+                await self._lists.lists(conn, tenant_id, model, items[items >= 0].tolist())
+                if model
+                else {}
             )
+            history_weights = np.array([_weight(r, types) for r in rows], np.float64)
+            history_lists = [lists.get(item, NO_LISTS) for item in items.tolist()]
+            seen_items = np.fromiter(state.seen_items, np.int64, len(state.seen_items))
+            weights = ranking.source_weights(blend, config.weights)
+            scored = ranking.score_history(
+                items, history_weights, history_lists, config, weights, seen_items
+            )
+            ranked = await self._take(conn, tenant_id, query, count, ref, scored, rows, seen)
+            if len(ranked) < count and weights.content == 0 and blend.uses_content:
+                # The blend could not fill the list (a type or filter it rarely reaches):
+                # content neighbours reach entities nobody has interacted with yet.
+                by_content = ranking.score_history(
+                    items,
+                    history_weights,
+                    history_lists,
+                    config,
+                    ranking.source_weights(Blend("content_based"), config.weights),
+                    seen_items,
+                )
+                taken = seen | {(r.entity_type, r.entity_id) for r in ranked}
+                filled = await self._take(
+                    conn, tenant_id, query, count - len(ranked), ref, by_content, rows, taken
+                )
+                floor = ranked[-1].score if ranked else 1.0  # scores stay in order
+                for recommendation in filled:
+                    recommendation.score *= floor
+                ranked += filled
         cold_start = len(ranked) < count
         if cold_start:
             await self._fill_from_trending(tenant_id, query, count, ranked, seen)
@@ -236,76 +273,54 @@ class RecommendationService:
             await self._fill_from_popular(tenant_id, query, count, ref, ranked, seen)
         return ranked[:count], cold_start
 
-    async def _rank_user(
+    async def _take(
         self,
         conn: asyncpg.Connection,
         tenant_id: str,
         query: UserQuery,
         count: int,
-        blend: Blend,
         model: ModelRef,
+        scored: Scored,
         rows: list[HistoryRow],
-        profile_weights: np.ndarray,
-        state: queries.UserState,
+        seen: set[tuple[str, str]],
     ) -> list[Recommendation]:
-        want = hybrid.per_source(count)
-        contributions = Contributions.from_lists(
-            [_neighbours(row) for row in rows] if blend.uses_collaborative else [None] * len(rows),
-            profile_weights,
-        )
-        totals = contributions.totals(leave_out=state.seen_items)
-        profile = _profile(rows, profile_weights) if blend.uses_content else None
-        content_found: list[Candidate] = []
-        if profile is not None:
-            content_found = _as_candidates(
-                await vectors.nearest(
-                    conn,
-                    tenant_id,
-                    profile,
-                    want,
-                    entity_type=query.entity_type,
-                    exclude_ids=sorted(query.exclude | {key[1] for key in state.seen}),
-                    filters=query.filters,
-                    model=model,
-                )
+        """The best ``count`` scored items that pass the request's type, filters and
+        exclusions, read in growing pages while those thin them out."""
+        chosen: list[tuple[int, Candidate]] = []
+        taken, page = 0, hybrid.per_source(count)
+        while len(chosen) < count and taken < scored.items.size:
+            positions = scored.top(taken + page)[taken:]
+            batch = await queries.candidates(
+                conn,
+                tenant_id,
+                model,
+                scored.items[positions].tolist(),
+                None,
+                query.entity_type,
+                query.filters,
             )
-        found = await _gather(
-            conn,
-            tenant_id,
-            model,
-            ranking.ranked_items(totals),
-            content_found,
-            profile,
-            query.entity_type,
-            query.filters,
-            want,
-            lambda c: (c.entity_type, c.entity_id) in state.seen or c.entity_id in query.exclude,
-        )
-        if not found:
-            return []
-        collaborative = np.array(
-            [totals[c.item] if c.item is not None and c.item < totals.size else 0.0 for c in found]
-        )
-        similarity = np.array(
-            [
-                c.similarity if c.similarity is not None and blend.uses_content else 0.0
-                for c in found
-            ]
-        )
-        ranked = ranking.rank(
-            collaborative, similarity, blend, count, [(c.entity_type, c.entity_id) for c in found]
-        )
-        because = contributions.because([found[r.index].item for r in ranked])
+            by_item = {c.item: c for c in batch}
+            for position in positions.tolist():
+                found = by_item.get(int(scored.items[position]))
+                if found is None or found.entity_id in query.exclude:
+                    continue
+                if (found.entity_type, found.entity_id) in seen:
+                    continue
+                chosen.append((position, found))
+            taken += page
+            page *= 4
+        chosen = chosen[:count]
+        because = scored.contributions.because([c.item for _, c in chosen])
         return [
             Recommendation(
-                found[r.index].entity_type,
-                found[r.index].entity_id,
-                r.score,
-                r.reason,
-                [_key(rows[e]) for e in because.get(found[r.index].item or -1, [])],
-                found[r.index].attributes,
+                found.entity_type,
+                found.entity_id,
+                float(scored.scores[position]),
+                scored.reason(position),
+                [_key(rows[e]) for e in because.get(found.item or -1, [])],
+                found.attributes,
             )
-            for r in ranked
+            for position, found in chosen
         ]
 
     async def _fill_from_trending(
@@ -422,11 +437,11 @@ class RecommendationService:
         threshold: float,
         model: ModelInfo | None,
     ) -> tuple[str, list[Recommendation], bool]:
-        """Entities like one entity: by content (its feature-vector neighbours, at least
-        ``threshold`` similar), by collaboration (users who interacted with it also
-        interacted with), or both blended. Returns the entity's type (resolved when the
-        query left it out), the list, and whether the entity is new to the model (its
-        list then comes from content alone)."""
+        """Entities like one entity: by collaboration (its sequential neighbour list), by
+        content (its content neighbours, at least ``threshold`` cosine-similar), or both
+        blended. An entity new to the model (or without content neighbours) finds its
+        content neighbours by vector search. Returns the entity's type (resolved when the
+        query left it out), the list, and whether the entity is new to the model."""
         ref = model.ref if model else NO_MODEL
         async with self._pool.acquire() as conn:
             entity_type = await resolve_entity_type(
@@ -440,52 +455,68 @@ class RecommendationService:
                     f"entity '{query.entity_id}' of type '{entity_type}' does not exist",
                     {"entity_id": query.entity_id, "entity_type": entity_type},
                 )
-            vector, neighbours, scores = found
+            vector, item = found
+            lists = NO_LISTS
+            if item is not None and model is not None:
+                lists = (await self._lists.lists(conn, tenant_id, model, [item]))[item]
             want = hybrid.per_source(count)
-            ranked_items = np.zeros(0, np.int64)
-            collaborative: dict[int, float] = {}
-            if blend.uses_collaborative and neighbours is not None:
-                items, values = model_store.unpack(neighbours, scores or b"")
-                ranked_items = items.astype(np.int64)
-                collaborative = dict(
-                    zip(items.tolist(), values.astype(float).tolist(), strict=True)
-                )
-            content_found: list[Candidate] = []
-            if blend.uses_content and vector is not None and np.any(vector):
-                content_found = _as_candidates(
-                    await vectors.nearest(
-                        conn,
-                        tenant_id,
-                        vector,
-                        want,
-                        entity_type=query.result_type,
-                        exclude_ids=sorted(query.exclude | {query.entity_id}),
-                        min_similarity=threshold,
-                        filters=query.filters,
-                        model=ref,
-                    )
-                )
-            similarity = {(c.entity_type, c.entity_id): c.similarity for c in content_found}
             source_key = (entity_type, query.entity_id)
+
+            def unwanted(c: Candidate) -> bool:
+                return c.entity_id in query.exclude or (c.entity_type, c.entity_id) == source_key
+
+            has_vector = vector is not None and bool(np.any(vector))
+            orders = []
+            if blend.uses_collaborative and lists.sequential is not None:
+                orders.append(lists.sequential[0])
+            if blend.uses_content and has_vector and lists.content is not None:
+                orders.append(lists.content[0])
             candidates = await _gather(
                 conn,
                 tenant_id,
                 ref,
-                ranked_items,
-                content_found,
-                None,
+                orders,
+                vector if has_vector else None,
                 query.result_type,
                 query.filters,
                 want,
-                lambda c: (
-                    c.entity_id in query.exclude or (c.entity_type, c.entity_id) == source_key
-                ),
+                unwanted,
             )
+            if blend.uses_content and has_vector and lists.content is None:
+                searched = await vectors.nearest(
+                    conn,
+                    tenant_id,
+                    vector,
+                    want,
+                    entity_type=query.result_type,
+                    exclude_ids=sorted(query.exclude | {query.entity_id}),
+                    min_similarity=threshold,
+                    filters=query.filters,
+                    model=ref,
+                )
+                known = {(c.entity_type, c.entity_id) for c in candidates}
+                candidates += [
+                    c for c in _as_candidates(searched) if (c.entity_type, c.entity_id) not in known
+                ]
+        collaborative: dict[int, float] = {}
+        if blend.uses_collaborative and lists.sequential is not None:
+            neighbours, scores = lists.sequential
+            collaborative = dict(
+                zip(neighbours.tolist(), scores.astype(float).tolist(), strict=True)
+            )
+        content_scores = np.array(
+            [
+                c.similarity
+                if blend.uses_content and c.similarity is not None and c.similarity >= threshold
+                else 0.0
+                for c in candidates
+            ]
+        )
         ranked = ranking.rank(
             np.array(
                 [collaborative.get(c.item, 0.0) if c.item is not None else 0.0 for c in candidates]
             ),
-            np.array([similarity.get((c.entity_type, c.entity_id)) or 0.0 for c in candidates]),
+            content_scores,
             blend,
             count,
             [(c.entity_type, c.entity_id) for c in candidates],
@@ -502,7 +533,7 @@ class RecommendationService:
             )
             for r in ranked
         ]
-        return entity_type, recommendations, neighbours is None
+        return entity_type, recommendations, item is None
 
     # Trending ---------------------------------------------------------------------------
 
@@ -530,44 +561,42 @@ async def _gather(
     conn: asyncpg.Connection,
     tenant_id: str,
     model: ModelRef,
-    ranked_items: np.ndarray,
-    content_found: list[Candidate],
+    orders: list[np.ndarray],
     profile: np.ndarray | None,
     entity_type: str | None,
     filters: dict[str, str],
     want: int,
     unwanted: Callable[[Candidate], bool],
 ) -> list[Candidate]:
-    """The candidates of both sources that pass the caller's filter: the content ones
-    (found by the vector search, which applied the type and attribute filters), and the
-    best ``want`` surviving collaborative items (``ranked_items``, best first), looked up
-    in growing pages while filters thin them out."""
-    found: dict[tuple[str, str], Candidate] = {}
-    for candidate in content_found:
-        if not unwanted(candidate):
-            found.setdefault((candidate.entity_type, candidate.entity_id), candidate)
-    known = {c.item for c in found.values() if c.item is not None}
-    taken, page, collaborative_found = 0, want, 0
+    """The best ``want`` wanted candidates of each list in ``orders`` (model items, best
+    first) that have the requested type and attribute values, with their cosine
+    similarity to ``profile``: one query for the first page of every list, further
+    pages (growing) only for a list that filters thinned out."""
+    found: dict[int, Candidate] = {}
+    survivors = [0] * len(orders)
+    taken = [0] * len(orders)
+    page = want
     while True:
-        items = ranked_items[taken : taken + page].tolist()
-        collaborative_found += sum(1 for item in items if item in known)
-        batch = await queries.candidates(
-            conn,
-            tenant_id,
-            model,
-            [item for item in items if item not in known],
-            profile,
-            entity_type,
-            filters,
-        )
-        for candidate in batch:
-            if unwanted(candidate):
-                continue
-            found.setdefault((candidate.entity_type, candidate.entity_id), candidate)
-            collaborative_found += 1
-        taken += page
-        if collaborative_found >= want or taken >= len(ranked_items):
+        pending = [
+            i for i, order in enumerate(orders) if survivors[i] < want and taken[i] < len(order)
+        ]
+        if not pending:
             return list(found.values())
+        batch_items: dict[int, None] = {}
+        for i in pending:
+            for item in orders[i][taken[i] : taken[i] + page].tolist():
+                if item not in found:
+                    batch_items[item] = None
+        fetched = await queries.candidates(
+            conn, tenant_id, model, list(batch_items), profile, entity_type, filters
+        )
+        for candidate in fetched:
+            if candidate.item is not None and not unwanted(candidate):
+                found[candidate.item] = candidate
+        for i in pending:
+            chunk = orders[i][taken[i] : taken[i] + page].tolist()
+            survivors[i] += sum(1 for item in chunk if item in found)
+            taken[i] += page
         page *= 4
 
 
@@ -584,25 +613,5 @@ def _weight(row: HistoryRow, types: dict) -> float:
     return 0.0 if weight is None else weight  # out of range: counts for nothing
 
 
-def _neighbours(row: HistoryRow) -> tuple[np.ndarray, np.ndarray] | None:
-    if row.neighbours is None:
-        return None
-    return model_store.unpack(row.neighbours, row.scores or b"")
-
-
 def _key(row: HistoryRow) -> dict[str, str]:
     return {"entity_type": row.entity_type, "entity_id": row.entity_id}
-
-
-def _profile(rows: list[HistoryRow], weights: np.ndarray) -> np.ndarray | None:
-    """The user's content profile, as `evaluate` computes it (engine.content)."""
-    usable = [
-        (row.vector, w)
-        for row, w in zip(rows, weights, strict=True)
-        if row.vector is not None and w > 0
-    ]
-    if not usable:
-        return None
-    return content.weighted_profile(
-        np.stack([v for v, _ in usable]), np.array([w for _, w in usable])
-    )

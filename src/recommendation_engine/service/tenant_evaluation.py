@@ -16,14 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import numpy as np
 import orjson
 
 from recommendation_engine.engine.vocabulary import Vocabulary
 from recommendation_engine.service import offline_evaluation
 from recommendation_engine.service.offline_evaluation import Dataset
 from recommendation_engine.service.tenants import TenantService
-from recommendation_engine.service.training import ModelTrainer
+from recommendation_engine.service.training import ModelTrainer, starting_config
 from recommendation_engine.storage import dashboard as repo
 
 logger = logging.getLogger(__name__)
@@ -39,22 +38,12 @@ class NotEnoughData(Exception):
     pass
 
 
-async def read_dataset(
-    pool: asyncpg.Pool, trainer: ModelTrainer, tenant_id: str, dimension: int
-) -> Dataset:
-    """The tenant's interaction log, as training reads it, and its items' stored feature
-    vectors."""
+async def read_dataset(trainer: ModelTrainer, tenant_id: str) -> Dataset:
+    """The tenant's interaction log and its items' feature vectors, as a build reads them."""
     data = await trainer.read_log(tenant_id)
-    vectors = np.zeros((len(data.items), dimension), np.float32)
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
-        async for row in repo.evaluation_entities(conn, tenant_id):
-            index = data.items.index((row["entity_type"], row["entity_id"]))
-            if index is not None and row["feature_vector"] is not None:
-                vectors[index] = row["feature_vector"].to_numpy()
+    vectors = await trainer.read_vectors(tenant_id, data)
     keys = Vocabulary[str](f"{t}/{i}" for t, i in data.items.keys)
-    return Dataset(
-        data.log, keys, vectors if np.any(vectors) else None, source=f"tenant {tenant_id}"
-    )
+    return Dataset(data.log, keys, vectors, source=f"tenant {tenant_id}")
 
 
 def _checked(run: dict[str, Any]) -> dict[str, Any]:
@@ -70,12 +59,10 @@ class TenantEvaluations:
         pool: asyncpg.Pool,
         trainer: ModelTrainer,
         tenants: TenantService,
-        dimension: int,
     ) -> None:
         self._pool = pool
         self._trainer = trainer
         self._tenants = tenants
-        self._dimension = dimension
         self._tasks: set[asyncio.Task[None]] = set()
         # Evaluations are heavy: one at a time in a process, the others wait their turn.
         self._one_at_a_time = asyncio.Semaphore(1)
@@ -111,7 +98,7 @@ class TenantEvaluations:
         try:
             async with self._one_at_a_time:
                 progress[2] = "reading the tenant's interactions and entities"
-                dataset = await read_dataset(self._pool, self._trainer, tenant_id, self._dimension)
+                dataset = await read_dataset(self._trainer, tenant_id)
                 if len(dataset.log) < MIN_INTERACTIONS or dataset.log.n_users < 2:
                     raise NotEnoughData(
                         f"the tenant has {len(dataset.log)} interactions of "
@@ -123,7 +110,15 @@ class TenantEvaluations:
                 def told(done: int, steps: int, what: str) -> None:
                     progress[:] = [done, steps, what]
 
-                report = await asyncio.to_thread(offline_evaluation.run, dataset, weights, told)
+                report = await asyncio.to_thread(
+                    offline_evaluation.run,
+                    dataset,
+                    base=starting_config(config),
+                    tuned=config.auto_tuning,
+                    fixed=tuple(config.model_settings),
+                    weights=weights if config.weights_pinned else None,
+                    progress=told,
+                )
             result = orjson.loads(orjson.dumps(asdict(report), option=orjson.OPT_SERIALIZE_NUMPY))
             error = None
         except NotEnoughData as exc:

@@ -35,13 +35,24 @@ class TenantConfig:
     similarity_threshold: float
     default_recommendation_count: int
     max_recommendation_count: int
+    auto_tuning: bool
+    # Sequential model settings the tuning keeps (engine.sequential_knn field names).
+    model_settings: dict[str, float]
+    # Whether the hybrid weights above were set (by the tenant or the environment): a
+    # request without weights then uses them instead of the model's tuned blend.
+    weights_pinned: bool
 
     @classmethod
     def resolve(cls, engine: EngineSettings, overrides: dict[str, Any]) -> TenantConfig:
+        weights = {"collaborative_weight", "content_based_weight"}
         values = {
-            name: overrides.get(name, getattr(engine, name)) for name in cls.__dataclass_fields__
+            name: overrides.get(name, getattr(engine, name))
+            for name in cls.__dataclass_fields__
+            if name != "weights_pinned"
         }
-        return cls(**values)
+        values["model_settings"] = {**engine.model_settings, **overrides.get("model_settings", {})}
+        pinned = bool(weights & (set(overrides) | engine.model_fields_set))
+        return cls(**values, weights_pinned=pinned)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,9 +1,16 @@
-"""Training the collaborative model from the interaction table and publishing it.
+"""Training the default model from the interaction table and publishing it.
 
-A full rebuild trains every item's neighbour list from the whole table. An incremental
+A full rebuild reads the whole table and the entities' feature vectors, tunes the model
+on a temporal validation split of the tenant's own data (`engine.tuning`; unless the
+tenant turned tuning off), fits it, and writes every item's three lists: sequential
+neighbours, long-term weights and content neighbours (`engine.ensemble`). The chosen
+settings, their validation metrics and what the build took are saved with the version.
+A build's tuning gets a budget of twice what the previous build took besides tuning. An incremental
 update folds in the interactions recorded since the live version: it recomputes exactly
-the items whose lists those interactions change (their own items and the items near
-them in the same users' histories) and publishes a version holding only those rows.
+the sequential lists those interactions change (their own items and the items near
+them in the same users' histories), with the live version's settings, and publishes a
+version holding only those rows; their long-term and content lists are carried over
+(both are refreshed at the next full rebuild).
 Other items keep their lists until the next full rebuild (their scores' popularity
 normalisation may drift a little meanwhile).
 
@@ -26,7 +33,7 @@ import logging
 import time
 from array import array
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,12 +42,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommendation_engine import metrics
+from recommendation_engine.engine import content_neighbours, ensemble, tuning
 from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.log import InteractionLog
 from recommendation_engine.engine.vocabulary import Vocabulary
 from recommendation_engine.models import effective_weight
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.live_models import LiveModels
+from recommendation_engine.service.tenants import TenantConfig
 from recommendation_engine.service.webhook_delivery import Outbox
 from recommendation_engine.storage import model_store
 from recommendation_engine.storage.lease import lease
@@ -48,7 +57,7 @@ from recommendation_engine.storage.model_store import ModelInfo, ModelRef
 
 logger = logging.getLogger(__name__)
 
-ALGORITHM = "sequential_item_knn"
+ALGORITHM = "ensemble"
 _WRITE_CHUNK = 20_000
 # Entries of a co-occurrence matrix worth keeping between updates (12 bytes each).
 KEEP_COOCCURRENCE_ENTRIES = 30_000_000
@@ -92,14 +101,16 @@ class ModelTrainer:
         live_models: LiveModels,
         full_rebuild_interval: timedelta,
         outbox: Outbox,
-        config: knn.SequentialKNNConfig = knn.SequentialKNNConfig(),
+        settings: Callable[[str], Awaitable[TenantConfig]],
+        dimension: int,
     ) -> None:
         self._pool = pool
         self._outbox = outbox
         self._types = types
         self._live = live_models
         self._full_rebuild_interval = full_rebuild_interval
-        self.config = config
+        self._settings = settings
+        self._dimension = dimension
         self._trained: dict[str, TrainingData] = {}
 
     async def rebuild(self, tenant_id: str) -> ModelInfo | None:
@@ -142,20 +153,44 @@ class ModelTrainer:
     async def _rebuild(self, tenant_id: str) -> ModelInfo | None:
         started = time.perf_counter()
         self._trained.pop(tenant_id, None)
+        settings = await self._settings(tenant_id)
+        base = starting_config(settings)
         async with self._pool.acquire() as conn:
-            ref = await model_store.begin(conn, tenant_id, ALGORITHM, asdict(self.config))
+            previous = await model_store.live(conn, tenant_id)
+            ref = await model_store.begin(conn, tenant_id, ALGORITHM, ensemble.config_dict(base))
         try:
             data = await self.read_log(tenant_id)
-            model, kept = await asyncio.to_thread(
-                knn.fit_keeping, data.log, self.config, KEEP_COOCCURRENCE_ENTRIES
+            vectors = await self.read_vectors(tenant_id, data, catalogue=True)
+            data, vectors = in_key_order(data, vectors)
+            built = await asyncio.to_thread(
+                tuning.build,
+                data.log,
+                vectors,
+                base,
+                tuned=settings.auto_tuning,
+                fixed=tuple(settings.model_settings),
+                budget_seconds=tuning_budget(previous),
+                keep_entries=KEEP_COOCCURRENCE_ENTRIES,
             )
-            data = replace(data, cooccurrence=kept)
-            await self._write(tenant_id, ref, data, model, range(data.log.n_items))
+            data = replace(data, cooccurrence=built.cooccurrence)
+            await self._write(tenant_id, ref, data, built.model, range(data.log.n_items))
+            tuning_seconds = built.tuning.seconds if built.tuning else 0.0
+            config = {
+                **built.config_dict(),
+                # What the build took besides its tuning (reading, fitting, writing): the
+                # next build's tuning gets twice this.
+                "build_seconds": round(time.perf_counter() - started - tuning_seconds, 3),
+            }
+            async with self._pool.acquire() as conn:
+                await model_store.set_config(conn, tenant_id, ref, config)
         except BaseException:
             async with self._pool.acquire() as conn:
                 await model_store.discard(conn, tenant_id, ref)
             raise
-        return await self._publish(tenant_id, ref, data, "built", started)
+        what = "built"
+        if built.tuning is not None:
+            what += f" (tuned in {built.tuning.seconds:.1f}s)"
+        return await self._publish(tenant_id, ref, data, what, started)
 
     async def _update(self, tenant_id: str, live: ModelInfo) -> ModelInfo | None:
         started = time.perf_counter()
@@ -164,10 +199,9 @@ class ModelTrainer:
             known = await self._restore(tenant_id, live)
         # Its vocabularies learn the new keys below: kept again only once published.
         self._trained.pop(tenant_id, None)
+        config = ensemble.config_from_dict(live.config).sequential
         async with self._pool.acquire() as conn:
-            ref = await model_store.begin(
-                conn, tenant_id, ALGORITHM, asdict(self.config), base=live
-            )
+            ref = await model_store.begin(conn, tenant_id, live.algorithm, live.config, base=live)
         try:
             new = await self._read(
                 tenant_id, known.users, known.items, after_id=known.last_interaction_id
@@ -183,17 +217,19 @@ class ModelTrainer:
             kept = known.cooccurrence
             if kept is not None:
                 model, kept, touched = await asyncio.to_thread(
-                    knn.update, known.log, log, self.config, is_new, kept
+                    knn.update, known.log, log, config, is_new, kept
                 )
                 if kept.nnz > KEEP_COOCCURRENCE_ENTRIES:
                     kept = None
             else:
-                touched = await asyncio.to_thread(knn.touched_items, log, self.config, is_new)
-                model = await asyncio.to_thread(knn.fit_items, log, self.config, touched)
+                touched = await asyncio.to_thread(knn.touched_items, log, config, is_new)
+                model = await asyncio.to_thread(knn.fit_items, log, config, touched)
             data = TrainingData(
                 log, known.users, known.items, new.last_interaction_id, cooccurrence=kept
             )
-            await self._write(tenant_id, ref, data, model, touched.tolist())
+            async with self._pool.acquire() as conn:
+                carried = await model_store.item_lists(conn, tenant_id, live.ref, touched.tolist())
+            await self._write(tenant_id, ref, data, model, touched.tolist(), carried)
         except BaseException:
             async with self._pool.acquire() as conn:
                 await model_store.discard(conn, tenant_id, ref)
@@ -251,8 +287,9 @@ class ModelTrainer:
         data = await self._read(
             tenant_id, Vocabulary(), items, after_id=0, up_to=live.last_interaction_id
         )
+        config = ensemble.config_from_dict(live.config).sequential
         kept = await asyncio.to_thread(
-            knn.summed_cooccurrence, data.log, self.config, KEEP_COOCCURRENCE_ENTRIES
+            knn.summed_cooccurrence, data.log, config, KEEP_COOCCURRENCE_ENTRIES
         )
         return replace(data, model=live.ref, cooccurrence=kept)
 
@@ -309,31 +346,121 @@ class ModelTrainer:
         )
         return TrainingData(log, users, items, up_to)
 
+    async def read_vectors(
+        self, tenant_id: str, data: TrainingData, catalogue: bool = False
+    ) -> np.ndarray | None:
+        """The stored feature vectors of the log's items (rows of zeros for entities
+        without one), or None when none has a vector. Only the items that can get content
+        lists are read: every one when the catalogue is within the content model's
+        bounds, else the most popular (`content_neighbours`). With ``catalogue`` (and a
+        catalogue within the bounds), entities the log lacks join its vocabulary (at
+        the end): a build covers the whole catalogue, so an entity nobody has interacted
+        with yet can be recommended for its content."""
+        items = data.items
+        bound = ensemble.EnsembleConfig().content.max_items
+        found: list[tuple[int, np.ndarray]] = []
+        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+            if await model_store.count_entity_vectors(conn, tenant_id) <= bound:
+                keys = None
+            else:
+                catalogue = False
+                popular = content_neighbours.most_popular(
+                    np.arange(data.log.n_items), data.log.item_weights(), bound
+                )
+                every_key = items.keys
+                keys = [every_key[i] for i in popular.tolist()]
+            async for row in model_store.entity_vectors(conn, tenant_id, keys):
+                key = (row["entity_type"], row["entity_id"])
+                index = items.add(key) if catalogue else items.index(key)
+                if index is not None:
+                    found.append((index, row["feature_vector"].to_numpy()))
+        if not found:
+            return None
+        vectors = np.zeros((len(items), self._dimension), np.float32)
+        for index, vector in found:
+            vectors[index] = vector
+        return vectors
+
     async def _write(
         self,
         tenant_id: str,
         ref: ModelRef,
         data: TrainingData,
-        model: knn.ItemNeighbours,
+        model: ensemble.EnsembleModel | knn.ItemNeighbours,
         items: Iterable[int],
+        carried: dict[int, model_store.PackedLists] | None = None,
     ) -> None:
+        """Write the lists of ``items``: every source's from an ensemble (a full build),
+        or new sequential lists with the others ``carried`` over from the live version
+        (an update)."""
         keys = data.items.keys
         chosen = list(items)
+        sequential = model.sequential if isinstance(model, ensemble.EnsembleModel) else model
+        others = (
+            [model.long_term, model.content] if isinstance(model, ensemble.EnsembleModel) else []
+        )
         async with self._pool.acquire() as conn:
             for start in range(0, len(chosen), _WRITE_CHUNK):
                 rows = []
                 for item in chosen[start : start + _WRITE_CHUNK]:
-                    neighbours, scores = model.neighbours_of(item)
-                    packed_neighbours, packed_scores = model_store.pack(neighbours, scores)
+                    lists: list[bytes | None] = list(
+                        model_store.pack(*sequential.neighbours_of(item))
+                    )
+                    if others:
+                        for source in others:
+                            lists += _packed_row(source, item)
+                    else:
+                        lists += (carried or {}).get(item, (None,) * 6)[2:]
                     entity_type, entity_id = keys[item]
                     rows.append(
-                        (
-                            item,
-                            entity_type,
-                            entity_id,
-                            float(model.popularity[item]),
-                            packed_neighbours,
-                            packed_scores,
-                        )
+                        (item, entity_type, entity_id, float(sequential.popularity[item]), *lists)
                     )
                 await model_store.write_items(conn, tenant_id, ref, rows)
+
+
+def _packed_row(source: Any, item: int) -> tuple[bytes | None, bytes | None]:
+    """Item ``item``'s packed row of a source's matrix; (None, None) without one."""
+    if source is None:
+        return None, None
+    row = source.matrix[item]
+    if row.nnz == 0:
+        return None, None
+    order = np.argsort(-row.data, kind="stable")
+    return model_store.pack(row.indices[order], row.data[order])
+
+
+def in_key_order(
+    data: TrainingData, vectors: np.ndarray | None
+) -> tuple[TrainingData, np.ndarray | None]:
+    """``data`` (its log covering every item of its vocabulary) and ``vectors`` with the
+    items numbered in the order of their keys: the model a build trains then does not
+    depend on the order the rows arrived in (`evaluate` on the same data, numbered the
+    same way, reproduces it)."""
+    items, renumbered = data.items.sorted()
+    log = replace(data.log.renumbered(renumbered), n_items=len(items))
+    if vectors is not None:
+        ordered = np.empty_like(vectors)
+        ordered[renumbered] = vectors
+        vectors = ordered
+    return replace(data, log=log, items=items), vectors
+
+
+def starting_config(settings: TenantConfig) -> ensemble.EnsembleConfig:
+    """The configuration a tenant's build starts from (and keeps when not tuned): the
+    default model with the tenant's pinned sequential settings."""
+    config = ensemble.EnsembleConfig()
+    if settings.model_settings:
+        sequential = knn.config_from_dict(
+            {**ensemble.config_dict(config)["sequential"], **settings.model_settings}
+        )
+        config = replace(config, sequential=sequential)
+    return config
+
+
+def tuning_budget(previous: ModelInfo | None) -> float | None:
+    """Twice what the tenant's previous full build took besides its tuning (reading the
+    log, fitting, writing the lists); None, no limit beyond the tuning's own sampling,
+    before the first."""
+    config = previous.config if previous else {}
+    seconds = config.get("build_seconds") or config.get("fit_seconds")
+    return tuning.budget_for(float(seconds)) if seconds else None

@@ -3,7 +3,6 @@ activity, searches over entities and users, model history, evaluation runs."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -414,18 +413,6 @@ async def evaluations(conn: asyncpg.Connection, tenant_id: str, limit: int) -> l
         limit,
     )
     return [dict(row) for row in rows]
-
-
-async def evaluation_entities(
-    conn: asyncpg.Connection, tenant_id: str
-) -> AsyncIterator[asyncpg.Record]:
-    """Every entity's key and stored vector (needs a transaction)."""
-    async for row in conn.cursor(
-        "SELECT entity_type, entity_id, feature_vector FROM entities WHERE tenant_id = $1",
-        tenant_id,
-        prefetch=2000,
-    ):
-        yield row
 
 
 async def registered_tenants(conn: asyncpg.Connection) -> list[str]:

@@ -92,13 +92,26 @@ async def begin(
     return ModelRef(row["base_version"], row["version"])
 
 
+# An item's lists as stored: (neighbours, scores) of each source, packed (`pack`); the
+# long-term and content pairs are None where the item has no such list.
+LIST_COLUMNS = (
+    "neighbours",
+    "scores",
+    "long_term_neighbours",
+    "long_term_scores",
+    "content_neighbours",
+    "content_scores",
+)
+PackedLists = tuple[bytes, bytes, bytes | None, bytes | None, bytes | None, bytes | None]
+
+
 async def write_items(
     conn: asyncpg.Connection,
     tenant_id: str,
     model: ModelRef,
-    rows: Sequence[tuple[int, str, str, float, bytes, bytes]],
+    rows: Sequence[tuple[Any, ...]],
 ) -> None:
-    """``rows``: (item, entity_type, entity_id, popularity, neighbours, scores)."""
+    """``rows``: (item, entity_type, entity_id, popularity, *`PackedLists`)."""
     await conn.copy_records_to_table(
         "model_items",
         records=[(tenant_id, model.base, model.version, *row) for row in rows],
@@ -110,10 +123,44 @@ async def write_items(
             "entity_type",
             "entity_id",
             "popularity",
-            "neighbours",
-            "scores",
+            *LIST_COLUMNS,
         ],
     )
+
+
+async def item_lists(
+    conn: asyncpg.Connection, tenant_id: str, model: ModelRef, items: Sequence[int]
+) -> dict[int, PackedLists]:
+    """The lists of model ``items`` in version ``model`` (items it lacks are left out)."""
+    if not items:
+        return {}
+    rows = await conn.fetch(
+        f"""
+        SELECT DISTINCT ON (item) item, {", ".join(LIST_COLUMNS)} FROM model_items
+        WHERE tenant_id = $1 AND base = $2 AND item = ANY($3::int[]) AND version <= $4
+        ORDER BY item, version DESC
+        """,
+        tenant_id,
+        model.base,
+        list(items),
+        model.version,
+    )
+    return {r["item"]: tuple(r[c] for c in LIST_COLUMNS) for r in rows}  # type: ignore[misc]
+
+
+async def changed_items(
+    conn: asyncpg.Connection, tenant_id: str, base: int, after: int, up_to: int
+) -> list[int]:
+    """Items whose rows versions in (after, up_to] of ``base`` rewrote."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT item FROM model_items "
+        "WHERE tenant_id = $1 AND base = $2 AND version > $3 AND version <= $4",
+        tenant_id,
+        base,
+        after,
+        up_to,
+    )
+    return [r["item"] for r in rows]
 
 
 async def publish(
@@ -256,12 +303,15 @@ async def newest_interaction_id(conn: asyncpg.Connection, tenant_id: str) -> int
 async def training_rows(
     conn: asyncpg.Connection, tenant_id: str, after_id: int, up_to_id: int
 ) -> AsyncIterator[asyncpg.Record]:
-    """The tenant's interactions with ids in (after_id, up_to_id] (needs a transaction)."""
+    """The tenant's interactions with ids in (after_id, up_to_id], in id order: of two
+    interactions of a user at the same time, the one recorded first comes first, as a
+    request reads a history (needs a transaction)."""
     async for row in conn.cursor(
         """
         SELECT user_id, entity_type, entity_id, interaction_type, weight, value,
                extract(epoch FROM occurred_at)::float8 AS at
         FROM interactions WHERE tenant_id = $1 AND id > $2 AND id <= $3
+        ORDER BY id
         """,
         tenant_id,
         after_id,
@@ -280,3 +330,48 @@ def pack(neighbours: np.ndarray, scores: np.ndarray) -> tuple[bytes, bytes]:
 
 def unpack(neighbours: bytes, scores: bytes) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(neighbours, dtype="<i4"), np.frombuffer(scores, dtype="<f4")
+
+
+async def set_config(
+    conn: asyncpg.Connection, tenant_id: str, model: ModelRef, config: dict[str, Any]
+) -> None:
+    """Save the settings a version was built with (known once its tuning is done)."""
+    await conn.execute(
+        "UPDATE models SET config = $3 WHERE tenant_id = $1 AND version = $2",
+        tenant_id,
+        model.version,
+        config,
+    )
+
+
+async def entity_vectors(
+    conn: asyncpg.Connection, tenant_id: str, keys: Sequence[tuple[str, str]] | None = None
+) -> AsyncIterator[asyncpg.Record]:
+    """The key and stored feature vector of every entity that has one, or of those of
+    ``keys`` (needs a transaction)."""
+    if keys is None:
+        query = (
+            "SELECT entity_type, entity_id, feature_vector FROM entities "
+            "WHERE tenant_id = $1 AND feature_vector IS NOT NULL"
+        )
+        arguments: tuple[Any, ...] = (tenant_id,)
+    else:
+        query = """
+            SELECT e.entity_type, e.entity_id, e.feature_vector
+            FROM unnest($2::text[], $3::text[]) AS k(entity_type, entity_id)
+            JOIN entities e ON e.tenant_id = $1 AND e.entity_type = k.entity_type
+                           AND e.entity_id = k.entity_id
+            WHERE e.feature_vector IS NOT NULL
+        """
+        arguments = (tenant_id, [k[0] for k in keys], [k[1] for k in keys])
+    async for row in conn.cursor(query, *arguments, prefetch=2000):
+        yield row
+
+
+async def count_entity_vectors(conn: asyncpg.Connection, tenant_id: str) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM entities WHERE tenant_id = $1 AND feature_vector IS NOT NULL",
+            tenant_id,
+        )
+    )

@@ -25,9 +25,6 @@ class HistoryRow:
     weight: float | None
     value: float | None
     item: int | None  # the entity's number in the live model, if it has one
-    neighbours: bytes | None
-    scores: bytes | None
-    vector: np.ndarray | None
 
 
 @dataclass(slots=True)
@@ -48,42 +45,29 @@ async def user_state(
     history: int,
     seen: int,
 ) -> UserState:
-    """The latest ``history`` interactions with neighbours and vectors, and the entities
-    of the latest ``max(history, seen)`` interactions."""
+    """The latest ``history`` interactions and the entities of the latest
+    ``max(history, seen)`` interactions, with their numbers in ``model``."""
     rows = await conn.fetch(
         """
         WITH latest AS (
             SELECT entity_type, entity_id, interaction_type, weight, value,
                    row_number() OVER (ORDER BY occurred_at DESC, id DESC) AS n
             FROM (SELECT * FROM interactions WHERE tenant_id = $1 AND user_id = $2
-                  ORDER BY occurred_at DESC, id DESC LIMIT $5) newest
+                  ORDER BY occurred_at DESC, id DESC LIMIT $4) newest
         )
-        SELECT l.n, l.entity_type, l.entity_id, l.interaction_type, l.weight, l.value,
-               m.item, m.neighbours, m.scores, e.feature_vector
+        SELECT l.n, l.entity_type, l.entity_id, l.interaction_type, l.weight, l.value, m.item
         FROM latest l
         LEFT JOIN LATERAL (
-            SELECT item, CASE WHEN l.n <= $4 THEN neighbours END AS neighbours,
-                   CASE WHEN l.n <= $4 THEN scores END AS scores
-            FROM model_items
-            WHERE tenant_id = $1 AND base = $6 AND entity_type = l.entity_type
+            SELECT item FROM model_items
+            WHERE tenant_id = $1 AND base = $5 AND entity_type = l.entity_type
               AND entity_id = l.entity_id AND version <= $3
             ORDER BY version DESC LIMIT 1
         ) m ON true
-        LEFT JOIN LATERAL (
-            -- Vectors of the history only. Inside a subquery that cannot be flattened
-            -- (LIMIT), the condition on l.n skips the lookup for older rows; as a join
-            -- condition it would only discard them after the lookup.
-            SELECT feature_vector FROM entities
-            WHERE l.n <= $4 AND tenant_id = $1
-              AND entity_type = l.entity_type AND entity_id = l.entity_id
-            LIMIT 1
-        ) e ON true
         ORDER BY l.n
         """,
         tenant_id,
         user_id,
         model.version,
-        history,
         max(history, seen),
         model.base,
     )
@@ -98,9 +82,6 @@ async def user_state(
                     r["weight"],
                     r["value"],
                     r["item"],
-                    r["neighbours"],
-                    r["scores"],
-                    r["feature_vector"].to_numpy() if r["feature_vector"] is not None else None,
                 )
             )
         if seen:
@@ -183,7 +164,8 @@ async def popular(
     exclude: set[tuple[str, str]],
     exclude_ids: set[str],
 ) -> list[tuple[Candidate, float]]:
-    """The model's most interacted-with entities, most popular first."""
+    """The model's most interacted-with entities, most popular first (entities the model
+    holds for their content alone, never interacted with, are not popular)."""
     found: list[tuple[Candidate, float]] = []
     offset, page = 0, max(limit * 4, 50)
     while len(found) < limit:
@@ -192,7 +174,7 @@ async def popular(
         rows = await conn.fetch(
             """
             SELECT item, popularity FROM model_items m
-            WHERE tenant_id = $1 AND base = $5 AND version <= $2
+            WHERE tenant_id = $1 AND base = $5 AND version <= $2 AND popularity > 0
               AND NOT EXISTS (
                   SELECT 1 FROM model_items newer
                   WHERE newer.tenant_id = $1 AND newer.base = $5 AND newer.item = m.item
@@ -221,13 +203,14 @@ async def popular(
 
 async def entity_model_row(
     conn: asyncpg.Connection, tenant_id: str, model: ModelRef, entity_type: str, entity_id: str
-) -> tuple[np.ndarray | None, bytes | None, bytes | None] | None:
-    """An entity's feature vector and its model neighbours; None if it does not exist."""
+) -> tuple[np.ndarray | None, int | None] | None:
+    """An entity's feature vector and its number in ``model`` (None when the model does
+    not know it); None if the entity does not exist."""
     row = await conn.fetchrow(
         """
-        SELECT e.feature_vector, m.neighbours, m.scores FROM entities e
+        SELECT e.feature_vector, m.item FROM entities e
         LEFT JOIN LATERAL (
-            SELECT neighbours, scores FROM model_items
+            SELECT item FROM model_items
             WHERE tenant_id = $1 AND base = $5 AND entity_type = e.entity_type
               AND entity_id = e.entity_id AND version <= $2
             ORDER BY version DESC LIMIT 1
@@ -243,4 +226,4 @@ async def entity_model_row(
     if row is None:
         return None
     vector = row["feature_vector"].to_numpy() if row["feature_vector"] is not None else None
-    return vector, row["neighbours"], row["scores"]
+    return vector, row["item"]

@@ -1,0 +1,119 @@
+"""The lists of model items, kept per replica (bounded by bytes, least recently used
+first out).
+
+A personalised list sums the lists of the user's recent items (`engine.ranking`):
+reading each one from the database on every request moves hundreds of kilobytes. Items
+recur across requests, so each replica keeps the lists it read, keyed by the tenant, the
+model base and the item. The database stays the source of truth:
+
+* when a request sees a newer version of the same base (an incremental update), the
+  items that version rewrote are looked up once and dropped, so none is served stale;
+* a new base (a full rebuild) drops the tenant's entries of the old one;
+* a request still on an older version than the replica has seen (for the second the live
+  version is remembered, `live_models`) reads from the database and stores nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+import asyncpg
+from cachetools import LRUCache
+
+from recommendation_engine.engine.ranking import NO_LISTS, ItemLists
+from recommendation_engine.storage import model_store
+from recommendation_engine.storage.model_store import ModelInfo
+
+Key = tuple[str, int, int]  # tenant, base, item
+# What an entry costs besides its arrays (the objects holding them).
+_ENTRY_OVERHEAD = 400
+
+
+def _size(lists: ItemLists) -> int:
+    total = _ENTRY_OVERHEAD
+    for source in (lists.sequential, lists.long_term, lists.content):
+        if source is not None:
+            total += source[0].nbytes + source[1].nbytes
+    return total
+
+
+def unpacked(packed: model_store.PackedLists) -> ItemLists:
+    """Stored lists as arrays (views of the bytes read)."""
+    neighbours, scores, long_neighbours, long_scores, near, near_scores = packed
+    return ItemLists(
+        model_store.unpack(neighbours, scores),
+        model_store.unpack(long_neighbours, long_scores or b"") if long_neighbours else None,
+        model_store.unpack(near, near_scores or b"") if near else None,
+    )
+
+
+class ItemListCache:
+    def __init__(self, max_bytes: int) -> None:
+        self._entries: LRUCache[Key, ItemLists] = LRUCache(max_bytes, getsizeof=_size)
+        self._versions: dict[str, tuple[int, int]] = {}  # tenant -> (base, version) seen
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @property
+    def size(self) -> int:
+        """Bytes held."""
+        return int(self._entries.currsize)
+
+    async def lists(
+        self, conn: asyncpg.Connection, tenant_id: str, model: ModelInfo, items: Iterable[int]
+    ) -> dict[int, ItemLists]:
+        """The lists of ``items`` in ``model`` (`NO_LISTS` for an item it lacks)."""
+        wanted = set(items)
+        if not wanted:
+            return {}
+        current = await self._sync(conn, tenant_id, model)
+        found: dict[int, ItemLists] = {}
+        missing = []
+        for item in wanted:
+            entry = self._entries.get((tenant_id, model.base_version, item)) if current else None
+            if entry is None:
+                missing.append(item)
+            else:
+                found[item] = entry
+        if missing:
+            read = await model_store.item_lists(conn, tenant_id, model.ref, missing)
+            # Still the version this replica serves (another request may have moved on).
+            keep = current and self._versions.get(tenant_id) == (model.base_version, model.version)
+            for item in missing:
+                lists = unpacked(read[item]) if item in read else NO_LISTS
+                found[item] = lists
+                if keep:
+                    self._entries[(tenant_id, model.base_version, item)] = lists
+        return found
+
+    async def _sync(self, conn: asyncpg.Connection, tenant_id: str, model: ModelInfo) -> bool:
+        """Bring the tenant's entries to ``model``'s version; False when the request is on
+        an older version than this replica has seen (it must not use or fill the cache)."""
+        wanted = (model.base_version, model.version)
+        seen = self._versions.get(tenant_id)
+        if seen == wanted:
+            return True
+        lock = self._locks.setdefault(tenant_id, asyncio.Lock())
+        async with lock:
+            seen = self._versions.get(tenant_id)
+            if seen == wanted:
+                return True
+            if seen is not None and model.version < seen[1]:
+                return False
+            if seen is not None and seen[0] == model.base_version:
+                changed = await model_store.changed_items(
+                    conn, tenant_id, model.base_version, seen[1], model.version
+                )
+                for item in changed:
+                    self._entries.pop((tenant_id, model.base_version, item), None)
+            elif seen is not None:
+                for key in [k for k in self._entries if k[0] == tenant_id and k[1] == seen[0]]:
+                    self._entries.pop(key, None)
+            self._versions[tenant_id] = wanted
+            return True
+
+    def forget(self, tenant_id: str) -> None:
+        """Drop a tenant's entries (its data was deleted)."""
+        for key in [k for k in self._entries if k[0] == tenant_id]:
+            self._entries.pop(key, None)
+        self._versions.pop(tenant_id, None)
