@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from pydantic import (
     AfterValidator,
@@ -359,6 +360,12 @@ class InteractionInput(TenantScoped):
         pattern=ID_PATTERN,
         max_length=ID_MAX_LENGTH,
         description="Client id of this event; a retried POST with the same id is not duplicated",
+    )
+    recommendation_id: UUID | None = Field(
+        default=None,
+        description="The recommendation answer this interaction responds to (its "
+        "recommendation_id); without one it is attributed to the user's latest impression "
+        "of the entity within the attribution window",
     )
 
     _untag = model_validator(mode="before")(_untag_interaction_type)

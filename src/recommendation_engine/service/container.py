@@ -13,9 +13,13 @@ from recommendation_engine import metrics
 from recommendation_engine.config import Settings
 from recommendation_engine.service.background import PeriodicJob
 from recommendation_engine.service.entities import EntityService
+from recommendation_engine.service.experiment_serving import ServedRecommendations
+from recommendation_engine.service.experiments import ExperimentService
+from recommendation_engine.service.impressions import ImpressionLog
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.interactions import InteractionService
 from recommendation_engine.service.live_models import LiveModels
+from recommendation_engine.service.online_evaluation import OnlineEvaluation
 from recommendation_engine.service.recommendations import RecommendationService
 from recommendation_engine.service.scheduler import ModelScheduler
 from recommendation_engine.service.tenants import TenantService
@@ -46,6 +50,10 @@ class Services:
     tenants: TenantService
     webhooks: WebhookService
     dispatcher: WebhookDispatcher
+    experiments: ExperimentService
+    impressions: ImpressionLog
+    served: ServedRecommendations
+    online_evaluation: OnlineEvaluation
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _pool_report: PeriodicJob | None = None
 
@@ -77,6 +85,15 @@ class Services:
             cache,
             settings.auth.api_key.get_secret_value() if settings.auth.api_key else None,
         )
+        recommendations = RecommendationService(pool, types, trending, live_models, tenants, cache)
+        experiments = ExperimentService(
+            pool, types, tenants, settings.experiments.attribution_window_hours
+        )
+        impressions = ImpressionLog(
+            pool,
+            settings.experiments.impression_flush_interval_secs,
+            settings.experiments.impression_buffer_max,
+        )
         return cls(
             settings=settings,
             pool=pool,
@@ -85,9 +102,11 @@ class Services:
             interaction_types=types,
             vector_indexer=VectorIndexer(pool),
             trainer=trainer,
-            recommendations=RecommendationService(
-                pool, types, trending, live_models, tenants, cache
-            ),
+            recommendations=recommendations,
+            experiments=experiments,
+            impressions=impressions,
+            served=ServedRecommendations(recommendations, experiments, impressions),
+            online_evaluation=OnlineEvaluation(pool, settings.experiments.attribution_window_hours),
             trending=trending,
             cache=cache,
             webhooks=WebhookService(pool, settings.webhooks.allow_private_targets),
@@ -172,6 +191,7 @@ class Services:
         self._pool_report.start()
         self.vector_indexer.start()
         self.dispatcher.start()
+        self.impressions.start()
         if self.settings.engine.background_jobs:
             self.scheduler.start()
 
@@ -184,4 +204,5 @@ class Services:
         await self.scheduler.stop()
         await self.dispatcher.stop()
         await self.vector_indexer.stop()
+        await self.impressions.stop()
         await self.cache.stop()
