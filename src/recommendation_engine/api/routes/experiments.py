@@ -182,7 +182,11 @@ async def online_evaluation(
     days: Annotated[int, Query(ge=1, le=90, description="How far back")] = 1,
     click_types: Annotated[
         list[str] | None,
-        Query(max_length=20, description="Types counted as clicks (default click, view)"),
+        Query(
+            max_length=20,
+            description="Types counted as clicks, repeated or comma-separated "
+            "(default click, view)",
+        ),
     ] = None,
     conversion_types: Annotated[
         list[str] | None,
@@ -193,5 +197,14 @@ async def online_evaluation(
     ] = None,
 ) -> Response:
     return FastJSONResponse(
-        await services.online_evaluation.report(tenant, bucket, days, click_types, conversion_types)
+        await services.online_evaluation.report(
+            tenant, bucket, days, _names(click_types), _names(conversion_types)
+        )
     )
+
+
+def _names(values: list[str] | None) -> list[str] | None:
+    """Repeated parameters, each of which may be a comma-separated list."""
+    if values is None:
+        return None
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
