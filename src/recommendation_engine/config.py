@@ -138,6 +138,9 @@ class ExperimentSettings(BaseSettings):
     impression_buffer_max: int = Field(
         1_000_000, ge=1000, description="Impressions one process buffers at most; more are dropped"
     )
+    impression_retention_days: int = Field(
+        90, ge=1, le=3650, description="Impressions older than this are deleted"
+    )
 
 
 class TracingSettings(BaseSettings):

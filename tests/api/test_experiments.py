@@ -3,14 +3,17 @@ attribution and results, and online evaluation."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import httpx
 import pytest
 
 from recommendation_engine.config import ExperimentSettings, LimitSettings
+from recommendation_engine.storage import impressions
 from tests.api.test_recommendations import rebuild
 from tests.support import assert_error, client, count, fetch, make_entity, make_settings, serve
 
@@ -321,3 +324,24 @@ def test_variant_metrics_are_exported(shop: httpx.Client) -> None:
     assert lines and all(found["id"] in line for line in lines)
     assert sum(float(line.rsplit(" ", 1)[1]) for line in lines) == 10
     assert 'recommendation_impressions_total{algorithm="hybrid",route="user"}' in text
+
+
+def test_impressions_older_than_the_retention_are_pruned(shop: httpx.Client, clean_db: str) -> None:
+    for n in range(3):
+        shop.get(f"/api/v1/recommendations/user/u{n}")
+    wait_for_impressions(clean_db, 3)
+    fetch(
+        clean_db,
+        "UPDATE impressions SET shown_at = now() - interval '40 days' "
+        "WHERE user_id IN ('u0', 'u1') RETURNING 1",
+    )
+
+    async def prune() -> list[int]:
+        conn = await asyncpg.connect(clean_db)
+        try:
+            return [await impressions.prune(conn, timedelta(days=30), batch=1) for _ in range(3)]
+        finally:
+            await conn.close()
+
+    assert asyncio.run(prune()) == [1, 1, 0]
+    assert [r["user_id"] for r in fetch(clean_db, "SELECT user_id FROM impressions")] == ["u2"]

@@ -93,6 +93,7 @@ class Services:
             pool,
             settings.experiments.impression_flush_interval_secs,
             settings.experiments.impression_buffer_max,
+            timedelta(days=settings.experiments.impression_retention_days),
         )
         return cls(
             settings=settings,

@@ -6,7 +6,8 @@ COPY each, every ``flush_interval`` seconds, or at once when a batch is full; th
 entities shown are read out of the bodies there. On a graceful stop the job writes
 whatever is left before the pool closes. A failed write keeps its rows for the next
 run; beyond ``max_buffered`` rows (the database away for long) new impressions are
-dropped and counted in ``impressions_dropped_total``.
+dropped and counted in ``impressions_dropped_total``. Impressions older than the
+retention are deleted by another job, hourly, in batches.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -27,6 +28,7 @@ from recommendation_engine.storage import impressions as repo
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
+PRUNE_SECONDS = 3600.0
 # Where each route's answer lists what it shows.
 _LIST_FIELD = {"user": "recommendations", "similar": "recommendations", "trending": "trending"}
 
@@ -46,12 +48,18 @@ class Impression:
 
 class ImpressionLog:
     def __init__(
-        self, pool: asyncpg.Pool, flush_interval: float, max_buffered: int = 1_000_000
+        self,
+        pool: asyncpg.Pool,
+        flush_interval: float,
+        max_buffered: int = 1_000_000,
+        retention: timedelta = timedelta(days=90),
     ) -> None:
         self._pool = pool
         self._max = max_buffered
+        self._retention = retention
         self._rows: list[Impression] = []
         self._job = PeriodicJob("impressions", self.flush, flush_interval, log=logger)
+        self._pruning = PeriodicJob("impressions-prune", self.prune, PRUNE_SECONDS, log=logger)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -67,9 +75,18 @@ class ImpressionLog:
 
     def start(self) -> None:
         self._job.start()
+        self._pruning.start()
+
+    async def prune(self) -> bool:
+        """Delete one batch of impressions older than the retention; True when there
+        may be more."""
+        async with self._pool.acquire() as conn:
+            deleted = await repo.prune(conn, self._retention)
+        return deleted >= 10_000
 
     async def stop(self) -> None:
-        """Stop the job, then write every impression still buffered."""
+        """Stop the jobs, then write every impression still buffered."""
+        await self._pruning.stop()
         await self._job.stop()
         while self._rows:
             try:

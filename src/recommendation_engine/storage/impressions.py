@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -57,6 +57,21 @@ attributed AS (
 async def write(conn: asyncpg.Connection, rows: Sequence[tuple[object, ...]]) -> None:
     """Store impressions (tuples in the order of `COLUMNS`) in one COPY."""
     await conn.copy_records_to_table("impressions", records=rows, columns=list(COLUMNS))
+
+
+async def prune(conn: asyncpg.Connection, older_than: timedelta, batch: int = 10_000) -> int:
+    """Delete up to ``batch`` impressions (of any tenant) shown more than ``older_than``
+    ago; how many were deleted."""
+    status = await conn.execute(
+        """
+        DELETE FROM impressions WHERE ctid = ANY (ARRAY(
+            SELECT ctid FROM impressions WHERE shown_at < now() - $1::interval LIMIT $2
+        ))
+        """,
+        older_than,
+        batch,
+    )
+    return int(status.rsplit(" ", 1)[1])
 
 
 @dataclass(slots=True)
