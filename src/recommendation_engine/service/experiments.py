@@ -211,41 +211,41 @@ class ExperimentService:
         return row
 
     async def start(self, tenant_id: str, experiment_id: UUID) -> dict[str, Any]:
+        return await self._move(tenant_id, experiment_id, "draft", "running")
+
+    async def stop(self, tenant_id: str, experiment_id: UUID) -> dict[str, Any]:
+        return await self._move(tenant_id, experiment_id, "running", "stopped")
+
+    async def _move(
+        self, tenant_id: str, experiment_id: UUID, source: str, target: str
+    ) -> dict[str, Any]:
+        """Move an experiment from state ``source`` to ``target``: one change at a time
+        per tenant, and a start only where no other experiment runs on its routes."""
         async with self._pool.acquire() as conn, conn.transaction():
             await repo.lock_tenant(conn, tenant_id)
             row = await self._row(conn, tenant_id, experiment_id)
-            if row.state != "draft":
+            if row.state != source:
                 raise Conflict(
-                    f"experiment is {row.state}: only a draft can be started",
+                    f"experiment is {row.state}: only a {source} experiment can be made {target}",
                     {"state": row.state},
                 )
-            clash = [
-                r
-                for r in await repo.running(conn, tenant_id)
-                if set(_routes(r.route)) & set(_routes(row.route))
-            ]
-            if clash:
-                raise Conflict(
-                    f"experiment '{clash[0].name}' is running on the same route; "
-                    "stop it first (one experiment per route at a time)",
-                    {"running": str(clash[0].id)},
-                )
-            row = await repo.set_state(conn, tenant_id, experiment_id, "running")
+            if target == "running":
+                await self._check_routes_free(conn, tenant_id, row)
+            row = await repo.set_state(conn, tenant_id, experiment_id, target)
         self._running.pop(tenant_id)
         return _view(row)
 
-    async def stop(self, tenant_id: str, experiment_id: UUID) -> dict[str, Any]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            await repo.lock_tenant(conn, tenant_id)
-            row = await self._row(conn, tenant_id, experiment_id)
-            if row.state != "running":
+    async def _check_routes_free(
+        self, conn: asyncpg.Connection, tenant_id: str, row: ExperimentRow
+    ) -> None:
+        routes = set(_routes(row.route))
+        for other in await repo.running(conn, tenant_id):
+            if routes & set(_routes(other.route)):
                 raise Conflict(
-                    f"experiment is {row.state}: only a running one can be stopped",
-                    {"state": row.state},
+                    f"experiment '{other.name}' is running on the same route; "
+                    "stop it first (one experiment per route at a time)",
+                    {"running": str(other.id)},
                 )
-            row = await repo.set_state(conn, tenant_id, experiment_id, "stopped")
-        self._running.pop(tenant_id)
-        return _view(row)
 
     # -- serving --------------------------------------------------------------------
 

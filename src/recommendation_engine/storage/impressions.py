@@ -29,7 +29,12 @@ COLUMNS = (
     "shown_at",
 )
 
-# Needs a CTE `acts` of interactions; $1 is the tenant, $2 the window in seconds.
+# What attribution reads of an interaction (`i`).
+_ACT_COLUMNS = (
+    "i.user_id, i.entity_type, i.entity_id, i.interaction_type, i.weight, i.value, "
+    "i.occurred_at, i.recommendation_id"
+)
+# Needs a CTE `acts` of interactions (`_ACT_COLUMNS`); $1 is the tenant, $2 the window in seconds.
 _ATTRIBUTED = """
 attributed AS (
     SELECT a.user_id, a.interaction_type, a.weight, a.value,
@@ -104,9 +109,7 @@ async def experiment_data(
     attributed = await conn.fetch(
         f"""
         WITH acts AS (
-            SELECT i.user_id, i.entity_type, i.entity_id, i.interaction_type, i.weight,
-                   i.value, i.occurred_at, i.recommendation_id
-            FROM interactions i
+            SELECT {_ACT_COLUMNS} FROM interactions i
             WHERE i.tenant_id = $1 AND i.interaction_type = ANY ($4::text[])
               AND i.user_id IN (SELECT DISTINCT user_id FROM impressions
                                 WHERE tenant_id = $1 AND experiment_id = $3)
@@ -149,9 +152,7 @@ async def online(
     records = await conn.fetch(
         f"""
         WITH acts AS (
-            SELECT i.user_id, i.entity_type, i.entity_id, i.interaction_type, i.weight,
-                   i.value, i.occurred_at, i.recommendation_id
-            FROM interactions i
+            SELECT {_ACT_COLUMNS} FROM interactions i
             WHERE i.tenant_id = $1 AND i.occurred_at >= $3
               AND i.interaction_type = ANY ($5::text[] || $6::text[])
         ), {_ATTRIBUTED},
