@@ -139,6 +139,11 @@ def test_one_experiment_per_route_runs_at_a_time(http: httpx.Client) -> None:
         {"click_types": ["teleport"]},
         {"click_types": ["purchase"]},
         {"planned_users_per_variant": 0},
+        {"planned_users_per_variant": "10"},
+        {"variants": [{"name": "a", "share": "0.5"}]},
+        {"variants": [{"name": "a", "share": True}]},
+        {"variants": [{"name": "a", "share": 0.1, "overrides": {"count": True}}]},
+        {"variants": [{"name": "a", "share": 0.1, "overrides": {"exclude_seen": "no"}}]},
         {"extra": True},
     ],
 )

@@ -19,7 +19,16 @@ from uuid import UUID
 
 import asyncpg
 import numpy as np
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from recommendation_engine import metrics
 from recommendation_engine.engine import experiment_stats
@@ -28,9 +37,9 @@ from recommendation_engine.errors import Conflict, NotFound, ValidationFailed
 from recommendation_engine.models import (
     NAME_PATTERN,
     InteractionTypeName,
+    Number,
     TenantScoped,
     Text,
-    _Input,
     effective_weight,
 )
 from recommendation_engine.service.interaction_types import InteractionTypeService
@@ -52,19 +61,27 @@ _EPSILON = 1e-9
 VariantName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 
 
-class Overrides(_Input):
+class _Strict(BaseModel):
+    """JSON as sent: no unknown fields, no numbers in strings, no booleans for numbers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Overrides(_Strict):
     """Request settings a variant changes; each one left out follows the request."""
 
     algorithm: Algorithm | None = None
-    collaborative_weight: float | None = Field(default=None, ge=0, le=1000, allow_inf_nan=False)
-    content_based_weight: float | None = Field(default=None, ge=0, le=1000, allow_inf_nan=False)
-    count: int | None = Field(default=None, ge=1, le=10_000)
-    exclude_seen: bool | None = Field(default=None, description="Personalised recommendations only")
+    collaborative_weight: Number | None = Field(default=None, ge=0, le=1000, allow_inf_nan=False)
+    content_based_weight: Number | None = Field(default=None, ge=0, le=1000, allow_inf_nan=False)
+    count: StrictInt | None = Field(default=None, ge=1, le=10_000)
+    exclude_seen: StrictBool | None = Field(
+        default=None, description="Personalised recommendations only"
+    )
 
 
-class VariantInput(_Input):
+class VariantInput(_Strict):
     name: VariantName = Field(description=f"Not '{CONTROL}', which names the remainder")
-    share: float = Field(gt=0, le=1, allow_inf_nan=False, description="Fraction of users")
+    share: Number = Field(gt=0, le=1, allow_inf_nan=False, description="Fraction of users")
     overrides: Overrides = Field(default_factory=Overrides)
 
     @field_validator("name")
@@ -85,7 +102,7 @@ class ExperimentInput(TenantScoped):
     conversion_types: list[InteractionTypeName] = Field(
         default_factory=lambda: list(DEFAULT_CONVERSION_TYPES), min_length=1, max_length=20
     )
-    planned_users_per_variant: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    planned_users_per_variant: StrictInt | None = Field(default=None, ge=1, le=1_000_000_000)
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentInput:
