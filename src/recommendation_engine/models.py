@@ -161,6 +161,8 @@ def _json_number(value: Any) -> Any:
 
 
 Number = Annotated[float, Strict()]
+# A whole JSON number (5 or 5.0; not true, not "5").
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
 
 VectorValue = Annotated[
     Number, Field(ge=-MAX_VECTOR_VALUE, le=MAX_VECTOR_VALUE, allow_inf_nan=False)

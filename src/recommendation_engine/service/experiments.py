@@ -24,10 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
     StringConstraints,
-    field_validator,
-    model_validator,
 )
 
 from recommendation_engine import metrics
@@ -37,6 +34,7 @@ from recommendation_engine.errors import Conflict, NotFound, ValidationFailed
 from recommendation_engine.models import (
     NAME_PATTERN,
     InteractionTypeName,
+    JsonInt,
     Number,
     TenantScoped,
     Text,
@@ -73,7 +71,7 @@ class Overrides(_Strict):
     algorithm: Algorithm | None = None
     collaborative_weight: Number | None = Field(default=None, ge=0, le=1000, allow_inf_nan=False)
     content_based_weight: Number | None = Field(default=None, ge=0, le=1000, allow_inf_nan=False)
-    count: StrictInt | None = Field(default=None, ge=1, le=10_000)
+    count: JsonInt | None = Field(default=None, ge=1, le=10_000)
     exclude_seen: StrictBool | None = Field(
         default=None, description="Personalised recommendations only"
     )
@@ -83,13 +81,6 @@ class VariantInput(_Strict):
     name: VariantName = Field(description=f"Not '{CONTROL}', which names the remainder")
     share: Number = Field(gt=0, le=1, allow_inf_nan=False, description="Fraction of users")
     overrides: Overrides = Field(default_factory=Overrides)
-
-    @field_validator("name")
-    @classmethod
-    def _not_control(cls, value: str) -> str:
-        if value == CONTROL:
-            raise ValueError(f"'{CONTROL}' names the users no variant takes")
-        return value
 
 
 class ExperimentInput(TenantScoped):
@@ -102,18 +93,7 @@ class ExperimentInput(TenantScoped):
     conversion_types: list[InteractionTypeName] = Field(
         default_factory=lambda: list(DEFAULT_CONVERSION_TYPES), min_length=1, max_length=20
     )
-    planned_users_per_variant: StrictInt | None = Field(default=None, ge=1, le=1_000_000_000)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ExperimentInput:
-        names = [v.name for v in self.variants]
-        if len(set(names)) != len(names):
-            raise ValueError("variant names must be distinct")
-        if sum(v.share for v in self.variants) > 1 + _EPSILON:
-            raise ValueError("variant shares must add up to at most 1")
-        if set(self.click_types) & set(self.conversion_types):
-            raise ValueError("an interaction type cannot count as both click and conversion")
-        return self
+    planned_users_per_variant: JsonInt | None = Field(default=None, ge=1, le=1_000_000_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +165,9 @@ class ExperimentService:
         return _view(row)
 
     async def _check(self, tenant_id: str, data: ExperimentInput) -> None:
-        """What needs the tenant's state: its types, its count limit."""
+        """What the schema cannot say: the rules across fields, and those that need the
+        tenant's state (its types, its count limit)."""
+        _check_variants(data)
         types = await self._types.all(tenant_id)
         unknown = sorted(set(data.click_types + data.conversion_types) - set(types))
         if unknown:
@@ -378,3 +360,23 @@ def _arms(
         )
         for name, share in zip(names, shares, strict=True)
     ]
+
+
+def _check_variants(data: ExperimentInput) -> None:
+    names = [v.name for v in data.variants]
+    if CONTROL in names:
+        raise ValidationFailed(
+            f"no variant may be named '{CONTROL}': it names the users no variant takes",
+            {"field": "variants.name"},
+        )
+    if len(set(names)) != len(names):
+        raise ValidationFailed("variant names must be distinct", {"field": "variants.name"})
+    if sum(v.share for v in data.variants) > 1 + _EPSILON:
+        raise ValidationFailed(
+            "variant shares must add up to at most 1", {"field": "variants.share"}
+        )
+    if set(data.click_types) & set(data.conversion_types):
+        raise ValidationFailed(
+            "an interaction type cannot count as both click and conversion",
+            {"field": "click_types/conversion_types"},
+        )
