@@ -329,6 +329,9 @@ def test_variant_metrics_are_exported(shop: httpx.Client) -> None:
     assert lines and all(found["id"] in line for line in lines)
     assert sum(float(line.rsplit(" ", 1)[1]) for line in lines) == 10
     assert 'recommendation_impressions_total{algorithm="hybrid",route="user"}' in text
+    shop.post(f"{URL}/{found['id']}/stop").raise_for_status()
+    shop.get("/api/v1/recommendations/user/u1")
+    assert found["id"] not in shop.get("/metrics").text  # a stopped experiment's series go
 
 
 def test_impressions_older_than_the_retention_are_pruned(shop: httpx.Client, clean_db: str) -> None:
