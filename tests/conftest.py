@@ -30,6 +30,8 @@ TABLES = (
     "model_history",
     "evaluation_runs",
     "dashboard_sessions",
+    "experiments",
+    "impressions",
 )
 
 

@@ -120,6 +120,14 @@ def count(database_url: str, table: str, tenant_id: str = "default") -> int:
     return int(rows[0]["n"])
 
 
+def answer(response: httpx.Response) -> dict[str, Any]:
+    """A recommendation answer without its own id (new for every response): what two
+    responses served from one cached answer have in common."""
+    body = response.json()
+    assert isinstance(body.pop("recommendation_id"), str)
+    return body
+
+
 def make_entity(
     http: httpx.Client, entity_id: str, entity_type: str = "product", **attributes: Any
 ) -> dict[str, Any]:

@@ -131,6 +131,26 @@ class DashboardSettings(BaseSettings):
     )
 
 
+class ExperimentSettings(BaseSettings):
+    model_config = _ENV
+    attribution_window_hours: float = Field(
+        24.0,
+        gt=0,
+        le=24 * 365,
+        description="An interaction without a recommendation_id is attributed to the user's "
+        "latest impression of its entity at most this long before it",
+    )
+    impression_flush_interval_secs: float = Field(
+        1.0, gt=0, le=3600, description="How often each process writes its buffered impressions"
+    )
+    impression_buffer_max: int = Field(
+        1_000_000, ge=1000, description="Impressions one process buffers at most; more are dropped"
+    )
+    impression_retention_days: int = Field(
+        90, ge=1, le=3650, description="Impressions older than this are deleted"
+    )
+
+
 class TracingSettings(BaseSettings):
     model_config = SettingsConfigDict(**_ENV, env_prefix="TRACING_")
     enabled: bool = False
@@ -151,6 +171,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
 
     @model_validator(mode="after")
     def _check_auth(self) -> Settings:

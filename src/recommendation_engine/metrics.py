@@ -97,6 +97,31 @@ WEBHOOK_DELIVERIES = Counter(
     ["outcome"],
 )
 
+IMPRESSIONS_RECORDED = Counter(
+    "recommendation_impressions_total",
+    "Recommendation answers recorded as impressions, by route and algorithm",
+    ["route", "algorithm"],
+)
+EXPERIMENT_IMPRESSIONS = Counter(
+    "experiment_impressions_total",
+    "Impressions served under a running experiment, by tenant, experiment id and variant "
+    "(series of an experiment are removed when it stops)",
+    ["tenant", "experiment", "variant"],
+)
+IMPRESSIONS_WRITTEN = Counter(
+    "impressions_written_total", "Impressions written to the database by the background job"
+)
+IMPRESSIONS_DROPPED = Counter(
+    "impressions_dropped_total",
+    "Impressions not recorded because this process's buffer was full (the database is "
+    "unreachable or slower than the traffic)",
+)
+IMPRESSIONS_BUFFERED = Gauge(
+    "impressions_buffered",
+    "Impressions waiting in this process's buffer to be written",
+    multiprocess_mode="livesum",
+)
+
 
 # Every label value exists from the start, at 0, so that a rate over it sees the first
 # event too.

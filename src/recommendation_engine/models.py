@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from pydantic import (
     AfterValidator,
@@ -160,6 +161,8 @@ def _json_number(value: Any) -> Any:
 
 
 Number = Annotated[float, Strict()]
+# A whole JSON number (5 or 5.0; not true, not "5").
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
 
 VectorValue = Annotated[
     Number, Field(ge=-MAX_VECTOR_VALUE, le=MAX_VECTOR_VALUE, allow_inf_nan=False)
@@ -359,6 +362,12 @@ class InteractionInput(TenantScoped):
         pattern=ID_PATTERN,
         max_length=ID_MAX_LENGTH,
         description="Client id of this event; a retried POST with the same id is not duplicated",
+    )
+    recommendation_id: UUID | None = Field(
+        default=None,
+        description="The recommendation answer this interaction responds to (its "
+        "recommendation_id); without one it is attributed to the user's latest impression "
+        "of the entity within the attribution window",
     )
 
     _untag = model_validator(mode="before")(_untag_interaction_type)

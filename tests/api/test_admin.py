@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -175,11 +176,18 @@ def test_deleting_a_tenant_deletes_its_data_and_keys(
     with client(admin_url, api_key=key) as acme:
         make_entity(acme, "m1", "movie")
         record(acme, "u1", "m1")
+        experiment = {"name": "e", "route": "user", "variants": [{"name": "b", "share": 0.5}]}
+        assert acme.post("/api/v1/experiments", json=experiment).status_code == 201
+        acme.get("/api/v1/recommendations/user/u1").raise_for_status()
     with client(admin_url, **{"X-Tenant-ID": "other"}) as other:
         make_entity(other, "m1", "movie")
+    deadline = time.monotonic() + 10
+    while count(clean_db, "impressions", "acme") == 0:  # written within a second
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     assert admin.delete("/api/v1/admin/tenants/acme").status_code == 204
-    assert count(clean_db, "entities", "acme") == 0
-    assert count(clean_db, "interactions", "acme") == 0
+    for table in ("entities", "interactions", "experiments", "impressions"):
+        assert count(clean_db, table, "acme") == 0
     assert count(clean_db, "entities", "other") == 1
     with client(admin_url, api_key=key) as acme:
         assert_error(acme.get("/api/v1/entities/m1"), 401, "unauthorized")

@@ -33,6 +33,12 @@ API_ROUTES = {
     "/api/v1/webhooks/{webhook_id}": {"get", "put", "delete"},
     "/api/v1/webhooks/{webhook_id}/deliveries": {"get"},
     "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry": {"post"},
+    "/api/v1/experiments": {"get", "post"},
+    "/api/v1/experiments/{experiment_id}": {"get"},
+    "/api/v1/experiments/{experiment_id}/start": {"post"},
+    "/api/v1/experiments/{experiment_id}/stop": {"post"},
+    "/api/v1/experiments/{experiment_id}/results": {"get"},
+    "/api/v1/evaluation/online": {"get"},
 }
 SYSTEM_ROUTES = {"/health": {"get"}, "/ready": {"get"}, "/api/config": {"get"}}
 
@@ -95,6 +101,10 @@ def test_openapi_document_lists_every_route_and_schema(api: httpx.Client) -> Non
         "InteractionTypeOut",
         "BulkResultOut",
         "ErrorResponse",
+        "ExperimentInput",
+        "ExperimentOut",
+        "ExperimentResultsOut",
+        "OnlineEvaluationOut",
     ):
         assert name in schemas, name
     assert set(schemas["ErrorResponse"]["properties"]) == {"error"}

@@ -23,6 +23,7 @@ from tests.conftest import _truncate
 from tests.support import (
     RedisServer,
     WebhookReceiver,
+    answer,
     assert_error,
     client,
     make_settings,
@@ -44,6 +45,7 @@ class World:
     victim_hook: dict
     victim_delivery: int
     intruder_receiver: WebhookReceiver
+    victim_experiment: str
     snapshot: dict[str, object] = field(default_factory=dict)
 
 
@@ -58,9 +60,10 @@ def snapshot(victim: httpx.Client) -> dict[str, object]:
             for k, v in victim.get("/api/v1/model/status").json().items()
             if k in ("version", "users", "entities", "interactions")
         },
-        "user": victim.get("/api/v1/recommendations/user/u1").json(),
-        "similar": victim.get("/api/v1/recommendations/entity/p1").json(),
-        "trending": victim.get("/api/v1/recommendations/trending").json(),
+        "user": answer(victim.get("/api/v1/recommendations/user/u1")),
+        "similar": answer(victim.get("/api/v1/recommendations/entity/p1")),
+        "trending": answer(victim.get("/api/v1/recommendations/trending")),
+        "experiments": victim.get("/api/v1/experiments").json(),
         "webhooks": victim.get("/api/v1/webhooks").json(),
         "deliveries": [
             victim.get(f"/api/v1/webhooks/{hook['id']}/deliveries").json()
@@ -112,6 +115,7 @@ def world(database_url: str, redis_server: RedisServer) -> Iterator[World]:
                 victim_hook,
                 deliveries[0]["id"],
                 intruder_receiver,
+                _experiment(victim),
             )
             world.snapshot = snapshot(victim)  # also fills the victim's cache
             yield world
@@ -145,6 +149,20 @@ def _fill(victim: httpx.Client) -> None:
                 json={"user_id": user, "entity_id": item, "interaction_type": "wishlist"},
             ).raise_for_status()
     rebuild(victim)
+
+
+# The victim's users all get the collaborative algorithm: the intruder never asks for it.
+EXPERIMENT = {
+    "name": "all collaborative",
+    "route": "user",
+    "variants": [{"name": "cf", "share": 1.0, "overrides": {"algorithm": "collaborative"}}],
+}
+
+
+def _experiment(victim: httpx.Client) -> str:
+    created = victim.post("/api/v1/experiments", json=EXPERIMENT).json()
+    victim.post(f"/api/v1/experiments/{created['id']}/start").raise_for_status()
+    return created["id"]
 
 
 ENTITY = {"entity_id": "p1", "entity_type": "product", "attributes": {"c": "stolen"}}
@@ -234,7 +252,38 @@ ROUTES: dict[tuple[str, str], Check] = {
     ("GET", "/api/v1/model/status"): lambda c, w: _no_model(c.get("/api/v1/model/status")),
     ("GET", "/api/v1/tenant"): lambda c, w: _own_tenant(c.get("/api/v1/tenant")),
     ("POST", "/api/v1/model/rebuild"): lambda c, w: _accepted(c.post("/api/v1/model/rebuild")),
+    ("POST", "/api/v1/experiments"): lambda c, w: _created(
+        c.post("/api/v1/experiments", json={**EXPERIMENT, "route": "similar"})
+    ),
+    ("GET", "/api/v1/experiments"): lambda c, w: _no_victim_experiment(
+        c.get("/api/v1/experiments"), w
+    ),
+    ("GET", "/api/v1/experiments/{experiment_id}"): lambda c, w: _missing(
+        c.get(f"/api/v1/experiments/{w.victim_experiment}")
+    ),
+    ("POST", "/api/v1/experiments/{experiment_id}/start"): lambda c, w: _missing(
+        c.post(f"/api/v1/experiments/{w.victim_experiment}/start")
+    ),
+    ("POST", "/api/v1/experiments/{experiment_id}/stop"): lambda c, w: _missing(
+        c.post(f"/api/v1/experiments/{w.victim_experiment}/stop")
+    ),
+    ("GET", "/api/v1/experiments/{experiment_id}/results"): lambda c, w: _missing(
+        c.get(f"/api/v1/experiments/{w.victim_experiment}/results")
+    ),
+    ("GET", "/api/v1/evaluation/online"): lambda c, w: _no_victim_impressions(
+        c.get("/api/v1/evaluation/online")
+    ),
 }
+
+
+def _no_victim_experiment(response: httpx.Response, world: World) -> None:
+    assert response.status_code == 200
+    assert world.victim_experiment not in {e["id"] for e in response.json()}
+
+
+def _no_victim_impressions(response: httpx.Response) -> None:
+    assert response.status_code == 200
+    assert "collaborative" not in {p["algorithm"] for p in response.json()["series"]}
 
 
 def _created(response: httpx.Response) -> None:
@@ -325,6 +374,7 @@ def _call(
         .replace("{interaction_type}", "wishlist")
         .replace("{webhook_id}", world.victim_hook["id"])
         .replace("{delivery_id}", str(world.victim_delivery))
+        .replace("{experiment_id}", world.victim_experiment)
     )
     body = {
         "/api/v1/entities": ENTITY,
@@ -336,6 +386,7 @@ def _call(
         "/api/v1/interaction-types/{interaction_type}": {"weight": 9},
         "/api/v1/webhooks": _hook_body(world),
         "/api/v1/webhooks/{webhook_id}": _hook_body(world),
+        "/api/v1/experiments": EXPERIMENT,
     }.get(template)
     return http.request(
         method, path, json=body if method in ("POST", "PUT") else None, headers=headers
@@ -369,7 +420,7 @@ def test_the_victims_cached_answers_survive_the_intruders_writes(world: World) -
         ).raise_for_status()
         intruder.put("/api/v1/interaction-types/view", json={"weight": 7}).raise_for_status()
     again = world.victim.get("/api/v1/recommendations/user/u1")
-    assert again.headers["x-cache"] in ("memory", "redis") and again.json() == user.json()
+    assert again.headers["x-cache"] in ("memory", "redis") and answer(again) == answer(user)
 
 
 def test_tenant_keys_cannot_use_administrator_routes(world: World) -> None:

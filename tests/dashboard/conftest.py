@@ -175,6 +175,34 @@ def seed_shop(http: httpx.Client, now: datetime) -> None:
     assert response.json()["failed"] == 0, response.text
 
 
+def seed_experiment(http: httpx.Client) -> None:
+    """A running experiment on user recommendations: half the users get content-based
+    lists; every user is shown a list, and a few click what they were shown."""
+    body = {
+        "name": "content-based for half",
+        "route": "user",
+        "variants": [
+            {"name": "content", "share": 0.5, "overrides": {"algorithm": "content_based"}}
+        ],
+        "planned_users_per_variant": 1000,
+    }
+    experiment = http.post("/api/v1/experiments", json=body).json()
+    http.post(f"/api/v1/experiments/{experiment['id']}/start").raise_for_status()
+    for user in range(12):
+        answer = http.get(f"/api/v1/recommendations/user/u{user}?count=5").json()
+        if user % 3 == 0 and answer["recommendations"]:
+            http.post(
+                "/api/v1/interactions",
+                json={
+                    "user_id": f"u{user}",
+                    "entity_id": answer["recommendations"][0]["entity_id"],
+                    "entity_type": answer["recommendations"][0]["entity_type"],
+                    "interaction_type": "click",
+                    "recommendation_id": answer["recommendation_id"],
+                },
+            ).raise_for_status()
+
+
 @pytest.fixture(scope="module")
 def seeded(database_url: str) -> Iterator[Seeded]:
     off_loop(truncate, database_url)
@@ -225,6 +253,7 @@ def seeded(database_url: str) -> Iterator[Seeded]:
         )
         assert acme.post("/api/v1/model/rebuild").status_code == 202
         _wait_for_model(acme, None)
+        seed_experiment(acme)
         receiver.wait_for(lambda events: len(events) >= 2)
         yield Seeded(url, tenant_key, other_key, receiver, hook["id"], database_url)
         for http in (admin, acme, globex):

@@ -21,6 +21,7 @@ PAGES = (
     "/dashboard/t/acme/trending",
     "/dashboard/t/acme/model",
     "/dashboard/t/acme/evaluate",
+    "/dashboard/t/acme/experiments",
     "/dashboard/t/acme/interaction-types",
     "/dashboard/t/acme/webhooks",
     "/dashboard/admin/tenants",

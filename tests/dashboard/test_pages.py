@@ -204,6 +204,36 @@ def test_evaluate_runs_on_the_tenants_data_and_shows_metrics(page: Page, tmp_pat
     screenshot(page, "evaluate", tmp_path)
 
 
+def test_experiments_show_results_per_variant_and_online_evaluation(
+    page: Page, tmp_path: Path
+) -> None:
+    sign_in(page)
+    page.goto(ACME + "/")
+    page.get_by_role("link", name="Experiments").click()
+    expect(page.get_by_role("heading", name="Experiments", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="content-based for half")).to_be_visible()
+    results = page.get_by_test_id("experiment-results")
+    expect(results.get_by_role("rowheader", name="control", exact=True)).to_be_visible()
+    expect(results.get_by_role("rowheader", name="content", exact=True)).to_be_visible()
+    expect(results).to_contain_text("baseline")
+    expect(page.get_by_role("status").first).to_contain_text("fixed-horizon")
+    # impressions reach the page once written (every second)
+    for _ in range(20):
+        if page.get_by_test_id("online-evaluation").count():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    online = page.get_by_test_id("online-evaluation")
+    expect(online).to_contain_text("content_based")
+    expect(online).to_contain_text("hybrid")
+    expect(page.locator("canvas[data-chart='online-data']")).to_have_attribute("data-drawn", "yes")
+    page.get_by_label("Period", exact=True).select_option("30")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"days=30"))
+    expect(page.get_by_test_id("online-evaluation")).to_contain_text("content_based")
+    screenshot(page, "experiments", tmp_path)
+
+
 def test_interaction_types_are_edited_and_added(page: Page, seeded: Seeded) -> None:
     sign_in(page)
     page.goto(ACME + "/interaction-types")

@@ -55,6 +55,7 @@ INPUTS = {
     "update_webhook": ("WebhookInput", {"tenant_id", "webhook_id"}),
     "put_tenant": ("TenantInput", {"tenant_id"}),
     "create_api_key": ("ApiKeyInput", set()),
+    "create_experiment": ("ExperimentInput", {"tenant_id"}),
 }
 
 

@@ -325,3 +325,42 @@ def test_export_is_lazy_and_raises_the_services_errors(service: Service) -> None
         with pytest.raises(AuthenticationError) as caught:
             next(bad.export("interactions"))
         assert caught.value.request_id
+
+
+def test_experiments_results_and_online_evaluation(client: RecommendationClient, unique: str) -> None:
+    tenant = f"{unique}-exp"
+    for i in range(3):
+        client.create_entity(entity_id=f"p{i}", entity_type="product", tenant_id=tenant)
+    with pytest.raises(ValidationError):
+        client.create_experiment(name="too much", route="user",
+                                 variants=[{"name": "a", "share": 0.7}, {"name": "b", "share": 0.7}],
+                                 tenant_id=tenant)
+    experiment = client.create_experiment(
+        name="all content", route="user", planned_users_per_variant=10,
+        variants=[{"name": "content", "share": 1.0, "overrides": {"algorithm": "content_based"}}],
+        tenant_id=tenant,
+    )
+    assert experiment.state == "draft" and experiment.variants[0].name == "content"
+    assert experiment.control_share == 0
+    assert client.start_experiment(experiment_id=experiment.id, tenant_id=tenant).state == "running"
+    assert [e.id for e in client.list_experiments(tenant_id=tenant)] == [experiment.id]
+    recs = client.get_user_recommendations(user_id="u1", tenant_id=tenant)
+    assert recs.experiment is not None and recs.experiment.variant == "content"
+    assert recs.algorithm == "content_based" and recs.recommendation_id
+    similar = client.get_similar_entities(entity_id="p0", user_id="u1", tenant_id=tenant)
+    assert similar.experiment is None and similar.recommendation_id != recs.recommendation_id
+    client.record_interaction(user_id="u1", entity_id="p0", interaction_type="click",
+                              recommendation_id=recs.recommendation_id, tenant_id=tenant)
+    deadline = time.monotonic() + 10
+    while (results := client.get_experiment_results(experiment_id=experiment.id, tenant_id=tenant)
+           ).variants[0].impressions == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert results.baseline == "content" and results.variants[0].users == 1
+    assert results.variants[0].lift is None and results.warnings
+    stopped = client.stop_experiment(experiment_id=experiment.id, tenant_id=tenant)
+    assert stopped.state == "stopped"
+    assert client.get_experiment(experiment_id=experiment.id, tenant_id=tenant).stopped_at
+    online = client.get_online_evaluation(bucket="day", click_types=["click", "like"], tenant_id=tenant)
+    assert online.click_types == ["click", "like"]
+    assert {(p.route, p.algorithm) for p in online.series} == {("user", "content_based"), ("similar", "hybrid")}

@@ -15,6 +15,7 @@ export const INTERACTION_FIELDS: Readonly<Record<string, string>> = {
   entityType: 'entity_type',
   interactionType: 'interaction_type',
   eventId: 'event_id',
+  recommendationId: 'recommendation_id',
 };
 
 export const TENANT_CONFIG_FIELDS: Readonly<Record<string, string>> = {

@@ -21,6 +21,9 @@ import type {
   EntityInput,
   EntityRow,
   EntityUpdate,
+  Experiment,
+  ExperimentInput,
+  ExperimentResults,
   ExportKind,
   ExportRow,
   ExportedInteraction,
@@ -37,6 +40,8 @@ import type {
   ModelStatus,
   NewApiKey,
   NewWebhook,
+  OnlineEvaluation,
+  OnlineEvaluationParams,
   OwnTenant,
   PageParams,
   Readiness,
@@ -429,6 +434,7 @@ export class RecommendationClient {
         algorithm: params.algorithm,
         result_type: params.resultType,
         exclude: params.exclude,
+        user_id: params.userId,
         ...filterParams(params.filters),
       },
       options,
@@ -573,6 +579,53 @@ export class RecommendationClient {
     });
   }
 
+  // -------------------------------------------------------------- experiments
+
+  /** Create an experiment as a draft (start it with `startExperiment`). */
+  createExperiment(input: ExperimentInput, options?: RequestOptions): Promise<Experiment> {
+    return this.call({ method: 'POST', path: '/api/v1/experiments', body: experimentBody(input), options });
+  }
+
+  /** The tenant's experiments, newest first. */
+  listExperiments(options?: RequestOptions): Promise<Experiment[]> {
+    return this.call({ method: 'GET', path: '/api/v1/experiments', options });
+  }
+
+  /** One experiment. */
+  getExperiment(experimentId: string, options?: RequestOptions): Promise<Experiment> {
+    return this.call({ method: 'GET', path: `/api/v1/experiments/${seg(experimentId)}`, options });
+  }
+
+  /** Start a draft (409 `ConflictError` when another experiment runs on the same route). */
+  startExperiment(experimentId: string, options?: RequestOptions): Promise<Experiment> {
+    return this.call({ method: 'POST', path: `/api/v1/experiments/${seg(experimentId)}/start`, options });
+  }
+
+  /** Stop a running experiment. */
+  stopExperiment(experimentId: string, options?: RequestOptions): Promise<Experiment> {
+    return this.call({ method: 'POST', path: `/api/v1/experiments/${seg(experimentId)}/stop`, options });
+  }
+
+  /** Per-variant figures with 95 % intervals, lifts against the baseline, p-values and the sample-ratio check. */
+  getExperimentResults(experimentId: string, options?: RequestOptions): Promise<ExperimentResults> {
+    return this.call({ method: 'GET', path: `/api/v1/experiments/${seg(experimentId)}/results`, options });
+  }
+
+  /** Click-through and conversion of served recommendations by time, route and algorithm. */
+  getOnlineEvaluation(params: OnlineEvaluationParams = {}, options?: RequestOptions): Promise<OnlineEvaluation> {
+    return this.call({
+      method: 'GET',
+      path: '/api/v1/evaluation/online',
+      query: {
+        bucket: params.bucket,
+        days: params.days,
+        click_types: params.clickTypes,
+        conversion_types: params.conversionTypes,
+      },
+      options,
+    });
+  }
+
   // ------------------------------------------------------------------ helpers
 
   private async *pages<T>(
@@ -615,3 +668,25 @@ function webhookBody(input: WebhookInput): Record<string, unknown> {
     secret: input.secret ?? null,
   };
 }
+
+function experimentBody(input: ExperimentInput): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    name: input.name,
+    route: input.route,
+    variants: input.variants.map((variant) => ({
+      name: variant.name,
+      share: variant.share,
+      overrides: toWire({ ...(variant.overrides ?? {}) }, OVERRIDE_FIELDS),
+    })),
+  };
+  if (input.clickTypes !== undefined) body['click_types'] = [...input.clickTypes];
+  if (input.conversionTypes !== undefined) body['conversion_types'] = [...input.conversionTypes];
+  if (input.plannedUsersPerVariant !== undefined) body['planned_users_per_variant'] = input.plannedUsersPerVariant;
+  return body;
+}
+
+const OVERRIDE_FIELDS: Readonly<Record<string, string>> = {
+  collaborativeWeight: 'collaborative_weight',
+  contentBasedWeight: 'content_based_weight',
+  excludeSeen: 'exclude_seen',
+};

@@ -70,4 +70,12 @@ export const OPERATIONS: Readonly<Record<OperationKey, ClientMethod>> = {
   'DELETE /api/v1/webhooks/{webhook_id}': 'deleteWebhook',
   'GET /api/v1/webhooks/{webhook_id}/deliveries': 'listWebhookDeliveries',
   'POST /api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry': 'retryWebhookDelivery',
+
+  'POST /api/v1/experiments': 'createExperiment',
+  'GET /api/v1/experiments': 'listExperiments',
+  'GET /api/v1/experiments/{experiment_id}': 'getExperiment',
+  'POST /api/v1/experiments/{experiment_id}/start': 'startExperiment',
+  'POST /api/v1/experiments/{experiment_id}/stop': 'stopExperiment',
+  'GET /api/v1/experiments/{experiment_id}/results': 'getExperimentResults',
+  'GET /api/v1/evaluation/online': 'getOnlineEvaluation',
 };

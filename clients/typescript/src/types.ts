@@ -36,6 +36,14 @@ export type Webhook = Schemas['WebhookOut'];
 /** A new webhook subscription: `secret` is shown this once. */
 export type NewWebhook = Schemas['NewWebhookOut'];
 export type Delivery = Schemas['DeliveryOut'];
+export type ExperimentArm = Schemas['ExperimentArmOut'];
+export type Experiment = Schemas['ExperimentOut'];
+export type ExperimentResults = Schemas['ExperimentResultsOut'];
+export type VariantResult = Schemas['VariantResultOut'];
+export type Estimate = Schemas['EstimateOut'];
+export type Lift = Schemas['LiftOut'];
+export type OnlineEvaluation = Schemas['OnlineEvaluationOut'];
+export type OnlinePoint = Schemas['OnlinePointOut'];
 /** The service's error body. */
 export type ErrorResponse = Schemas['ErrorResponse'];
 
@@ -135,6 +143,8 @@ export interface InteractionInput {
   /** An id of your own; the service stores an interaction with a known id once. A random one is sent when left out. */
   eventId?: string;
   metadata?: Record<string, unknown>;
+  /** The `recommendationId` of the answer this interaction responds to (for experiments and online evaluation). */
+  recommendationId?: string;
 }
 
 /** A row of `bulkCreateEntities`/`importEntities`: camelCase as for `createEntity`, or the service's snake_case fields. */
@@ -185,6 +195,8 @@ export interface SimilarEntitiesParams {
   resultType?: string;
   exclude?: readonly string[];
   filters?: Filters;
+  /** The user the list is shown to: places the answer in a running experiment on the similar route. */
+  userId?: string;
 }
 
 /** `getTrending`'s parameters. */
@@ -261,3 +273,41 @@ export interface ImportOptions {
 
 /** What `export` streams. */
 export type ExportKind = 'all' | 'entities' | 'interactions';
+
+/** What a variant changes in the requests of its users; each left out follows the request. */
+export interface VariantOverrides {
+  algorithm?: NonNullable<UserRecommendationsQuery['algorithm']>;
+  collaborativeWeight?: number;
+  contentBasedWeight?: number;
+  count?: number;
+  /** Personalised recommendations only. */
+  excludeSeen?: boolean;
+}
+
+/** A variant of `createExperiment`: its name (not `control`), share of users and overrides. */
+export interface VariantInput {
+  name: string;
+  share: number;
+  overrides?: VariantOverrides;
+}
+
+/** `createExperiment`'s argument. Shares add up to at most 1; the rest is the control. */
+export interface ExperimentInput {
+  name: string;
+  route: 'user' | 'similar' | 'both';
+  variants: readonly VariantInput[];
+  /** Interaction types counted as clicks (default click, view). */
+  clickTypes?: readonly string[];
+  /** Interaction types counted as conversions (default purchase, add_to_cart). */
+  conversionTypes?: readonly string[];
+  plannedUsersPerVariant?: number;
+}
+
+/** `getOnlineEvaluation`'s parameters. */
+export interface OnlineEvaluationParams {
+  bucket?: 'hour' | 'day';
+  /** Days to look back, 1 to 90 (default 1). */
+  days?: number;
+  clickTypes?: readonly string[];
+  conversionTypes?: readonly string[];
+}

@@ -22,6 +22,7 @@ from recommendation_engine.api.responses import FastJSONResponse
 from recommendation_engine.api.routes import (
     admin,
     entities,
+    experiments,
     interaction_types,
     interactions,
     recommendations,
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (
         admin.router,
         entities.router,
+        experiments.router,
         interactions.router,
         interaction_types.router,
         recommendations.router,

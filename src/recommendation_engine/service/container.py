@@ -14,10 +14,14 @@ from recommendation_engine.config import Settings
 from recommendation_engine.engine import ensemble
 from recommendation_engine.service.background import PeriodicJob
 from recommendation_engine.service.entities import EntityService
+from recommendation_engine.service.experiment_serving import ServedRecommendations
+from recommendation_engine.service.experiments import ExperimentService
+from recommendation_engine.service.impressions import ImpressionLog
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.interactions import InteractionService
 from recommendation_engine.service.item_lists import ItemListCache
 from recommendation_engine.service.live_models import LiveModels
+from recommendation_engine.service.online_evaluation import OnlineEvaluation
 from recommendation_engine.service.recommendations import RecommendationService
 from recommendation_engine.service.scheduler import ModelScheduler
 from recommendation_engine.service.tenants import TenantService
@@ -69,6 +73,10 @@ class Services:
     webhooks: WebhookService
     dispatcher: WebhookDispatcher
     item_lists: ItemListCache
+    experiments: ExperimentService
+    impressions: ImpressionLog
+    served: ServedRecommendations
+    online_evaluation: OnlineEvaluation
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _pool_report: PeriodicJob | None = None
 
@@ -107,6 +115,18 @@ class Services:
             pool, types, timedelta(hours=engine.trending_update_interval_hours), cache
         )
         item_lists = ItemListCache(limits.model_cache_max_bytes)
+        recommendations = RecommendationService(
+            pool, types, trending, live_models, tenants, cache, item_lists
+        )
+        experiments = ExperimentService(
+            pool, types, tenants, settings.experiments.attribution_window_hours
+        )
+        impressions = ImpressionLog(
+            pool,
+            settings.experiments.impression_flush_interval_secs,
+            settings.experiments.impression_buffer_max,
+            timedelta(days=settings.experiments.impression_retention_days),
+        )
         return cls(
             settings=settings,
             pool=pool,
@@ -115,10 +135,12 @@ class Services:
             interaction_types=types,
             vector_indexer=VectorIndexer(pool),
             trainer=trainer,
-            recommendations=RecommendationService(
-                pool, types, trending, live_models, tenants, cache, item_lists
-            ),
+            recommendations=recommendations,
             item_lists=item_lists,
+            experiments=experiments,
+            impressions=impressions,
+            served=ServedRecommendations(recommendations, experiments, impressions),
+            online_evaluation=OnlineEvaluation(pool, settings.experiments.attribution_window_hours),
             trending=trending,
             cache=cache,
             webhooks=WebhookService(pool, settings.webhooks.allow_private_targets),
@@ -209,6 +231,7 @@ class Services:
         self._pool_report.start()
         self.vector_indexer.start()
         self.dispatcher.start()
+        self.impressions.start()
         if self.settings.engine.background_jobs:
             self.scheduler.start()
 
@@ -221,4 +244,5 @@ class Services:
         await self.scheduler.stop()
         await self.dispatcher.stop()
         await self.vector_indexer.stop()
+        await self.impressions.stop()
         await self.cache.stop()

@@ -54,7 +54,7 @@ EVENT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 def _announced_row(tenant_id: str, row: tuple[Any, ...]) -> dict[str, Any]:
     """A bulk row as webhook events show interactions (stored ids are not read back)."""
-    _, user_id, entity_type, entity_id, kind, weight, value, metadata, event_id, at = row
+    _, user_id, entity_type, entity_id, kind, weight, value, metadata, event_id, at, _ = row
     return {
         "user_id": user_id,
         "entity_id": entity_id,
@@ -122,6 +122,7 @@ class InteractionService:
             metadata=data.metadata or None,
             event_id=data.event_id,
             occurred_at=_timestamp(data.timestamp),
+            recommendation_id=data.recommendation_id,
         )
         stored = await self._writer.submit(row)
         self._outbox.notify()
@@ -193,6 +194,7 @@ class InteractionService:
                         data.metadata or None,
                         data.event_id,
                         _timestamp(data.timestamp),
+                        data.recommendation_id,
                     )
                 )
             outcome = await repo.bulk_insert(conn, tenant_id, records)

@@ -59,6 +59,10 @@ class UserQuery:
 
 @dataclass(slots=True)
 class SimilarQuery:
+    """A request for entities similar to one entity; ``user_id`` names the user the list
+    is shown to, when known (for experiments and attribution; it does not change the
+    list)."""
+
     entity_id: str
     entity_type: str | None = None
     count: int | None = None
@@ -66,6 +70,9 @@ class SimilarQuery:
     result_type: str | None = None
     exclude: set[str] = field(default_factory=set)
     filters: dict[str, str] = field(default_factory=dict)
+    user_id: str | None = None
+    collaborative_weight: float | None = None
+    content_weight: float | None = None
 
 
 @dataclass(slots=True)
@@ -396,7 +403,12 @@ class RecommendationService:
     async def similar_answer(self, tenant_id: str, query: SimilarQuery) -> Answer:
         config = await self._tenants.config(tenant_id)
         count = resolve_count(query.count, config)
-        blend = Blend(query.algorithm, config.collaborative_weight, config.content_based_weight)
+        weights = resolve_weights(
+            query.collaborative_weight,
+            query.content_weight,
+            (config.collaborative_weight, config.content_based_weight),
+        )
+        blend = Blend(query.algorithm, *weights)
         model = await self._live_model(tenant_id)
         key = digest(
             "similar",

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -32,6 +33,7 @@ class NewInteraction:
     metadata: dict[str, Any] | None
     event_id: str | None
     occurred_at: datetime
+    recommendation_id: UUID | None = None
 
     def key(self) -> tuple[Any, ...]:
         return _match_key(self, self.occurred_at)
@@ -77,14 +79,15 @@ _INSERT_MANY = f"""
 WITH input AS (
     SELECT * FROM unnest(
         $1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-        $6::float8[], $7::float8[], $8::jsonb[], $9::text[], $10::timestamptz[]
+        $6::float8[], $7::float8[], $8::jsonb[], $9::text[], $10::timestamptz[], $11::uuid[]
     ) AS t(tenant_id, user_id, entity_type, entity_id, interaction_type,
-           weight, value, metadata, event_id, occurred_at)
+           weight, value, metadata, event_id, occurred_at, recommendation_id)
 ), written AS (
     INSERT INTO interactions (tenant_id, user_id, entity_type, entity_id, interaction_type,
-                              weight, value, metadata, event_id, occurred_at)
+                              weight, value, metadata, event_id, occurred_at,
+                              recommendation_id)
     SELECT i.tenant_id, i.user_id, i.entity_type, i.entity_id, i.interaction_type,
-           i.weight, i.value, i.metadata, i.event_id, i.occurred_at
+           i.weight, i.value, i.metadata, i.event_id, i.occurred_at, i.recommendation_id
     FROM input i
     WHERE EXISTS (
         SELECT 1 FROM entities e
@@ -118,6 +121,7 @@ async def insert_many(
         [r.metadata for r in rows],
         [r.event_id for r in rows],
         [r.occurred_at for r in rows],
+        [r.recommendation_id for r in rows],
     )
     stored: dict[tuple[Any, ...], list[Interaction]] = {}
     for record in records:
@@ -147,9 +151,9 @@ async def get_by_event_id(
 
 _BULK_INSERT = """
 INSERT INTO interactions (tenant_id, user_id, entity_type, entity_id, interaction_type,
-                          weight, value, metadata, event_id, occurred_at)
+                          weight, value, metadata, event_id, occurred_at, recommendation_id)
 SELECT $1, user_id, entity_type, entity_id, interaction_type,
-       weight, value, metadata, event_id, occurred_at
+       weight, value, metadata, event_id, occurred_at, recommendation_id
 FROM interactions_staging ORDER BY ord
 """
 # Rows whose event_id another transaction stored meanwhile, or that repeat one within
@@ -172,7 +176,8 @@ async def bulk_insert(
     """Insert many interactions of one tenant inside the caller's transaction.
 
     ``rows`` are ``(ord, user_id, entity_type, entity_id, interaction_type, weight,
-    value, metadata, event_id, occurred_at)``; ``ord`` is the row's index in the request.
+    value, metadata, event_id, occurred_at, recommendation_id)``; ``ord`` is the row's
+    index in the request.
     Rows whose entity does not exist are reported in ``missing_entity``; rows whose
     ``event_id`` is already stored (a retried import) in ``duplicate``.
     """
@@ -180,7 +185,8 @@ async def bulk_insert(
         """
         CREATE TEMP TABLE IF NOT EXISTS interactions_staging (
             ord int, user_id text, entity_type text, entity_id text, interaction_type text,
-            weight float8, value float8, metadata jsonb, event_id text, occurred_at timestamptz
+            weight float8, value float8, metadata jsonb, event_id text, occurred_at timestamptz,
+            recommendation_id uuid
         ) ON COMMIT DELETE ROWS
         """
     )
@@ -198,6 +204,7 @@ async def bulk_insert(
             "metadata",
             "event_id",
             "occurred_at",
+            "recommendation_id",
         ],
     )
     missing = await conn.fetch(

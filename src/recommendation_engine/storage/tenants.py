@@ -22,6 +22,8 @@ TENANT_TABLES = (
     "model_history",
     "evaluation_runs",
     "dashboard_sessions",
+    "impressions",
+    "experiments",
 )
 
 _TENANT = "tenant_id, name, config, created_at, updated_at"

@@ -171,10 +171,12 @@ class AsyncEndpoints:
         timestamp: Optional[str] = None,
         event_id: Optional[str] = None,
         metadata: Optional[Mapping[str, Any]] = None,
+        recommendation_id: Optional[str] = None,
         tenant_id: Optional[str] = None,
     ) -> m.Interaction:
         """Record one interaction. Without ``event_id`` a random one is sent, so a retry
-        after a lost answer is stored once. ``timestamp``: RFC 3339 text."""
+        after a lost answer is stored once. ``timestamp``: RFC 3339 text.
+        ``recommendation_id``: the answer the interaction responds to, for experiments."""
         body: JSON = {
             "user_id": user_id,
             "entity_id": entity_id,
@@ -182,7 +184,7 @@ class AsyncEndpoints:
             "event_id": event_id or str(uuid.uuid4()),
         }
         for key, val in (("entity_type", entity_type), ("value", value), ("weight", weight),
-                         ("timestamp", timestamp)):
+                         ("timestamp", timestamp), ("recommendation_id", recommendation_id)):
             if val is not None:
                 body[key] = val
         if metadata is not None:
@@ -400,12 +402,14 @@ class AsyncEndpoints:
         result_type: Optional[str] = None,
         exclude: Optional[Sequence[str]] = None,
         filters: Optional[Mapping[str, Any]] = None,
+        user_id: Optional[str] = None,
         tenant_id: Optional[str] = None,
     ) -> m.SimilarEntities:
-        """Entities similar to one entity."""
+        """Entities similar to one entity. ``user_id``: the user the list is shown to
+        (places the answer in a running experiment on the similar route)."""
         params: JSON = {
             "entity_type": entity_type, "count": count, "algorithm": algorithm,
-            "result_type": result_type, "exclude": exclude,
+            "result_type": result_type, "exclude": exclude, "user_id": user_id,
         }
         params.update(split_filters(filters))
         result: m.SimilarEntities = await self._run(
@@ -603,5 +607,91 @@ class AsyncEndpoints:
         result: m.Delivery = await self._run(
             Call("POST", f"/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
                  m.Delivery.from_dict, tenant_id=tenant_id)
+        )
+        return result
+
+    # -------------------------------------------------------------- experiments
+
+    async def create_experiment(
+        self,
+        *,
+        name: str,
+        route: str,
+        variants: Sequence[Mapping[str, Any]],
+        click_types: Optional[Sequence[str]] = None,
+        conversion_types: Optional[Sequence[str]] = None,
+        planned_users_per_variant: Optional[int] = None,
+        tenant_id: Optional[str] = None,
+    ) -> m.Experiment:
+        """Create an experiment as a draft. ``route``: "user", "similar" or "both";
+        ``variants``: ``{"name", "share", "overrides": {"algorithm", ...}}`` each, shares
+        adding up to at most 1 (the rest is the control)."""
+        body: JSON = {"name": name, "route": route, "variants": [dict(v) for v in variants]}
+        for key, val in (("click_types", click_types), ("conversion_types", conversion_types)):
+            if val is not None:
+                body[key] = list(val)
+        if planned_users_per_variant is not None:
+            body["planned_users_per_variant"] = planned_users_per_variant
+        result: m.Experiment = await self._run(
+            Call("POST", "/api/v1/experiments", m.Experiment.from_dict, json=body, tenant_id=tenant_id)
+        )
+        return result
+
+    async def list_experiments(self, *, tenant_id: Optional[str] = None) -> List[m.Experiment]:
+        result: List[m.Experiment] = await self._run(
+            Call("GET", "/api/v1/experiments", _list_of(m.Experiment), tenant_id=tenant_id)
+        )
+        return result
+
+    async def get_experiment(self, *, experiment_id: str, tenant_id: Optional[str] = None) -> m.Experiment:
+        result: m.Experiment = await self._run(
+            Call("GET", f"/api/v1/experiments/{experiment_id}", m.Experiment.from_dict, tenant_id=tenant_id)
+        )
+        return result
+
+    async def start_experiment(self, *, experiment_id: str, tenant_id: Optional[str] = None) -> m.Experiment:
+        """Start a draft (409 ``ConflictError`` when another runs on the same route)."""
+        result: m.Experiment = await self._run(
+            Call("POST", f"/api/v1/experiments/{experiment_id}/start", m.Experiment.from_dict,
+                 tenant_id=tenant_id)
+        )
+        return result
+
+    async def stop_experiment(self, *, experiment_id: str, tenant_id: Optional[str] = None) -> m.Experiment:
+        result: m.Experiment = await self._run(
+            Call("POST", f"/api/v1/experiments/{experiment_id}/stop", m.Experiment.from_dict,
+                 tenant_id=tenant_id)
+        )
+        return result
+
+    async def get_experiment_results(
+        self, *, experiment_id: str, tenant_id: Optional[str] = None
+    ) -> m.ExperimentResults:
+        """Per-variant figures with 95 % intervals, lifts, p-values and the
+        sample-ratio check."""
+        result: m.ExperimentResults = await self._run(
+            Call("GET", f"/api/v1/experiments/{experiment_id}/results", m.ExperimentResults.from_dict,
+                 tenant_id=tenant_id)
+        )
+        return result
+
+    async def get_online_evaluation(
+        self,
+        *,
+        bucket: str = "hour",
+        days: int = 1,
+        click_types: Optional[Sequence[str]] = None,
+        conversion_types: Optional[Sequence[str]] = None,
+        tenant_id: Optional[str] = None,
+    ) -> m.OnlineEvaluation:
+        """Click-through and conversion by time ("hour" or "day"), route and algorithm."""
+        params: JSON = {"bucket": bucket, "days": days}
+        if click_types is not None:
+            params["click_types"] = list(click_types)
+        if conversion_types is not None:
+            params["conversion_types"] = list(conversion_types)
+        result: m.OnlineEvaluation = await self._run(
+            Call("GET", "/api/v1/evaluation/online", m.OnlineEvaluation.from_dict, params=params,
+                 tenant_id=tenant_id)
         )
         return result

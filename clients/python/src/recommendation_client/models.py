@@ -30,6 +30,17 @@ __all__ = [
     "NewWebhook",
     "Delivery",
     "WebhookEvent",
+    "ExperimentArm",
+    "Variant",
+    "Experiment",
+    "Estimate",
+    "Lift",
+    "Lifts",
+    "VariantResult",
+    "SampleRatio",
+    "ExperimentResults",
+    "OnlinePoint",
+    "OnlineEvaluation",
 ]
 
 
@@ -113,9 +124,21 @@ class Recommendation(Model):
 
 
 @dataclasses.dataclass
+class ExperimentArm(Model):
+    """The experiment and variant an answer was served under."""
+
+    __schema__ = "ExperimentArmOut"
+    id: str
+    variant: str
+
+
+@dataclasses.dataclass
 class UserRecommendations(Model):
+    """``recommendation_id`` is this answer's own id: send it with the interactions it
+    leads to (``record_interaction(recommendation_id=...)``)."""
+
     __schema__ = "UserRecommendationsOut"
-    __nested__ = {"recommendations": Recommendation}
+    __nested__ = {"recommendations": Recommendation, "experiment": ExperimentArm}
     user_id: str
     algorithm: str
     count: int
@@ -123,12 +146,14 @@ class UserRecommendations(Model):
     cold_start: bool
     model_version: Optional[int]
     generated_at: str
+    recommendation_id: str
+    experiment: Optional[ExperimentArm]
 
 
 @dataclasses.dataclass
 class SimilarEntities(Model):
     __schema__ = "SimilarOut"
-    __nested__ = {"recommendations": Recommendation}
+    __nested__ = {"recommendations": Recommendation, "experiment": ExperimentArm}
     entity_id: str
     entity_type: str
     algorithm: str
@@ -136,6 +161,8 @@ class SimilarEntities(Model):
     recommendations: List[Recommendation]
     cold_start: bool
     generated_at: str
+    recommendation_id: str
+    experiment: Optional[ExperimentArm]
 
 
 @dataclasses.dataclass
@@ -147,6 +174,7 @@ class Trending(Model):
     window_days: int
     entity_type: Optional[str]
     generated_at: str
+    recommendation_id: str
 
 
 @dataclasses.dataclass
@@ -316,3 +344,135 @@ class WebhookEvent(Model):
     tenant_id: str
     created_at: str
     data: Dict[str, Any]
+
+
+@dataclasses.dataclass
+class Variant(Model):
+    __schema__ = "VariantOut"
+    name: str
+    share: float
+    overrides: Dict[str, Any]
+
+
+@dataclasses.dataclass
+class Experiment(Model):
+    """An experiment: ``state`` is draft, running or stopped."""
+
+    __schema__ = "ExperimentOut"
+    __nested__ = {"variants": Variant}
+    id: str
+    name: str
+    route: str
+    state: str
+    variants: List[Variant]
+    control_share: float
+    click_types: List[str]
+    conversion_types: List[str]
+    planned_users_per_variant: Optional[int]
+    created_at: str
+    started_at: Optional[str]
+    stopped_at: Optional[str]
+
+
+@dataclasses.dataclass
+class Estimate(Model):
+    """A figure with its 95 % confidence interval."""
+
+    __schema__ = "EstimateOut"
+    value: Optional[float]
+    ci_low: Optional[float]
+    ci_high: Optional[float]
+
+
+@dataclasses.dataclass
+class Lift(Model):
+    """Relative lift against the baseline, its 95 % interval and p-value."""
+
+    __schema__ = "LiftOut"
+    relative: Optional[float]
+    ci_low: Optional[float]
+    ci_high: Optional[float]
+    p_value: Optional[float]
+
+
+@dataclasses.dataclass
+class Lifts(Model):
+    __schema__ = "LiftsOut"
+    __nested__ = {"ctr": Lift, "conversion_rate": Lift, "value_per_user": Lift}
+    ctr: Lift
+    conversion_rate: Lift
+    value_per_user: Lift
+
+
+@dataclasses.dataclass
+class VariantResult(Model):
+    __schema__ = "VariantResultOut"
+    __nested__ = {
+        "ctr": Estimate,
+        "conversion_rate": Estimate,
+        "value_per_user": Estimate,
+        "lift": Lifts,
+    }
+    name: str
+    share: float
+    users: int
+    impressions: int
+    clicked_impressions: int
+    clicks: int
+    conversions: int
+    converted_users: int
+    ctr: Estimate
+    conversion_rate: Estimate
+    value_per_user: Estimate
+    lift: Optional[Lifts]
+
+
+@dataclasses.dataclass
+class SampleRatio(Model):
+    __schema__ = "SampleRatioOut"
+    p_value: Optional[float]
+    flagged: bool
+
+
+@dataclasses.dataclass
+class ExperimentResults(Model):
+    __schema__ = "ExperimentResultsOut"
+    __nested__ = {
+        "experiment": Experiment,
+        "variants": VariantResult,
+        "sample_ratio_mismatch": SampleRatio,
+    }
+    experiment: Experiment
+    baseline: str
+    attribution_window_hours: float
+    variants: List[VariantResult]
+    sample_ratio_mismatch: SampleRatio
+    planned_users_per_variant: Optional[int]
+    planned_sample_reached: bool
+    warnings: List[str]
+
+
+@dataclasses.dataclass
+class OnlinePoint(Model):
+    __schema__ = "OnlinePointOut"
+    __nested__ = {"ctr": Estimate, "conversion_rate": Estimate}
+    time: str
+    route: str
+    algorithm: str
+    impressions: int
+    clicked_impressions: int
+    converted_impressions: int
+    ctr: Estimate
+    conversion_rate: Estimate
+
+
+@dataclasses.dataclass
+class OnlineEvaluation(Model):
+    __schema__ = "OnlineEvaluationOut"
+    __nested__ = {"series": OnlinePoint}
+    bucket: str
+    since: str
+    click_types: List[str]
+    conversion_types: List[str]
+    attribution_window_hours: float
+    series: List[OnlinePoint]

@@ -213,6 +213,109 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/experiments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the experiments */
+        get: operations["list_experiments_api_v1_experiments_get"];
+        put?: never;
+        /** Create an experiment (as a draft) */
+        post: operations["create_experiment_api_v1_experiments_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{experiment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An experiment */
+        get: operations["get_experiment_api_v1_experiments__experiment_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{experiment_id}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start a draft experiment (409 when another runs on the same route) */
+        post: operations["start_experiment_api_v1_experiments__experiment_id__start_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{experiment_id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop a running experiment */
+        post: operations["stop_experiment_api_v1_experiments__experiment_id__stop_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{experiment_id}/results": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Per-variant results with intervals, lifts, p-values and the sample-ratio check */
+        get: operations["experiment_results_api_v1_experiments__experiment_id__results_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/evaluation/online": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Click-through and conversion of served recommendations by route and algorithm */
+        get: operations["online_evaluation_api_v1_evaluation_online_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/interactions": {
         parameters: {
             query?: never;
@@ -727,6 +830,117 @@ export interface components {
         ErrorResponse: {
             error: components["schemas"]["ErrorDetail"];
         };
+        /** EstimateOut */
+        EstimateOut: {
+            /** Value */
+            value: number | null;
+            /**
+             * Ci Low
+             * @description 95 % confidence interval, lower end
+             */
+            ci_low: number | null;
+            /**
+             * Ci High
+             * @description 95 % confidence interval, upper end
+             */
+            ci_high: number | null;
+        };
+        /** ExperimentArmOut */
+        ExperimentArmOut: {
+            /**
+             * Id
+             * @description The running experiment's id
+             */
+            id: string;
+            /**
+             * Variant
+             * @description The user's variant, or 'control'
+             */
+            variant: string;
+        };
+        /** ExperimentInput */
+        ExperimentInput: {
+            /**
+             * Tenant Id
+             * @description The same as the X-Tenant-ID header; they must agree
+             */
+            tenant_id?: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Route
+             * @description user recommendations, similar entities, or both
+             * @enum {string}
+             */
+            route: "user" | "similar" | "both";
+            /** Variants */
+            variants: components["schemas"]["VariantInput"][];
+            /** Click Types */
+            click_types?: string[];
+            /** Conversion Types */
+            conversion_types?: string[];
+            /** Planned Users Per Variant */
+            planned_users_per_variant?: number | null;
+        };
+        /** ExperimentOut */
+        ExperimentOut: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Route
+             * @description user, similar or both
+             */
+            route: string;
+            /**
+             * State
+             * @description draft, running or stopped
+             */
+            state: string;
+            /** Variants */
+            variants: components["schemas"]["VariantOut"][];
+            /**
+             * Control Share
+             * @description Share of users served the tenant's defaults
+             */
+            control_share: number;
+            /** Click Types */
+            click_types: string[];
+            /** Conversion Types */
+            conversion_types: string[];
+            /** Planned Users Per Variant */
+            planned_users_per_variant: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Started At */
+            started_at: string | null;
+            /** Stopped At */
+            stopped_at: string | null;
+        };
+        /** ExperimentResultsOut */
+        ExperimentResultsOut: {
+            experiment: components["schemas"]["ExperimentOut"];
+            /**
+             * Baseline
+             * @description 'control', or the first variant when shares add up to 1
+             */
+            baseline: string;
+            /** Attribution Window Hours */
+            attribution_window_hours: number;
+            /** Variants */
+            variants: components["schemas"]["VariantResultOut"][];
+            sample_ratio_mismatch: components["schemas"]["SampleRatioOut"];
+            /** Planned Users Per Variant */
+            planned_users_per_variant: number | null;
+            /** Planned Sample Reached */
+            planned_sample_reached: boolean;
+            /** Warnings */
+            warnings: string[];
+        };
         /** InteractionInput */
         InteractionInput: {
             /**
@@ -772,6 +986,11 @@ export interface components {
              * @description Client id of this event; a retried POST with the same id is not duplicated
              */
             event_id?: string | null;
+            /**
+             * Recommendation Id
+             * @description The recommendation answer this interaction responds to (its recommendation_id); without one it is attributed to the user's latest impression of the entity within the attribution window
+             */
+            recommendation_id?: string | null;
         };
         /** InteractionOut */
         InteractionOut: {
@@ -843,6 +1062,29 @@ export interface components {
             /** Description */
             description?: string | null;
         };
+        /** LiftOut */
+        LiftOut: {
+            /**
+             * Relative
+             * @description variant / baseline - 1
+             */
+            relative: number | null;
+            /** Ci Low */
+            ci_low: number | null;
+            /** Ci High */
+            ci_high: number | null;
+            /** P Value */
+            p_value: number | null;
+        };
+        /** LiftsOut */
+        LiftsOut: {
+            /** @description Two-proportion z-test */
+            ctr: components["schemas"]["LiftOut"];
+            /** @description Two-proportion z-test */
+            conversion_rate: components["schemas"]["LiftOut"];
+            /** @description Welch's t-test */
+            value_per_user: components["schemas"]["LiftOut"];
+        };
         /** NewApiKeyOut */
         NewApiKeyOut: {
             /** Id */
@@ -887,6 +1129,63 @@ export interface components {
             updated_at: string;
             /** Secret */
             secret: string;
+        };
+        /** OnlineEvaluationOut */
+        OnlineEvaluationOut: {
+            /** Bucket */
+            bucket: string;
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /** Click Types */
+            click_types: string[];
+            /** Conversion Types */
+            conversion_types: string[];
+            /** Attribution Window Hours */
+            attribution_window_hours: number;
+            /** Series */
+            series: components["schemas"]["OnlinePointOut"][];
+        };
+        /** OnlinePointOut */
+        OnlinePointOut: {
+            /**
+             * Time
+             * Format: date-time
+             */
+            time: string;
+            /** Route */
+            route: string;
+            /** Algorithm */
+            algorithm: string;
+            /** Impressions */
+            impressions: number;
+            /** Clicked Impressions */
+            clicked_impressions: number;
+            /** Converted Impressions */
+            converted_impressions: number;
+            ctr: components["schemas"]["EstimateOut"];
+            conversion_rate: components["schemas"]["EstimateOut"];
+        };
+        /**
+         * Overrides
+         * @description Request settings a variant changes; each one left out follows the request.
+         */
+        Overrides: {
+            /** Algorithm */
+            algorithm?: ("hybrid" | "collaborative" | "content_based") | null;
+            /** Collaborative Weight */
+            collaborative_weight?: number | null;
+            /** Content Based Weight */
+            content_based_weight?: number | null;
+            /** Count */
+            count?: number | null;
+            /**
+             * Exclude Seen
+             * @description Personalised recommendations only
+             */
+            exclude_seen?: boolean | null;
         };
         /** OwnTenantOut */
         OwnTenantOut: {
@@ -962,8 +1261,22 @@ export interface components {
              */
             user_id?: string | null;
         };
+        /** SampleRatioOut */
+        SampleRatioOut: {
+            /** P Value */
+            p_value: number | null;
+            /** Flagged */
+            flagged: boolean;
+        };
         /** SimilarOut */
         SimilarOut: {
+            /**
+             * Recommendation Id
+             * @description This answer's own id (new for every response, cached or not); send it with the interactions it leads to
+             */
+            recommendation_id: string;
+            /** @description The experiment and variant this answer was served under */
+            experiment?: components["schemas"]["ExperimentArmOut"] | null;
             /** Entity Id */
             entity_id: string;
             /** Entity Type */
@@ -1056,6 +1369,11 @@ export interface components {
         };
         /** TrendingOut */
         TrendingOut: {
+            /**
+             * Recommendation Id
+             * @description This answer's own id (new for every response, cached or not); send it with the interactions it leads to
+             */
+            recommendation_id: string;
             /** Trending */
             trending: components["schemas"]["RecommendationOut"][];
             /** Count */
@@ -1073,6 +1391,13 @@ export interface components {
         };
         /** UserRecommendationsOut */
         UserRecommendationsOut: {
+            /**
+             * Recommendation Id
+             * @description This answer's own id (new for every response, cached or not); send it with the interactions it leads to
+             */
+            recommendation_id: string;
+            /** @description The experiment and variant this answer was served under */
+            experiment?: components["schemas"]["ExperimentArmOut"] | null;
             /** User Id */
             user_id: string;
             /** Algorithm */
@@ -1091,6 +1416,58 @@ export interface components {
              * @description When this list was computed (a cached answer keeps its first time)
              */
             generated_at: string;
+        };
+        /** VariantInput */
+        VariantInput: {
+            /**
+             * Name
+             * @description Not 'control', which names the remainder
+             */
+            name: string;
+            /**
+             * Share
+             * @description Fraction of users
+             */
+            share: number;
+            overrides?: components["schemas"]["Overrides"];
+        };
+        /** VariantOut */
+        VariantOut: {
+            /** Name */
+            name: string;
+            /** Share */
+            share: number;
+            /** Overrides */
+            overrides: {
+                [key: string]: unknown;
+            };
+        };
+        /** VariantResultOut */
+        VariantResultOut: {
+            /** Name */
+            name: string;
+            /** Share */
+            share: number;
+            /** Users */
+            users: number;
+            /** Impressions */
+            impressions: number;
+            /** Clicked Impressions */
+            clicked_impressions: number;
+            /** Clicks */
+            clicks: number;
+            /** Conversions */
+            conversions: number;
+            /** Converted Users */
+            converted_users: number;
+            /** @description Impressions with a click / impressions */
+            ctr: components["schemas"]["EstimateOut"];
+            /** @description Users with a conversion / users */
+            conversion_rate: components["schemas"]["EstimateOut"];
+            /** @description Mean over users of the weight of their attributed interactions */
+            value_per_user: components["schemas"]["EstimateOut"];
+            /** @description Against the baseline; null for the baseline */
+            lift: components["schemas"]["LiftsOut"] | null;
         };
         /** WebhookInput */
         WebhookInput: {
@@ -2833,6 +3210,865 @@ export interface operations {
             };
         };
     };
+    list_experiments_api_v1_experiments_get: {
+        parameters: {
+            query?: {
+                /** @description The same as X-Tenant-ID, for clients that send it here */
+                tenant_id?: string | null;
+            };
+            header?: {
+                /** @description The tenant to act for; a tenant's key may name only its own */
+                "X-Tenant-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"][];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, a malformed header, or a parameter beyond what the tenant's settings allow */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The API key may not do this (another tenant's data, or an administrator route) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests (rate limiting is on) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A fault of the service (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database cannot be reached at the moment */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_experiment_api_v1_experiments_post: {
+        parameters: {
+            query?: {
+                /** @description The same as X-Tenant-ID, for clients that send it here */
+                tenant_id?: string | null;
+            };
+            header?: {
+                /** @description The tenant to act for; a tenant's key may name only its own */
+                "X-Tenant-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExperimentInput"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, a malformed header, or a parameter beyond what the tenant's settings allow */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The API key may not do this (another tenant's data, or an administrator route) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests (rate limiting is on) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A fault of the service (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database cannot be reached at the moment */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_experiment_api_v1_experiments__experiment_id__get: {
+        parameters: {
+            query?: {
+                /** @description The same as X-Tenant-ID, for clients that send it here */
+                tenant_id?: string | null;
+            };
+            header?: {
+                /** @description The tenant to act for; a tenant's key may name only its own */
+                "X-Tenant-ID"?: string | null;
+            };
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, a malformed header, or a parameter beyond what the tenant's settings allow */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The API key may not do this (another tenant's data, or an administrator route) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests (rate limiting is on) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A fault of the service (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database cannot be reached at the moment */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    start_experiment_api_v1_experiments__experiment_id__start_post: {
+        parameters: {
+            query?: {
+                /** @description The same as X-Tenant-ID, for clients that send it here */
+                tenant_id?: string | null;
+            };
+            header?: {
+                /** @description The tenant to act for; a tenant's key may name only its own */
+                "X-Tenant-ID"?: string | null;
+            };
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, a malformed header, or a parameter beyond what the tenant's settings allow */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The API key may not do this (another tenant's data, or an administrator route) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests (rate limiting is on) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A fault of the service (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database cannot be reached at the moment */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    stop_experiment_api_v1_experiments__experiment_id__stop_post: {
+        parameters: {
+            query?: {
+                /** @description The same as X-Tenant-ID, for clients that send it here */
+                tenant_id?: string | null;
+            };
+            header?: {
+                /** @description The tenant to act for; a tenant's key may name only its own */
+                "X-Tenant-ID"?: string | null;
+            };
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, a malformed header, or a parameter beyond what the tenant's settings allow */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The API key may not do this (another tenant's data, or an administrator route) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests (rate limiting is on) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A fault of the service (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database cannot be reached at the moment */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    experiment_results_api_v1_experiments__experiment_id__results_get: {
+        parameters: {
+            query?: {
+                /** @description The same as X-Tenant-ID, for clients that send it here */
+                tenant_id?: string | null;
+            };
+            header?: {
+                /** @description The tenant to act for; a tenant's key may name only its own */
+                "X-Tenant-ID"?: string | null;
+            };
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentResultsOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, a malformed header, or a parameter beyond what the tenant's settings allow */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The API key may not do this (another tenant's data, or an administrator route) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests (rate limiting is on) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A fault of the service (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database cannot be reached at the moment */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    online_evaluation_api_v1_evaluation_online_get: {
+        parameters: {
+            query?: {
+                bucket?: "hour" | "day";
+                /** @description How far back */
+                days?: number;
+                /** @description Types counted as clicks, repeated or comma-separated (default click, view) */
+                click_types?: string[] | null;
+                /** @description Types counted as conversions (default purchase, add_to_cart) */
+                conversion_types?: string[] | null;
+                /** @description The same as X-Tenant-ID, for clients that send it here */
+                tenant_id?: string | null;
+            };
+            header?: {
+                /** @description The tenant to act for; a tenant's key may name only its own */
+                "X-Tenant-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OnlineEvaluationOut"];
+                };
+            };
+            /** @description Malformed request: a body that is not JSON, a malformed header, or a parameter beyond what the tenant's settings allow */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The API key may not do this (another tenant's data, or an administrator route) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests (rate limiting is on) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A fault of the service (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database cannot be reached at the moment */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     record_interaction_api_v1_interactions_post: {
         parameters: {
             query?: {
@@ -4228,6 +5464,8 @@ export interface operations {
                 result_type?: string | null;
                 /** @description Comma-separated entity ids */
                 exclude?: string | null;
+                /** @description The user the list is shown to: places the answer in a running experiment and attributes the user's interactions to it */
+                user_id?: string | null;
                 /** @description The same as X-Tenant-ID, for clients that send it here */
                 tenant_id?: string | null;
             };

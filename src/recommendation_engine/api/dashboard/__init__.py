@@ -10,6 +10,7 @@ from recommendation_engine.api.dashboard import (
     administration,
     catalogue,
     configuration,
+    experiments,
     modelling,
     signin,
 )
@@ -19,6 +20,6 @@ from recommendation_engine.api.dashboard.rendering import STATIC
 
 def install(app: FastAPI) -> None:
     """Serve the dashboard's pages and its static files."""
-    for module in (signin, catalogue, modelling, configuration, administration):
+    for module in (signin, catalogue, modelling, experiments, configuration, administration):
         app.include_router(module.router)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="dashboard-static")

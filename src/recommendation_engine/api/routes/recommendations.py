@@ -35,7 +35,23 @@ class RecommendationOut(BaseModel):
     attributes: dict[str, Any]
 
 
+class ExperimentArmOut(BaseModel):
+    id: str = Field(description="The running experiment's id")
+    variant: str = Field(description="The user's variant, or 'control'")
+
+
+RECOMMENDATION_ID = Field(
+    description="This answer's own id (new for every response, cached or not); send it "
+    "with the interactions it leads to"
+)
+EXPERIMENT = Field(
+    default=None, description="The experiment and variant this answer was served under"
+)
+
+
 class UserRecommendationsOut(BaseModel):
+    recommendation_id: str = RECOMMENDATION_ID
+    experiment: ExperimentArmOut | None = EXPERIMENT
     user_id: str
     algorithm: str
     count: int
@@ -102,10 +118,12 @@ async def user_recommendations(
         exclude_seen=exclude_seen,
         filters=_filters(request),
     )
-    return _cached(await services.recommendations.user_answer(tenant, query))
+    return _cached(await services.served.user_answer(tenant, query))
 
 
 class SimilarOut(BaseModel):
+    recommendation_id: str = RECOMMENDATION_ID
+    experiment: ExperimentArmOut | None = EXPERIMENT
     entity_id: str
     entity_type: str
     algorithm: str
@@ -138,8 +156,18 @@ async def similar_entities(
         str | None, Query(pattern=NAME_PATTERN, description="Only return entities of this type")
     ] = None,
     exclude: Annotated[str | None, Query(description="Comma-separated entity ids")] = None,
+    user_id: Annotated[
+        str | None,
+        Query(
+            pattern=ID_PATTERN,
+            max_length=ID_MAX_LENGTH,
+            description="The user the list is shown to: places the answer in a running "
+            "experiment and attributes the user's interactions to it",
+        ),
+    ] = None,
 ) -> Response:
     query = SimilarQuery(
+        user_id=user_id,
         entity_id=entity_id,
         entity_type=entity_type,
         count=count,
@@ -148,10 +176,11 @@ async def similar_entities(
         exclude=_ids(exclude),
         filters=_filters(request),
     )
-    return _cached(await services.recommendations.similar_answer(tenant, query))
+    return _cached(await services.served.similar_answer(tenant, query))
 
 
 class TrendingOut(BaseModel):
+    recommendation_id: str = RECOMMENDATION_ID
     trending: list[RecommendationOut]
     count: int
     window_days: int
@@ -174,7 +203,7 @@ async def trending(
     window_days: Annotated[int, Query(ge=1, le=90)] = 7,
 ) -> Response:
     query = TrendingQuery(entity_type=entity_type, count=count, window_days=window_days)
-    return _cached(await services.recommendations.trending_answer(tenant, query))
+    return _cached(await services.served.trending_answer(tenant, query))
 
 
 @router.get("/api/v1/model/status", summary="The live model and any build in progress")
