@@ -255,26 +255,6 @@ def test_count_bounds(catalogue: httpx.Client) -> None:
     )
 
 
-def test_a_tenant_being_trained_elsewhere_is_skipped(
-    catalogue: httpx.Client, clean_db: str
-) -> None:
-    async def hold_lock() -> asyncpg.Connection:
-        conn = await asyncpg.connect(clean_db)
-        await conn.fetchval("SELECT pg_advisory_lock(hashtext('model:default'))")
-        return conn
-
-    loop = asyncio.new_event_loop()
-    try:
-        other_trainer = loop.run_until_complete(hold_lock())
-        assert catalogue.post("/api/v1/model/rebuild").status_code == 202
-        time.sleep(1.0)
-        assert catalogue.get("/api/v1/model/status").json()["version"] is None
-        loop.run_until_complete(other_trainer.close())
-    finally:
-        loop.close()
-    assert rebuild(catalogue)["state"] == "live"
-
-
 def test_a_build_left_unfinished_by_a_stopped_process_is_cleared(
     catalogue: httpx.Client, clean_db: str
 ) -> None:

@@ -178,8 +178,7 @@ def test_evaluate_ranks_each_user_as_the_pipeline_does() -> None:
 def test_the_best_few_are_the_head_of_the_whole_order_ties_by_item() -> None:
     scores = np.array([0.5, 0.9, 0.5, 0.5, 0.1, 0.9, 0.5])
     items = np.array([40, 7, 3, 12, 1, 2, 30])
-    empty = Contributions.concatenate([])
-    scored = ranking.Scored(items, scores, scores, np.zeros(7), empty)
+    scored = ranking.Scored(items, scores, scores, np.zeros(7))
     whole = scored.top()
     assert items[whole].tolist() == [2, 7, 3, 12, 30, 40, 1]
     for limit in range(1, 8):

@@ -22,7 +22,7 @@ contributed most.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -135,17 +135,30 @@ class Contributions:
         """The neighbour lists (items, scores) of a history's entries, each scaled by the
         entry's profile weight; entries without a list or with a weight <= 0 add
         nothing."""
-        entries, items, scores = [], [], []
+        numbers, items, values = [], [], []
         for number, (found, weight) in enumerate(zip(lists, weights, strict=True)):
-            if found is None or weight <= 0:
-                continue
-            neighbours, values = found
-            entries.append(np.full(len(neighbours), number, np.int32))
-            items.append(np.asarray(neighbours, np.int32))
-            scores.append(np.asarray(values, np.float64) * float(weight))
-        if not entries:
+            if found is not None and weight > 0:
+                numbers.append(number)
+                items.append(found[0])
+                values.append(found[1])
+        if not numbers:
             return cls(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-        return cls(np.concatenate(entries), np.concatenate(items), np.concatenate(scores))
+        lengths = np.fromiter((len(i) for i in items), np.int64, len(items))
+        chosen = np.asarray(numbers, np.int32)
+        entry = np.repeat(chosen, lengths)
+        scores = np.concatenate(values).astype(np.float64)
+        scores *= np.repeat(np.asarray(weights, np.float64)[chosen], lengths)
+        return cls(entry, np.concatenate(items).astype(np.int32, copy=False), scores)
+
+    def only(self, items: Sequence[int]) -> Contributions:
+        """The contributions to ``items``."""
+        if not items or self.items.size == 0:
+            return Contributions(self.entry[:0], self.items[:0], self.scores[:0])
+        size = max(int(self.items.max()), max(items)) + 1
+        mark = np.zeros(size, bool)
+        mark[np.asarray(items, np.int64)] = True
+        keep = mark[self.items]
+        return Contributions(self.entry[keep], self.items[keep], self.scores[keep])
 
     def scaled(self, factor: float, entries: NDArray[np.integer]) -> Contributions:
         """Every score times ``factor``, entry ``e`` renamed ``entries[e]``."""
@@ -177,15 +190,26 @@ class Contributions:
         wanted = [i for i in items if i is not None]
         if not wanted or self.items.size == 0:
             return {}
-        found: dict[int, dict[int, float]] = {}
-        for j in np.flatnonzero(np.isin(self.items, wanted)).tolist():
-            per_item = found.setdefault(int(self.items[j]), {})
-            entry = int(self.entry[j])
-            per_item[entry] = per_item.get(entry, 0.0) + float(self.scores[j])
-        return {
-            item: sorted(entries, key=entries.__getitem__, reverse=True)[:BECAUSE]
-            for item, entries in found.items()
-        }
+        picked = self.only(wanted)
+        if picked.items.size == 0:
+            return {}
+        items = picked.items.astype(np.int64)
+        entries = picked.entry.astype(np.int64)
+        # Each (item, entry) pair's summed score; ties keep the order pairs first occur.
+        width = int(entries.max()) + 1
+        pairs, first, inverse = np.unique(
+            items * width + entries, return_index=True, return_inverse=True
+        )
+        sums = np.bincount(inverse, picked.scores, minlength=pairs.size)
+        order = np.lexsort((first, -sums, pairs // width))
+        found: dict[int, list[int]] = {}
+        for item, entry in zip(
+            (pairs // width)[order].tolist(), (pairs % width)[order].tolist(), strict=True
+        ):
+            named = found.setdefault(item, [])
+            if len(named) < BECAUSE:
+                named.append(entry)
+        return found
 
 
 def ranked_items(totals: NDArray[np.float64]) -> NDArray[np.int64]:
@@ -281,7 +305,17 @@ class Scored:
     scores: NDArray[np.float64]
     collaborative: NDArray[np.float64]  # the sequential and long-term shares
     content: NDArray[np.float64]
-    contributions: Contributions
+    # Each source's contributions and the factor that scales them into the blend, and
+    # the history position of each entry they name (for `because`).
+    sources: tuple[tuple[Contributions, float], ...] = ()
+    entries: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def because(self, items: Sequence[int | None]) -> dict[int, list[int]]:
+        """`Contributions.because` of the blend, for ``items`` only (the few a request
+        shows: only their contributions are scaled and summed)."""
+        wanted = [i for i in items if i is not None]
+        picked = [c.only(wanted).scaled(f, self.entries) for c, f in self.sources]
+        return Contributions.concatenate(picked).because(wanted)
 
     def top(self, limit: int | None = None) -> NDArray[np.int64]:
         """Positions in ``items`` of the best ``limit`` (all when None), best first, ties
@@ -351,34 +385,45 @@ def score_history(
             ],
             entry_weights,
         )
-    reached = np.unique(
-        np.concatenate([c.items for c in parts.values()] or [np.zeros(0, np.int32)])
-    )
+    # The items reached, found with a dense mark as long as the largest of them, and
+    # each source's sums by bincount: far cheaper than sorting the tens of thousands of
+    # entries a history's lists hold; the arithmetic then runs over the items reached.
+    size = 1 + max((int(c.items.max()) for c in parts.values() if c.items.size), default=-1)
+    mark = np.zeros(size, bool)
+    for contributions in parts.values():
+        mark[contributions.items] = True
     if seen is not None and len(seen):
-        reached = np.setdiff1d(reached, np.asarray(seen, np.int64), assume_unique=False)
-    shares: dict[str, NDArray[np.float64]] = {}
-    scaled: list[Contributions] = []
+        seen = np.asarray(seen, np.int64)
+        mark[seen[(seen >= 0) & (seen < size)]] = False
+    reached = np.flatnonzero(mark)
+    collaborative = np.zeros(reached.size)
+    content = np.zeros(reached.size)
+    scaled: list[tuple[Contributions, float]] = []
     for source, contributions in parts.items():
-        sums = _sums(contributions, reached)
+        sums = np.bincount(contributions.items, contributions.scores, minlength=size)[reached]
         best = float(sums.max()) if sums.size else 0.0
-        part = np.maximum(sums / best, 0.0) if best > 0 else np.zeros_like(sums)
-        if source == "content" and blend.content_sharpness != 1.0:
-            part = part**blend.content_sharpness
+        if best <= 0:
+            continue
         factor = used[source] / total
-        shares[source] = part * factor
-        if best > 0:
-            scaled.append(contributions.scaled(factor / best, entries))
-    zero = np.zeros(reached.size)
-    collaborative = sum((shares[s] for s in COLLABORATIVE_SOURCES if s in shares), zero)
-    content = shares.get("content", zero)
+        part = np.maximum(sums, 0.0)
+        part /= best
+        if source == "content" and blend.content_sharpness != 1.0:
+            part **= blend.content_sharpness
+        part *= factor
+        if source == "content":
+            content += part
+        else:
+            collaborative += part
+        scaled.append((contributions, factor / best))
     scores = collaborative + content
-    positive = scores > 0
+    chosen = np.flatnonzero(scores > 0)
     return Scored(
-        reached[positive].astype(np.int64),
-        scores[positive],
-        collaborative[positive],
-        content[positive],
-        Contributions.concatenate(scaled),
+        reached[chosen],
+        scores[chosen],
+        collaborative[chosen],
+        content[chosen],
+        tuple(scaled),
+        entries,
     )
 
 
@@ -396,15 +441,3 @@ def _first_of_each_item(
         chosen = reverse[first]
         out[chosen] = weights[chosen]
     return out
-
-
-def _sums(contributions: Contributions, items: NDArray[np.int64]) -> NDArray[np.float64]:
-    """Each of ``items``' summed score in ``contributions``."""
-    if contributions.items.size == 0 or items.size == 0:
-        return np.zeros(items.size)
-    found, inverse = np.unique(contributions.items, return_inverse=True)
-    totals = np.bincount(inverse, weights=contributions.scores, minlength=found.size)
-    position = np.searchsorted(found, items)
-    position = np.minimum(position, found.size - 1)
-    hit = found[position] == items
-    return np.where(hit, totals[position], 0.0)

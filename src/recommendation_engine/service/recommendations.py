@@ -159,6 +159,19 @@ class RecommendationService:
         self._tenants = tenants
         self._cache = cache
         self._lists = item_lists
+        self._configs: dict[tuple[str, int], ensemble.EnsembleConfig] = {}
+
+    def _model_config(self, model: ModelInfo | None) -> ensemble.EnsembleConfig:
+        """The settings saved with a model version (read once per version)."""
+        if model is None:
+            return ensemble.EnsembleConfig()
+        key = (model.tenant_id, model.version)
+        found = self._configs.get(key)
+        if found is None:
+            if len(self._configs) >= 1000:
+                self._configs.clear()
+            found = self._configs[key] = ensemble.config_from_dict(model.config)
+        return found
 
     async def _live_model(self, tenant_id: str) -> ModelInfo | None:
         """The tenant's live model version, read once per request (at most once a second
@@ -227,7 +240,7 @@ class RecommendationService:
         model: ModelInfo | None,
     ) -> tuple[list[Recommendation], bool]:
         types = await self._types.all(tenant_id)
-        config = ensemble.config_from_dict(model.config) if model else ensemble.EnsembleConfig()
+        config = self._model_config(model)
         ref = model.ref if model else NO_MODEL
         async with self._pool.acquire() as conn:
             state = await queries.user_state(
@@ -294,7 +307,8 @@ class RecommendationService:
         """The best ``count`` scored items that pass the request's type, filters and
         exclusions, read in growing pages while those thin them out."""
         chosen: list[tuple[int, Candidate]] = []
-        taken, page = 0, hybrid.per_source(count)
+        # Seen items are not scored: only exclusions, types and filters thin a page out.
+        taken, page = 0, count + len(query.exclude)
         while len(chosen) < count and taken < scored.items.size:
             positions = scored.top(taken + page)[taken:]
             batch = await queries.candidates(
@@ -317,7 +331,7 @@ class RecommendationService:
             taken += page
             page *= 4
         chosen = chosen[:count]
-        because = scored.contributions.because([c.item for _, c in chosen])
+        because = scored.because([c.item for _, c in chosen])
         return [
             Recommendation(
                 found.entity_type,
