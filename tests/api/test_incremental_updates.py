@@ -150,3 +150,32 @@ def test_an_incremental_update_can_be_asked_for(api: httpx.Client) -> None:
     update = next_version(api, first["version"])
     assert update["base_version"] == first["version"]
     assert update["interactions"] == first["interactions"] + 1
+
+
+def test_an_update_keeps_the_long_term_and_content_lists_of_what_it_rewrites(
+    api: httpx.Client, clean_db: str
+) -> None:
+    for n in range(6):
+        make_entity(api, f"m{n}", "movie", genre="drama" if n % 2 else "comedy")
+    for user in range(5):
+        for n in range(6):
+            record(api, f"u{user}", f"m{(user + n) % 6}")
+    assert api.post("/api/v1/model/rebuild").status_code == 202
+    first = next_version(api, None)
+    query = (
+        "SELECT entity_id, content_neighbours, content_scores, long_term_neighbours "
+        "FROM model_items WHERE tenant_id = 'default' AND version = {}"
+    )
+    before = {r["entity_id"]: r for r in fetch(clean_db, query.format(first["version"]))}
+    assert all(r["content_neighbours"] is not None for r in before.values())
+    record(api, "u9", "m1")
+    record(api, "u9", "m2")
+    assert api.post("/api/v1/model/rebuild", params={"incremental": "true"}).status_code == 202
+    update = next_version(api, first["version"])
+    rewritten = fetch(clean_db, query.format(update["version"]))
+    assert {r["entity_id"] for r in rewritten} >= {"m1", "m2"}
+    for row in rewritten:
+        kept = before[row["entity_id"]]
+        assert row["content_neighbours"] == kept["content_neighbours"]
+        assert row["content_scores"] == kept["content_scores"]
+        assert row["long_term_neighbours"] == kept["long_term_neighbours"]

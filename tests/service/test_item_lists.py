@@ -69,3 +69,31 @@ def test_new_versions_drop_what_they_rewrote(clean_db: str) -> None:
             await pool.close()
 
     asyncio.run(scenario())
+
+
+def test_a_new_base_warms_the_lists_of_its_most_popular_items(clean_db: str) -> None:
+    async def scenario() -> None:
+        pool = await create_pool(clean_db, max_size=3)
+        try:
+            cache = ItemListCache(10_000_000, pool)
+            async with pool.acquire() as conn:
+                base = await model_store.begin(conn, "t1", "ensemble", {})
+                await model_store.write_items(conn, "t1", base, [row(i, 0) for i in range(50)])
+                model = await publish(conn, base)
+                await cache.lists(conn, "t1", model, [0])
+            for _ in range(100):  # the warm-up runs in the background
+                if cache.size > 40 * 400:
+                    break
+                await asyncio.sleep(0.05)
+            held = cache.size
+            assert held > 40 * 400  # every item's lists, not just the one asked for
+            async with pool.acquire() as conn:
+                await conn.execute("DELETE FROM model_items WHERE tenant_id = 't1'")
+                # found in memory: the rows are gone from the database
+                found = await cache.lists(conn, "t1", model, list(range(50)))
+            assert all(found[i].sequential is not None for i in range(50))
+            await cache.stop()
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())

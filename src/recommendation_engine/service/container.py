@@ -114,7 +114,7 @@ class Services:
         trending = TrendingService(
             pool, types, timedelta(hours=engine.trending_update_interval_hours), cache
         )
-        item_lists = ItemListCache(limits.model_cache_max_bytes)
+        item_lists = ItemListCache(limits.model_cache_max_bytes, pool)
         recommendations = RecommendationService(
             pool, types, trending, live_models, tenants, cache, item_lists
         )
@@ -244,5 +244,6 @@ class Services:
         await self.scheduler.stop()
         await self.dispatcher.stop()
         await self.vector_indexer.stop()
+        await self.item_lists.stop()
         await self.impressions.stop()
         await self.cache.stop()

@@ -11,11 +11,16 @@ model base and the item. The database stays the source of truth:
 * a new base (a full rebuild) drops the tenant's entries of the old one;
 * a request still on an older version than the replica has seen (for the second the live
   version is remembered, `live_models`) reads from the database and stores nothing.
+
+When a replica first sees a base (it started, or a full rebuild was published), it reads
+the lists of the base's most popular items in the background, in pages, until they fill
+`WARM_SHARE` of the budget: the requests that follow find most of what they need.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 
 import asyncpg
@@ -25,7 +30,12 @@ from recommendation_engine.engine.ranking import NO_LISTS, ItemLists
 from recommendation_engine.storage import model_store
 from recommendation_engine.storage.model_store import ModelInfo
 
+logger = logging.getLogger(__name__)
+
 Key = tuple[str, int, int]  # tenant, base, item
+# The share of the budget the warm-up fills, and the items it reads at a time.
+WARM_SHARE = 0.5
+WARM_PAGE = 2_000
 # What an entry costs besides its arrays (the objects holding them).
 _ENTRY_OVERHEAD = 400
 
@@ -49,10 +59,13 @@ def unpacked(packed: model_store.PackedLists) -> ItemLists:
 
 
 class ItemListCache:
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, pool: asyncpg.Pool | None = None) -> None:
         self._entries: LRUCache[Key, ItemLists] = LRUCache(max_bytes, getsizeof=_size)
+        self._max_bytes = max_bytes
         self._versions: dict[str, tuple[int, int]] = {}  # tenant -> (base, version) seen
         self._locks: dict[str, asyncio.Lock] = {}
+        self._pool = pool  # for the warm-up (none: no warm-up)
+        self._warming: set[asyncio.Task[None]] = set()
 
     @property
     def size(self) -> int:
@@ -106,11 +119,49 @@ class ItemListCache:
                 )
                 for item in changed:
                     self._entries.pop((tenant_id, model.base_version, item), None)
-            elif seen is not None:
-                for key in [k for k in self._entries if k[0] == tenant_id and k[1] == seen[0]]:
-                    self._entries.pop(key, None)
+            else:
+                if seen is not None:
+                    for key in [k for k in self._entries if k[0] == tenant_id and k[1] == seen[0]]:
+                        self._entries.pop(key, None)
+                self._start_warming(tenant_id, model)
             self._versions[tenant_id] = wanted
             return True
+
+    def _start_warming(self, tenant_id: str, model: ModelInfo) -> None:
+        if self._pool is None or self._max_bytes <= 0:
+            return
+        task = asyncio.create_task(self._warm(tenant_id, model), name=f"warm-lists-{tenant_id}")
+        self._warming.add(task)
+        task.add_done_callback(self._warming.discard)
+
+    async def _warm(self, tenant_id: str, model: ModelInfo) -> None:
+        """Read the lists of the base's most popular items while it is still the one
+        served and the budget's warm share is not full."""
+        assert self._pool is not None
+        base, offset = model.base_version, 0
+        try:
+            while self.size < WARM_SHARE * self._max_bytes:
+                async with self._pool.acquire() as conn:
+                    items = await model_store.popular_items(
+                        conn, tenant_id, model.ref, WARM_PAGE, offset
+                    )
+                    if not items:
+                        return
+                    read = await model_store.item_lists(conn, tenant_id, model.ref, items)
+                offset += len(items)
+                if self._versions.get(tenant_id) != (base, model.version):
+                    return  # a newer version is served now: requests read its lists
+                for item, packed in read.items():
+                    key = (tenant_id, base, item)
+                    if key not in self._entries:
+                        self._entries[key] = unpacked(packed)
+        except Exception:  # a warm-up is an optimisation: requests read what it missed
+            logger.warning("warming the lists of tenant %s failed", tenant_id, exc_info=True)
+
+    async def stop(self) -> None:
+        for task in list(self._warming):
+            task.cancel()
+        await asyncio.gather(*self._warming, return_exceptions=True)
 
     def forget(self, tenant_id: str) -> None:
         """Drop a tenant's entries (its data was deleted)."""

@@ -227,9 +227,7 @@ class ModelTrainer:
             data = TrainingData(
                 log, known.users, known.items, new.last_interaction_id, cooccurrence=kept
             )
-            async with self._pool.acquire() as conn:
-                carried = await model_store.item_lists(conn, tenant_id, live.ref, touched.tolist())
-            await self._write(tenant_id, ref, data, model, touched.tolist(), carried)
+            await self._write(tenant_id, ref, data, model, touched.tolist())
         except BaseException:
             async with self._pool.acquire() as conn:
                 await model_store.discard(conn, tenant_id, ref)
@@ -388,13 +386,12 @@ class ModelTrainer:
         data: TrainingData,
         model: ensemble.EnsembleModel | knn.ItemNeighbours,
         items: Iterable[int],
-        carried: dict[int, model_store.PackedLists] | None = None,
     ) -> None:
         """Write the lists of ``items``: every source's from an ensemble (a full build),
-        or new sequential lists with the others ``carried`` over from the live version
-        (an update)."""
+        or new sequential lists whose items keep their other lists (an update)."""
         keys = data.items.keys
         chosen = list(items)
+        full = isinstance(model, ensemble.EnsembleModel)
         sequential = model.sequential if isinstance(model, ensemble.EnsembleModel) else model
         others = (
             [model.long_term, model.content] if isinstance(model, ensemble.EnsembleModel) else []
@@ -406,16 +403,16 @@ class ModelTrainer:
                     lists: list[bytes | None] = list(
                         model_store.pack(*sequential.neighbours_of(item))
                     )
-                    if others:
-                        for source in others:
-                            lists += _packed_row(source, item)
-                    else:
-                        lists += (carried or {}).get(item, (None,) * 6)[2:]
+                    for source in others:
+                        lists += _packed_row(source, item)
                     entity_type, entity_id = keys[item]
                     rows.append(
                         (item, entity_type, entity_id, float(sequential.popularity[item]), *lists)
                     )
-                await model_store.write_items(conn, tenant_id, ref, rows)
+                if full:
+                    await model_store.write_items(conn, tenant_id, ref, rows)
+                else:
+                    await model_store.write_updated_items(conn, tenant_id, ref, rows)
 
 
 def _packed_row(source: Any, item: int) -> tuple[bytes | None, bytes | None]:

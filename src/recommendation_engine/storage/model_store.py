@@ -128,6 +128,52 @@ async def write_items(
     )
 
 
+async def write_updated_items(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    model: ModelRef,
+    rows: Sequence[tuple[int, str, str, float, bytes, bytes]],
+) -> None:
+    """Rows of an incremental update: ``(item, entity_type, entity_id, popularity,
+    neighbours, scores)`` with new sequential lists; each item's long-term and content
+    lists are carried over from its previous row in the database itself."""
+    async with conn.transaction():
+        await conn.execute(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS model_items_staging (
+                item integer, entity_type text, entity_id text, popularity real,
+                neighbours bytea, scores bytea
+            ) ON COMMIT DELETE ROWS
+            """
+        )
+        await conn.copy_records_to_table(
+            "model_items_staging",
+            records=rows,
+            columns=["item", "entity_type", "entity_id", "popularity", "neighbours", "scores"],
+        )
+        await conn.execute(
+            f"""
+            INSERT INTO model_items (tenant_id, base, version, item, entity_type, entity_id,
+                                     popularity, {", ".join(LIST_COLUMNS)})
+            SELECT $1, $2, $3, s.item, s.entity_type, s.entity_id, s.popularity,
+                   s.neighbours, s.scores, p.long_term_neighbours, p.long_term_scores,
+                   p.content_neighbours, p.content_scores
+            FROM model_items_staging s
+            LEFT JOIN LATERAL (
+                SELECT long_term_neighbours, long_term_scores, content_neighbours,
+                       content_scores
+                FROM model_items m
+                WHERE m.tenant_id = $1 AND m.base = $2 AND m.item = s.item
+                  AND m.version < $3
+                ORDER BY m.version DESC LIMIT 1
+            ) p ON true
+            """,
+            tenant_id,
+            model.base,
+            model.version,
+        )
+
+
 async def item_lists(
     conn: asyncpg.Connection, tenant_id: str, model: ModelRef, items: Sequence[int]
 ) -> dict[int, PackedLists]:
@@ -375,3 +421,18 @@ async def count_entity_vectors(conn: asyncpg.Connection, tenant_id: str) -> int:
             tenant_id,
         )
     )
+
+
+async def popular_items(
+    conn: asyncpg.Connection, tenant_id: str, model: ModelRef, limit: int, offset: int
+) -> list[int]:
+    """Items of ``model``'s base by descending popularity (as the base wrote them)."""
+    rows = await conn.fetch(
+        "SELECT item FROM model_items WHERE tenant_id = $1 AND base = $2 AND version = $2 "
+        "ORDER BY popularity DESC, item LIMIT $3 OFFSET $4",
+        tenant_id,
+        model.base,
+        limit,
+        offset,
+    )
+    return [r["item"] for r in rows]
