@@ -118,8 +118,8 @@ def test_the_service_ranks_as_the_engine_pipeline_does(
     numbers, lists = {}, {}
     for row in fetch(
         database_url,
-        "SELECT item, entity_id, neighbours, scores, long_term_neighbours, long_term_scores, "
-        "content_neighbours, content_scores FROM model_items WHERE tenant_id = 'one'",
+        f"SELECT item, entity_id, {', '.join(model_store.LIST_COLUMNS)} FROM model_items "
+        "WHERE tenant_id = 'one'",
     ):
         numbers[row["entity_id"]] = row["item"]
         lists[row["item"]] = unpacked(tuple(row[c] for c in model_store.LIST_COLUMNS))

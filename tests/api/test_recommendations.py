@@ -372,3 +372,16 @@ def test_a_negative_weight_is_a_dislike(catalogue: httpx.Client) -> None:
     assert "m7" not in scores or scores["m7"] < scores["m1"]
     # The model leaves dislikes out of what users have in common: it still trains.
     assert rebuild(catalogue)["interactions"] == sum(map(len, HISTORIES.values())) + 3
+
+
+def test_before_the_first_build_content_comes_from_vector_search(
+    catalogue: httpx.Client,
+) -> None:
+    assert catalogue.get("/api/v1/model/status").json()["state"] == "none"
+    body = catalogue.get(f"{URL}/u0", params={"count": 5}).json()
+    assert body["cold_start"] is True
+    found = body["recommendations"]
+    assert found and found[0]["reason"] == "content"
+    assert not set(ids(body)) & set(HISTORIES["u0"])
+    scores = [r["score"] for r in found if r["reason"] == "content"]
+    assert scores == sorted(scores, reverse=True)

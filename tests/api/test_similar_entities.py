@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
+import numpy as np
 import pytest
 
 from tests.api.test_recommendations import HISTORIES, rebuild, record
-from tests.support import assert_error, make_entity
+from tests.support import assert_error, fetch, make_entity
 
 URL = "/api/v1/recommendations/entity"
 
@@ -67,3 +70,18 @@ def test_unknown_and_ambiguous_entities(catalogue: httpx.Client) -> None:
     make_entity(catalogue, "m1", "book", genre="drama")
     assert_error(catalogue.get(f"{URL}/m1"), 409, "conflict")
     assert catalogue.get(f"{URL}/m1", params={"entity_type": "movie"}).status_code == 200
+
+
+def test_content_scores_are_the_entities_cosine_similarity(
+    catalogue: httpx.Client, clean_db: str
+) -> None:
+    vectors = {
+        row["entity_id"]: np.array(json.loads(row["v"]))
+        for row in fetch(clean_db, "SELECT entity_id, feature_vector::text AS v FROM entities")
+    }
+    body = catalogue.get(f"{URL}/m1", params={"algorithm": "content_based", "count": 20}).json()
+    assert body["recommendations"]
+    source = vectors["m1"] / np.linalg.norm(vectors["m1"])
+    for found in body["recommendations"]:
+        other = vectors[found["entity_id"]] / np.linalg.norm(vectors[found["entity_id"]])
+        assert found["score"] == pytest.approx(float(source @ other), abs=1e-5)

@@ -16,7 +16,8 @@ from recommendation_engine.storage.model_store import ModelInfo, ModelRef
 
 def row(item: int, neighbour: int) -> tuple:
     packed = model_store.pack(np.array([neighbour]), np.array([0.5]))
-    return (item, "movie", f"m{item}", 1.0, *packed, None, None, *packed)
+    similarities = np.array([0.9], "<f4").tobytes()
+    return (item, "movie", f"m{item}", 1.0, *packed, None, None, *packed, similarities)
 
 
 async def publish(conn: object, ref: ModelRef) -> ModelInfo:

@@ -46,6 +46,9 @@ class ContentNeighboursConfig:
 class ContentNeighbours:
     matrix: sp.csr_matrix  # (n_items, n_items) float32; row = history item, best = 1
     config: ContentNeighboursConfig
+    # The same pairs' plain cosine similarity (uncentred vectors, no popularity): what
+    # a similar-entities list reports and holds against SIMILARITY_THRESHOLD.
+    similarity: sp.csr_matrix | None = None
 
     @property
     def n_items(self) -> int:
@@ -86,7 +89,8 @@ def fit(
     has_vector = np.linalg.norm(unit, axis=1) > 0
     candidates = most_popular(np.flatnonzero(has_vector), popularity, config.max_candidates)
     if candidates.size == 0:
-        return ContentNeighbours(sp.csr_matrix((n, n), dtype=np.float32), config)
+        empty = sp.csr_matrix((n, n), dtype=np.float32)
+        return ContentNeighbours(empty, config, empty.copy())
     prior = ((1.0 + np.maximum(popularity[candidates], 0.0)) ** config.popularity).astype(
         np.float32
     )
@@ -110,11 +114,23 @@ def fit(
         rows.append(chunk[np.nonzero(keep)[0]])
         cols.append(candidates[top[keep]])
         values.append((chosen / np.where(best > 0, best, 1.0))[keep])
-    matrix = sp.csr_matrix(
-        (np.concatenate(values).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n, n),
-    )
-    return ContentNeighbours(matrix, config)
+    pairs = (np.concatenate(rows), np.concatenate(cols))
+    matrix = sp.csr_matrix((np.concatenate(values).astype(np.float32), pairs), shape=(n, n))
+    plain = item_vectors(vectors, centred=False)
+    similarity = sp.csr_matrix((_cosines(plain, *pairs), pairs), shape=(n, n))
+    return ContentNeighbours(matrix, config, similarity)
+
+
+def _cosines(
+    unit: NDArray[np.float32], rows: NDArray[np.integer], cols: NDArray[np.integer]
+) -> NDArray[np.float32]:
+    """The cosine of each pair (rows[i], cols[i]) of unit vectors, a block at a time."""
+    out = np.empty(rows.size, np.float32)
+    step = max(1, 8_000_000 // max(unit.shape[1], 1))
+    for start in range(0, rows.size, step):
+        part = slice(start, start + step)
+        out[part] = np.einsum("ij,ij->i", unit[rows[part]], unit[cols[part]])
+    return out
 
 
 def score_users(

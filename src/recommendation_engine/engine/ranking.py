@@ -233,6 +233,8 @@ class ItemLists:
     sequential: List | None = None
     long_term: List | None = None
     content: List | None = None
+    # The content neighbours' plain cosine similarity, in the content list's order.
+    content_similarity: NDArray[np.floating] | None = None
 
     def of(self, source: str) -> List | None:
         found: List | None = getattr(self, source)

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Iterable
 
 import asyncpg
+import numpy as np
 from cachetools import LRUCache
 
 from recommendation_engine.engine.ranking import NO_LISTS, ItemLists
@@ -45,16 +46,19 @@ def _size(lists: ItemLists) -> int:
     for source in (lists.sequential, lists.long_term, lists.content):
         if source is not None:
             total += source[0].nbytes + source[1].nbytes
+    if lists.content_similarity is not None:
+        total += lists.content_similarity.nbytes
     return total
 
 
 def unpacked(packed: model_store.PackedLists) -> ItemLists:
     """Stored lists as arrays (views of the bytes read)."""
-    neighbours, scores, long_neighbours, long_scores, near, near_scores = packed
+    neighbours, scores, long_neighbours, long_scores, near, near_scores, similar = packed
     return ItemLists(
         model_store.unpack(neighbours, scores),
         model_store.unpack(long_neighbours, long_scores or b"") if long_neighbours else None,
         model_store.unpack(near, near_scores or b"") if near else None,
+        np.frombuffer(similar, "<f4") if near and similar else None,
     )
 
 

@@ -18,7 +18,8 @@ import asyncpg
 import numpy as np
 
 from recommendation_engine import metrics
-from recommendation_engine.engine import ensemble, hybrid, ranking
+from recommendation_engine.engine import content, ensemble, hybrid, ranking
+from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.ranking import NO_LISTS, Algorithm, Blend, Scored
 from recommendation_engine.errors import BadRequest, NotFound
 from recommendation_engine.models import effective_weight
@@ -39,6 +40,8 @@ __all__ = ["Algorithm", "RecommendationService", "SimilarQuery", "TrendingQuery"
 
 # Entities among this many of the user's latest interactions are never recommended back.
 SEEN_LIMIT = 1000
+# The latest interactions a profile for vector search is made of.
+SEQUENTIAL_HISTORY = 50
 
 
 @dataclass(slots=True)
@@ -287,7 +290,9 @@ class RecommendationService:
                     recommendation.score *= floor
                 ranked += filled
         cold_start = len(ranked) < count
-        if cold_start:
+        if cold_start and blend.uses_content and rows:
+            await self._fill_from_vectors(tenant_id, query, count, ref, rows, ranked, seen)
+        if len(ranked) < count:
             await self._fill_from_trending(tenant_id, query, count, ranked, seen)
         if len(ranked) < count and model is not None:
             await self._fill_from_popular(tenant_id, query, count, ref, ranked, seen)
@@ -343,6 +348,70 @@ class RecommendationService:
             )
             for position, found in chosen
         ]
+
+    async def _fill_from_vectors(
+        self,
+        tenant_id: str,
+        query: UserQuery,
+        count: int,
+        model: ModelRef,
+        rows: list[HistoryRow],
+        ranked: list[Recommendation],
+        seen: set[tuple[str, str]],
+    ) -> None:
+        """Append the entities whose feature vectors are nearest the user's profile (the
+        recency-weighted mean of their history's vectors): what the model cannot offer
+        before its first build, or for a history of entities newer than it."""
+        types = await self._types.all(tenant_id)
+        recent = rows[-SEQUENTIAL_HISTORY:]
+        weights = knn.profile_weights(
+            np.array([max(_weight(r, types), 0.0) for r in recent]), knn.SequentialKNNConfig()
+        )
+        taken = seen | {(r.entity_type, r.entity_id) for r in ranked}
+        async with self._pool.acquire() as conn:
+            found = await queries.feature_vectors(
+                conn, tenant_id, [(r.entity_type, r.entity_id) for r in recent]
+            )
+            usable = [
+                (found[(r.entity_type, r.entity_id)], w)
+                for r, w in zip(recent, weights, strict=True)
+                if (r.entity_type, r.entity_id) in found and w > 0
+            ]
+            profile = (
+                content.weighted_profile(
+                    np.stack([v for v, _ in usable]), np.array([w for _, w in usable])
+                )
+                if usable
+                else None
+            )
+            if profile is None:
+                return
+            nearest = await vectors.nearest(
+                conn,
+                tenant_id,
+                profile,
+                count - len(ranked) + len(query.exclude),
+                entity_type=query.entity_type,
+                exclude_ids=sorted(query.exclude | {key[1] for key in taken}),
+                filters=query.filters,
+                model=model,
+            )
+        floor = ranked[-1].score if ranked else 1.0  # scores stay in order
+        for neighbour in nearest:
+            if len(ranked) >= count:
+                break
+            if (neighbour.entity_type, neighbour.entity_id) in taken:
+                continue
+            ranked.append(
+                Recommendation(
+                    neighbour.entity_type,
+                    neighbour.entity_id,
+                    floor * max(neighbour.similarity, 0.0),
+                    "content",
+                    [],
+                    neighbour.attributes,
+                )
+            )
 
     async def _fill_from_trending(
         self,
@@ -495,14 +564,25 @@ class RecommendationService:
             orders = []
             if blend.uses_collaborative and lists.sequential is not None:
                 orders.append(lists.sequential[0])
-            if blend.uses_content and has_vector and lists.content is not None:
-                orders.append(lists.content[0])
+            # Content neighbours with their cosine similarity stored beside them (a model
+            # built before that asks the database to compute it from the vectors).
+            stored: dict[int, float] = {}
+            if blend.uses_content and lists.content is not None:
+                near, similarity = lists.content[0], lists.content_similarity
+                if similarity is not None:
+                    passing = similarity >= threshold
+                    by_similarity = np.argsort(-similarity[passing], kind="stable")
+                    orders.append(near[passing][by_similarity])
+                    stored = dict(zip(near.tolist(), similarity.tolist(), strict=True))
+                elif has_vector:
+                    orders.append(near)
+            compute_similarity = has_vector and not stored
             candidates = await _gather(
                 conn,
                 tenant_id,
                 ref,
                 orders,
-                vector if has_vector else None,
+                vector if compute_similarity else None,
                 query.result_type,
                 query.filters,
                 want,
@@ -530,12 +610,14 @@ class RecommendationService:
             collaborative = dict(
                 zip(neighbours.tolist(), scores.astype(float).tolist(), strict=True)
             )
+        similarities = [
+            stored.get(c.item, 0.0) if stored and c.item is not None else c.similarity
+            for c in candidates
+        ]
         content_scores = np.array(
             [
-                c.similarity
-                if blend.uses_content and c.similarity is not None and c.similarity >= threshold
-                else 0.0
-                for c in candidates
+                s if blend.uses_content and s is not None and s >= threshold else 0.0
+                for s in similarities
             ]
         )
         ranked = ranking.rank(

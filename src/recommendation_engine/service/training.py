@@ -403,8 +403,9 @@ class ModelTrainer:
                     lists: list[bytes | None] = list(
                         model_store.pack(*sequential.neighbours_of(item))
                     )
-                    for source in others:
-                        lists += _packed_row(source, item)
+                    if others:
+                        lists += _packed_row(model.long_term, item)  # type: ignore[union-attr]
+                        lists += _packed_content(model.content, item)  # type: ignore[union-attr]
                     entity_type, entity_id = keys[item]
                     rows.append(
                         (item, entity_type, entity_id, float(sequential.popularity[item]), *lists)
@@ -440,6 +441,27 @@ def in_key_order(
         ordered[renumbered] = vectors
         vectors = ordered
     return replace(data, log=log, items=items), vectors
+
+
+def _packed_content(
+    content: content_neighbours.ContentNeighbours | None, item: int
+) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """Item ``item``'s content neighbours, their scores and their plain cosine
+    similarities, packed in the list's order; (None, None, None) without a list."""
+    if content is None:
+        return None, None, None
+    row = content.matrix[item]
+    if row.nnz == 0:
+        return None, None, None
+    order = np.argsort(-row.data, kind="stable")
+    neighbours, scores = model_store.pack(row.indices[order], row.data[order])
+    similarity = None
+    if content.similarity is not None:
+        similar = content.similarity[item]  # the same pairs: align them by neighbour
+        by_neighbour = similar.data[np.argsort(similar.indices)]
+        rank = np.searchsorted(np.sort(similar.indices), row.indices[order])
+        similarity = np.asarray(by_neighbour[rank], "<f4").tobytes()
+    return neighbours, scores, similarity
 
 
 def starting_config(settings: TenantConfig) -> ensemble.EnsembleConfig:

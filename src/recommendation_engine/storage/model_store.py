@@ -101,8 +101,11 @@ LIST_COLUMNS = (
     "long_term_scores",
     "content_neighbours",
     "content_scores",
+    "content_similarities",  # the content neighbours' plain cosine similarity
 )
-PackedLists = tuple[bytes, bytes, bytes | None, bytes | None, bytes | None, bytes | None]
+PackedLists = tuple[
+    bytes, bytes, bytes | None, bytes | None, bytes | None, bytes | None, bytes | None
+]
 
 
 async def write_items(
@@ -157,11 +160,11 @@ async def write_updated_items(
                                      popularity, {", ".join(LIST_COLUMNS)})
             SELECT $1, $2, $3, s.item, s.entity_type, s.entity_id, s.popularity,
                    s.neighbours, s.scores, p.long_term_neighbours, p.long_term_scores,
-                   p.content_neighbours, p.content_scores
+                   p.content_neighbours, p.content_scores, p.content_similarities
             FROM model_items_staging s
             LEFT JOIN LATERAL (
                 SELECT long_term_neighbours, long_term_scores, content_neighbours,
-                       content_scores
+                       content_scores, content_similarities
                 FROM model_items m
                 WHERE m.tenant_id = $1 AND m.base = $2 AND m.item = s.item
                   AND m.version < $3

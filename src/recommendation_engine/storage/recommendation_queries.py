@@ -227,3 +227,24 @@ async def entity_model_row(
         return None
     vector = row["feature_vector"].to_numpy() if row["feature_vector"] is not None else None
     return vector, row["item"]
+
+
+async def feature_vectors(
+    conn: asyncpg.Connection, tenant_id: str, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], np.ndarray]:
+    """The stored feature vectors of the entities ``keys`` that have one."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        """
+        SELECT e.entity_type, e.entity_id, e.feature_vector
+        FROM unnest($2::text[], $3::text[]) AS k(entity_type, entity_id)
+        JOIN entities e ON e.tenant_id = $1 AND e.entity_type = k.entity_type
+                       AND e.entity_id = k.entity_id
+        WHERE e.feature_vector IS NOT NULL
+        """,
+        tenant_id,
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["entity_type"], r["entity_id"]): r["feature_vector"].to_numpy() for r in rows}
