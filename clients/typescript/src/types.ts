@@ -76,6 +76,12 @@ export interface ModelStatus {
   entities: number;
   interactions: number;
   interactions_since_training: number;
+  /** The live version's settings: the sequential model's and the blend's weights. */
+  settings: { sequential: Record<string, number>; weights: Record<string, number> } | null;
+  /** What the live version's tuning chose and measured; null when it was not tuned. */
+  tuning: Record<string, unknown> | null;
+  /** What the full build took besides its tuning, in seconds. */
+  build_seconds: number | null;
   [field: string]: unknown;
 }
 

@@ -241,6 +241,11 @@ class ModelStatus(Model):
     entities: int
     interactions: int
     interactions_since_training: int
+    # What the live version was built with (the sequential settings and the blend's
+    # weights), what its tuning chose and measured, and what the build took.
+    settings: Optional[Dict[str, Any]]
+    tuning: Optional[Dict[str, Any]]
+    build_seconds: Optional[float]
 
 
 @dataclasses.dataclass

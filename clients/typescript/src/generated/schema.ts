@@ -1085,6 +1085,26 @@ export interface components {
             /** @description Welch's t-test */
             value_per_user: components["schemas"]["LiftOut"];
         };
+        /**
+         * ModelSettingsInput
+         * @description Settings of the sequential model that tuning keeps as given (`engine.sequential_knn`).
+         */
+        ModelSettingsInput: {
+            /** Window */
+            window?: number | null;
+            /** Decay */
+            decay?: number | null;
+            /** Half Life */
+            half_life?: number | null;
+            /** Alpha */
+            alpha?: number | null;
+            /** Neighbours */
+            neighbours?: number | null;
+            /** History */
+            history?: number | null;
+            /** Backward */
+            backward?: number | null;
+        };
         /** NewApiKeyOut */
         NewApiKeyOut: {
             /** Id */
@@ -1304,6 +1324,13 @@ export interface components {
          * @description A tenant's own settings; each one left out follows the service's environment.
          */
         TenantConfigInput: {
+            /**
+             * Auto Tuning
+             * @description Tune the model at every full rebuild (AUTO_TUNING)
+             */
+            auto_tuning?: boolean | null;
+            /** @description Sequential model settings tuning keeps as given */
+            model_settings?: components["schemas"]["ModelSettingsInput"] | null;
             /** Collaborative Weight */
             collaborative_weight?: number | null;
             /** Content Based Weight */
