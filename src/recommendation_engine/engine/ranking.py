@@ -212,12 +212,6 @@ class Contributions:
         return found
 
 
-def ranked_items(totals: NDArray[np.float64]) -> NDArray[np.int64]:
-    """Item numbers with a positive score, best first (ties by item number)."""
-    items = np.flatnonzero(totals > 0)
-    return items[np.argsort(-totals[items], kind="stable")]
-
-
 # -- personalised lists from the default model's item lists ----------------------------
 
 SOURCES = ("sequential", "long_term", "content")

@@ -166,9 +166,3 @@ class ItemListCache:
         for task in list(self._warming):
             task.cancel()
         await asyncio.gather(*self._warming, return_exceptions=True)
-
-    def forget(self, tenant_id: str) -> None:
-        """Drop a tenant's entries (its data was deleted)."""
-        for key in [k for k in self._entries if k[0] == tenant_id]:
-            self._entries.pop(key, None)
-        self._versions.pop(tenant_id, None)
