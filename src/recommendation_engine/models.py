@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -79,6 +81,22 @@ def effective_weight(
     if not all(math.isfinite(f) and abs(f) <= MAX_WEIGHT for f in factors):
         return None
     return math.prod(factors)
+
+
+def effective_weights(
+    has_weight: NDArray[np.bool_],
+    weights: NDArray[np.float64],
+    type_weights: NDArray[np.float64],
+    values: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """`effective_weight` of many interactions at once (``weights`` read where
+    ``has_weight``, else ``type_weights`` times ``values``), and which are valid: an
+    invalid one counts for nothing."""
+    first = np.where(has_weight, weights, type_weights)
+    second = np.where(has_weight, 1.0, values)
+    with np.errstate(invalid="ignore", over="ignore"):
+        valid = (np.abs(first) <= MAX_WEIGHT) & (np.abs(second) <= MAX_WEIGHT)
+        return np.where(valid, first * second, 0.0), valid
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,3 +91,26 @@ def test_effective_weight_rules() -> None:
     assert effective_weight(float("nan"), None, None) is None
     assert effective_weight(None, 2.0, 2e6) is None
     assert effective_weight(-1e6, None, None) == -1e6
+
+
+def test_effective_weights_agree_with_the_rule_for_one_interaction() -> None:
+    import itertools
+    import math
+
+    import numpy as np
+
+    from recommendation_engine.models import effective_weight, effective_weights
+
+    factors = [None, 0.0, 2.5, -3.0, 1e6, -1e6, 1e308, float("nan"), float("inf")]
+    cases = list(itertools.product(factors, factors, [None, 5.0, 2e6, float("nan")]))
+    weights, valid = effective_weights(
+        np.array([w is not None for w, _, _ in cases]),
+        np.array([0.0 if w is None else w for w, _, _ in cases]),
+        np.array([1.0 if t is None else t for _, _, t in cases]),
+        np.array([1.0 if v is None else v for _, v, _ in cases]),
+    )
+    for (weight, value, type_weight), got, ok in zip(cases, weights, valid, strict=True):
+        expected = effective_weight(weight, value, type_weight)
+        assert ok == (expected is not None), (weight, value, type_weight)
+        if expected is not None:
+            assert math.isclose(got, expected) or got == expected == 0.0

@@ -34,7 +34,7 @@ from recommendation_engine.storage import recommendation_queries as queries
 from recommendation_engine.storage import vectors
 from recommendation_engine.storage.cache import ResponseCache, digest
 from recommendation_engine.storage.model_store import NO_MODEL, ModelInfo, ModelRef
-from recommendation_engine.storage.recommendation_queries import Candidate, HistoryRow
+from recommendation_engine.storage.recommendation_queries import Attributes, Candidate, HistoryRow
 
 __all__ = ["Algorithm", "RecommendationService", "SimilarQuery", "TrendingQuery", "UserQuery"]
 
@@ -100,7 +100,7 @@ class Recommendation:
     score: float
     reason: str
     because: list[dict[str, str]]
-    attributes: dict[str, Any]
+    attributes: Attributes
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -550,7 +550,7 @@ class RecommendationService:
                     f"entity '{query.entity_id}' of type '{entity_type}' does not exist",
                     {"entity_id": query.entity_id, "entity_type": entity_type},
                 )
-            vector, item = found
+            has_vector, item = found
             lists = NO_LISTS
             if item is not None and model is not None:
                 lists = (await self._lists.lists(conn, tenant_id, model, [item]))[item]
@@ -560,35 +560,42 @@ class RecommendationService:
             def unwanted(c: Candidate) -> bool:
                 return c.entity_id in query.exclude or (c.entity_type, c.entity_id) == source_key
 
-            has_vector = vector is not None and bool(np.any(vector))
+            # Content neighbours come with their cosine similarity stored beside them.
+            # The entity's vector is read only without that: the database computes the
+            # similarities for a model built before they were stored, and searches the
+            # vectors for an entity without content neighbours.
+            vector = None
+            content_lists = lists.content if blend.uses_content else None
+            if blend.uses_content and has_vector and lists.content_similarity is None:
+                found_vectors = await queries.feature_vectors(conn, tenant_id, [source_key])
+                vector = found_vectors.get(source_key)  # None if it changed meanwhile
+                if vector is not None and not np.any(vector):
+                    vector = None  # a zero vector is like none
             orders = []
             if blend.uses_collaborative and lists.sequential is not None:
                 orders.append(lists.sequential[0])
-            # Content neighbours with their cosine similarity stored beside them (a model
-            # built before that asks the database to compute it from the vectors).
             stored: dict[int, float] = {}
-            if blend.uses_content and lists.content is not None:
-                near, similarity = lists.content[0], lists.content_similarity
+            if content_lists is not None:
+                near, similarity = content_lists[0], lists.content_similarity
                 if similarity is not None:
                     passing = similarity >= threshold
                     by_similarity = np.argsort(-similarity[passing], kind="stable")
                     orders.append(near[passing][by_similarity])
                     stored = dict(zip(near.tolist(), similarity.tolist(), strict=True))
-                elif has_vector:
+                elif vector is not None:
                     orders.append(near)
-            compute_similarity = has_vector and not stored
             candidates = await _gather(
                 conn,
                 tenant_id,
                 ref,
                 orders,
-                vector if compute_similarity else None,
+                vector if not stored else None,
                 query.result_type,
                 query.filters,
                 want,
                 unwanted,
             )
-            if blend.uses_content and has_vector and lists.content is None:
+            if content_lists is None and vector is not None:
                 searched = await vectors.nearest(
                     conn,
                     tenant_id,

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from array import array
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -46,7 +45,7 @@ from recommendation_engine.engine import content_neighbours, ensemble, tuning
 from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.log import InteractionLog
 from recommendation_engine.engine.vocabulary import Vocabulary
-from recommendation_engine.models import effective_weight
+from recommendation_engine.models import effective_weights
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.live_models import LiveModels
 from recommendation_engine.service.tenants import TenantConfig
@@ -306,27 +305,32 @@ class ModelTrainer:
         """Interactions with ids in (after_id, up_to] (up to the newest when None),
         numbered by ``users`` and ``items``, which learn the keys they have not seen."""
         types = await self._types.all(tenant_id)
-        # Typed arrays: a Python list of ten million numbers costs several times more.
-        user_index, item_index = array("q"), array("q")
-        weights, times = array("f"), array("d")
+        names = list(types)
+        # Position 0 is a type the tenant does not know: it weighs 1.
+        type_weights = np.array([1.0] + [types[n].default_weight for n in names], np.float64)
+        user_parts, item_parts, weight_parts, time_parts = [], [], [], []
         ignored = 0
-        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+        async with (
+            self._pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
             if up_to is None:
                 up_to = await model_store.newest_interaction_id(conn, tenant_id)
-            async for row in model_store.training_rows(conn, tenant_id, after_id, up_to):
-                kind = types.get(row["interaction_type"])
-                weight = effective_weight(
-                    row["weight"], row["value"], kind.default_weight if kind else None
+            async for batch in model_store.training_batches(
+                conn, tenant_id, after_id, up_to, names
+            ):
+                weights, valid = effective_weights(
+                    batch.has_weight, batch.weights, type_weights[batch.kinds], batch.values
                 )
-                if weight is None:
-                    ignored += 1
-                    continue
-                if weight <= 0:
-                    continue
-                user_index.append(users.add(row["user_id"]))
-                item_index.append(items.add((row["entity_type"], row["entity_id"])))
-                weights.append(weight)
-                times.append(row["at"])
+                ignored += int(np.count_nonzero(~valid))
+                kept = np.flatnonzero(valid & (weights > 0)).tolist()
+                user_parts.append(users.indices([batch.users[i] for i in kept]))
+                item_parts.append(
+                    items.indices([(batch.entity_types[i], batch.entity_ids[i]) for i in kept])
+                )
+                weight_parts.append(weights[kept].astype(np.float32))
+                time_parts.append(batch.times[kept])
+                await asyncio.sleep(0)  # requests go first between batches
         if ignored:
             metrics.INTERACTIONS_IGNORED.labels("training").inc(ignored)
             logger.warning(
@@ -335,10 +339,10 @@ class ModelTrainer:
                 ignored,
             )
         log = InteractionLog.build(
-            np.frombuffer(user_index, np.int64),
-            np.frombuffer(item_index, np.int64),
-            np.frombuffer(weights, np.float32),
-            np.frombuffer(times, np.float64),
+            _joined(user_parts, np.int64),
+            _joined(item_parts, np.int64),
+            _joined(weight_parts, np.float32),
+            _joined(time_parts, np.float64),
             n_users=len(users),
             n_items=len(items),
         )
@@ -425,6 +429,10 @@ def _packed_row(source: Any, item: int) -> tuple[bytes | None, bytes | None]:
         return None, None
     order = np.argsort(-row.data, kind="stable")
     return model_store.pack(row.indices[order], row.data[order])
+
+
+def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
 
 def in_key_order(

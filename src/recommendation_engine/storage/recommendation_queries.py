@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import numpy as np
+import orjson
 
 from recommendation_engine.storage.filters import attribute_filter
 from recommendation_engine.storage.model_store import ModelRef
@@ -91,13 +92,18 @@ async def user_state(
     return state
 
 
+# An entity's attributes: decoded, or as the JSON text the database holds (a candidate's
+# attributes are only ever written out again, so they are never decoded).
+Attributes = dict[str, Any] | orjson.Fragment
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     item: int | None
     entity_type: str
     entity_id: str
     similarity: float | None
-    attributes: dict[str, Any]
+    attributes: Attributes
 
 
 _CANDIDATES = f"""
@@ -105,7 +111,7 @@ WITH keys AS (
     SELECT DISTINCT ON (m.item) m.item, m.entity_type, m.entity_id FROM model_items m
     WHERE m.tenant_id = $1 AND m.base = $8 AND m.item = ANY($3::int[]) AND m.version <= $2
 )
-SELECT k.item, e.entity_type, e.entity_id, e.attributes,
+SELECT k.item, e.entity_type, e.entity_id, e.attributes::text AS attributes,
        CASE WHEN $4::vector IS NULL THEN NULL
             ELSE 1 - (e.feature_vector <=> $4::vector) END AS similarity
 FROM keys k
@@ -148,7 +154,7 @@ async def candidates(
             None
             if r["similarity"] is None or r["similarity"] != r["similarity"]
             else float(r["similarity"]),
-            r["attributes"],
+            orjson.Fragment(r["attributes"]),
         )
         for r in rows
     ]
@@ -203,12 +209,14 @@ async def popular(
 
 async def entity_model_row(
     conn: asyncpg.Connection, tenant_id: str, model: ModelRef, entity_type: str, entity_id: str
-) -> tuple[np.ndarray | None, int | None] | None:
-    """An entity's feature vector and its number in ``model`` (None when the model does
-    not know it); None if the entity does not exist."""
+) -> tuple[bool, int | None] | None:
+    """Whether an entity has a feature vector, and its number in ``model`` (None when
+    the model does not know it); None if the entity does not exist. The vector itself
+    stays in the database (`feature_vectors` reads it)."""
     row = await conn.fetchrow(
         """
-        SELECT e.feature_vector, m.item FROM entities e
+        SELECT e.feature_vector IS NOT NULL AS has_vector, m.item
+        FROM entities e
         LEFT JOIN LATERAL (
             SELECT item FROM model_items
             WHERE tenant_id = $1 AND base = $5 AND entity_type = e.entity_type
@@ -225,8 +233,7 @@ async def entity_model_row(
     )
     if row is None:
         return None
-    vector = row["feature_vector"].to_numpy() if row["feature_vector"] is not None else None
-    return vector, row["item"]
+    return row["has_vector"], row["item"]
 
 
 async def feature_vectors(
