@@ -48,6 +48,10 @@ def test_a_rebuild_publishes_what_its_tuning_chose(catalogue: httpx.Client) -> N
 
 def test_tuning_can_be_turned_off_and_settings_pinned(catalogue: httpx.Client) -> None:
     configure(catalogue, {"auto_tuning": False, "model_settings": {"window": 7, "half_life": 3}})
+    effective = catalogue.get("/api/v1/tenant").json()["effective_config"]
+    assert effective["auto_tuning"] is False
+    assert effective["model_settings"] == {"window": 7, "half_life": 3}
+    assert effective["weights_pinned"] is False
     status = rebuild(catalogue)
     assert status["tuning"] is None
     assert status["settings"]["sequential"]["window"] == 7

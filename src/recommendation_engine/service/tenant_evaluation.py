@@ -19,7 +19,7 @@ import asyncpg
 import orjson
 
 from recommendation_engine.engine.vocabulary import Vocabulary
-from recommendation_engine.service import offline_evaluation
+from recommendation_engine.service import low_priority, offline_evaluation
 from recommendation_engine.service.offline_evaluation import Dataset
 from recommendation_engine.service.tenants import TenantService
 from recommendation_engine.service.training import ModelTrainer, starting_config
@@ -110,7 +110,7 @@ class TenantEvaluations:
                 def told(done: int, steps: int, what: str) -> None:
                     progress[:] = [done, steps, what]
 
-                report = await asyncio.to_thread(
+                report = await low_priority.run(
                     offline_evaluation.run,
                     dataset,
                     base=starting_config(config),

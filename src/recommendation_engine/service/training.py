@@ -46,6 +46,7 @@ from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.log import InteractionLog
 from recommendation_engine.engine.vocabulary import Vocabulary
 from recommendation_engine.models import effective_weights
+from recommendation_engine.service import low_priority
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.live_models import LiveModels
 from recommendation_engine.service.tenants import TenantConfig
@@ -161,7 +162,7 @@ class ModelTrainer:
             data = await self.read_log(tenant_id)
             vectors = await self.read_vectors(tenant_id, data, catalogue=True)
             data, vectors = in_key_order(data, vectors)
-            built = await asyncio.to_thread(
+            built = await low_priority.run(
                 tuning.build,
                 data.log,
                 vectors,
@@ -215,14 +216,14 @@ class ModelTrainer:
             )
             kept = known.cooccurrence
             if kept is not None:
-                model, kept, touched = await asyncio.to_thread(
+                model, kept, touched = await low_priority.run(
                     knn.update, known.log, log, config, is_new, kept
                 )
                 if kept.nnz > KEEP_COOCCURRENCE_ENTRIES:
                     kept = None
             else:
-                touched = await asyncio.to_thread(knn.touched_items, log, config, is_new)
-                model = await asyncio.to_thread(knn.fit_items, log, config, touched)
+                touched = await low_priority.run(knn.touched_items, log, config, is_new)
+                model = await low_priority.run(knn.fit_items, log, config, touched)
             data = TrainingData(
                 log, known.users, known.items, new.last_interaction_id, cooccurrence=kept
             )
@@ -285,7 +286,7 @@ class ModelTrainer:
             tenant_id, Vocabulary(), items, after_id=0, up_to=live.last_interaction_id
         )
         config = ensemble.config_from_dict(live.config).sequential
-        kept = await asyncio.to_thread(
+        kept = await low_priority.run(
             knn.summed_cooccurrence, data.log, config, KEEP_COOCCURRENCE_ENTRIES
         )
         return replace(data, model=live.ref, cooccurrence=kept)

@@ -256,6 +256,9 @@ class TenantConfig(Model):
     similarity_threshold: float
     default_recommendation_count: int
     max_recommendation_count: int
+    auto_tuning: bool = True
+    model_settings: Dict[str, float] = dataclasses.field(default_factory=dict)
+    weights_pinned: bool = False
 
 
 @dataclasses.dataclass

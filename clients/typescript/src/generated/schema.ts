@@ -1354,6 +1354,23 @@ export interface components {
             default_recommendation_count: number;
             /** Max Recommendation Count */
             max_recommendation_count: number;
+            /**
+             * Auto Tuning
+             * @description Whether full rebuilds tune the model
+             */
+            auto_tuning: boolean;
+            /**
+             * Model Settings
+             * @description Sequential model settings the tuning keeps as given
+             */
+            model_settings: {
+                [key: string]: number;
+            };
+            /**
+             * Weights Pinned
+             * @description The hybrid weights were set (by the tenant or the environment): a request without weights uses them instead of the model's tuned blend
+             */
+            weights_pinned: boolean;
         };
         /** TenantInput */
         TenantInput: {

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from recommendation_engine.api.deps import ServicesDep, require_admin
 from recommendation_engine.api.responses import FastJSONResponse
@@ -30,6 +30,14 @@ class TenantConfigOut(BaseModel):
     similarity_threshold: float
     default_recommendation_count: int
     max_recommendation_count: int
+    auto_tuning: bool = Field(description="Whether full rebuilds tune the model")
+    model_settings: dict[str, float] = Field(
+        description="Sequential model settings the tuning keeps as given"
+    )
+    weights_pinned: bool = Field(
+        description="The hybrid weights were set (by the tenant or the environment): a "
+        "request without weights uses them instead of the model's tuned blend"
+    )
 
 
 class TenantOut(BaseModel):
