@@ -43,6 +43,7 @@ def serve(_: argparse.Namespace) -> int:
     from uvicorn.supervisors import Multiprocess
 
     from recommendation_engine.api.lifecycle import DrainingServer
+    from recommendation_engine.service import low_priority
     from recommendation_engine.storage.setup import open_database
 
     settings = _settings()
@@ -95,6 +96,7 @@ def serve(_: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        low_priority.stop()  # a model build in hand is cut short (redone later)
         database.stop()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)

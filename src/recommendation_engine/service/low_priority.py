@@ -1,11 +1,15 @@
-"""Heavy background computation (model training, offline evaluation) on threads of a
-lower scheduling priority than the ones answering requests.
+"""Heavy background computation at a lower scheduling priority than request handling.
 
-The fit and the tuning run numpy and scipy code that releases the GIL for most of its
-time, so on a machine whose cores are busy answering requests the operating system's
-scheduler decides who gets the CPU. These threads ask it to prefer everything else
-(``nice`` 10, per thread on Linux): requests and the database go first, and training
-takes what they leave. Where a thread's priority cannot be changed, it runs as before.
+Model training (`apart`) runs in a worker process of its own: its Python parts then
+never hold the serving process's GIL, and the process asks the operating system to
+prefer everything else (``nice`` 10). On a machine whose cores are busy answering
+requests, requests and the database go first and training takes what they leave. The
+worker is started on first use and kept; its arguments and results travel pickled (an
+interaction log, a model's matrices). If it dies (killed for memory, say) the work in
+hand fails and the next call starts a new one.
+
+Work that reports progress as it goes (offline evaluation) cannot leave the process: it
+runs on threads of the same lower priority (`run`), per thread on Linux.
 """
 
 from __future__ import annotations
@@ -13,15 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import ParamSpec, TypeVar
 
-# How much lower than the serving threads (0, the default, to 19, the lowest).
+# How much lower than request handling (0, the default, to 19, the lowest).
 NICENESS = 10
-WORKERS = 2
+THREADS = 2
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,17 +41,69 @@ def _lower_this_thread() -> None:
         os.setpriority(os.PRIO_PROCESS, thread, max(current, NICENESS))
 
 
-_executor = ThreadPoolExecutor(
-    max_workers=WORKERS, thread_name_prefix="low-priority", initializer=_lower_this_thread
+_threads = ThreadPoolExecutor(
+    max_workers=THREADS, thread_name_prefix="low-priority", initializer=_lower_this_thread
 )
+_process: ProcessPoolExecutor | None = None
+_process_lock = threading.Lock()
+
+
+def _worker() -> ProcessPoolExecutor:
+    global _process
+    with _process_lock:
+        if _process is None:
+            # Spawned, not forked: the serving process has threads and an event loop.
+            _process = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_this_thread,
+            )
+        return _process
 
 
 async def run(work: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """``work(*args, **kwargs)`` on a low-priority thread, awaited."""
+    """``work(*args, **kwargs)`` on a low-priority thread of this process, awaited."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor, functools.partial(work, *args, **kwargs))
+    return await loop.run_in_executor(_threads, functools.partial(work, *args, **kwargs))
+
+
+async def apart(work: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """``work(*args, **kwargs)`` in the low-priority worker process, awaited. ``work``
+    must be a module-level function, and its arguments and result picklable."""
+    executor = _worker()
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(executor, functools.partial(work, *args, **kwargs))
+    except BrokenProcessPool:
+        _discard(executor)
+        raise
+
+
+def _discard(executor: ProcessPoolExecutor) -> None:
+    global _process
+    with _process_lock:
+        if _process is executor:
+            _process = None
+    executor.shutdown(wait=False, cancel_futures=True)
+
+
+def stop() -> None:
+    """Stop the worker process at once, work in hand included (a build cut short is
+    redone later)."""
+    executor = _process
+    if executor is None:
+        return
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):
+            process.kill()
+    _discard(executor)
 
 
 def priority_of_current_thread() -> int:
-    """The calling thread's niceness (for tests)."""
+    """The calling thread's niceness."""
     return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+def worker_process_id() -> int:
+    """The calling process's id (run in the worker: which process that is)."""
+    return os.getpid()

@@ -162,7 +162,7 @@ class ModelTrainer:
             data = await self.read_log(tenant_id)
             vectors = await self.read_vectors(tenant_id, data, catalogue=True)
             data, vectors = in_key_order(data, vectors)
-            built = await low_priority.run(
+            built = await low_priority.apart(
                 tuning.build,
                 data.log,
                 vectors,
@@ -216,14 +216,14 @@ class ModelTrainer:
             )
             kept = known.cooccurrence
             if kept is not None:
-                model, kept, touched = await low_priority.run(
+                model, kept, touched = await low_priority.apart(
                     knn.update, known.log, log, config, is_new, kept
                 )
                 if kept.nnz > KEEP_COOCCURRENCE_ENTRIES:
                     kept = None
             else:
-                touched = await low_priority.run(knn.touched_items, log, config, is_new)
-                model = await low_priority.run(knn.fit_items, log, config, touched)
+                touched = await low_priority.apart(knn.touched_items, log, config, is_new)
+                model = await low_priority.apart(knn.fit_items, log, config, touched)
             data = TrainingData(
                 log, known.users, known.items, new.last_interaction_id, cooccurrence=kept
             )
@@ -286,7 +286,7 @@ class ModelTrainer:
             tenant_id, Vocabulary(), items, after_id=0, up_to=live.last_interaction_id
         )
         config = ensemble.config_from_dict(live.config).sequential
-        kept = await low_priority.run(
+        kept = await low_priority.apart(
             knn.summed_cooccurrence, data.log, config, KEEP_COOCCURRENCE_ENTRIES
         )
         return replace(data, model=live.ref, cooccurrence=kept)
