@@ -1,15 +1,17 @@
 """Heavy background computation at a lower scheduling priority than request handling.
 
-Model training (`apart`) runs in a worker process of its own: its Python parts then
-never hold the serving process's GIL, and the process asks the operating system to
-prefer everything else (``nice`` 10). On a machine whose cores are busy answering
-requests, requests and the database go first and training takes what they leave. The
-worker is started on first use and kept; its arguments and results travel pickled (an
-interaction log, a model's matrices). If it dies (killed for memory, say) the work in
-hand fails and the next call starts a new one.
+A full rebuild's fit and tuning (`apart`) run in a worker process of its own: minutes
+of work whose Python parts then never hold the serving process's GIL, at ``nice`` 10,
+so that on a machine whose cores are busy answering requests, requests and the database
+go first and the build takes what they leave. The worker is started on first use and
+kept; its arguments and result travel pickled (the interaction log and vectors in, the
+model out, once per build). If it dies (killed for memory, say) the work in hand fails
+and the next call starts a new one.
 
-Work that reports progress as it goes (offline evaluation) cannot leave the process: it
-runs on threads of the same lower priority (`run`), per thread on Linux.
+Work whose state would have to travel each time (an incremental update carries the
+co-occurrence counts it keeps, up to hundreds of megabytes) or that reports progress as
+it goes (offline evaluation) runs on threads of the same lower priority (`run`), per
+thread on Linux.
 """
 
 from __future__ import annotations

@@ -216,14 +216,14 @@ class ModelTrainer:
             )
             kept = known.cooccurrence
             if kept is not None:
-                model, kept, touched = await low_priority.apart(
+                model, kept, touched = await low_priority.run(
                     knn.update, known.log, log, config, is_new, kept
                 )
                 if kept.nnz > KEEP_COOCCURRENCE_ENTRIES:
                     kept = None
             else:
-                touched = await low_priority.apart(knn.touched_items, log, config, is_new)
-                model = await low_priority.apart(knn.fit_items, log, config, touched)
+                touched = await low_priority.run(knn.touched_items, log, config, is_new)
+                model = await low_priority.run(knn.fit_items, log, config, touched)
             data = TrainingData(
                 log, known.users, known.items, new.last_interaction_id, cooccurrence=kept
             )
@@ -286,7 +286,7 @@ class ModelTrainer:
             tenant_id, Vocabulary(), items, after_id=0, up_to=live.last_interaction_id
         )
         config = ensemble.config_from_dict(live.config).sequential
-        kept = await low_priority.apart(
+        kept = await low_priority.run(
             knn.summed_cooccurrence, data.log, config, KEEP_COOCCURRENCE_ENTRIES
         )
         return replace(data, model=live.ref, cooccurrence=kept)
