@@ -190,17 +190,21 @@ class Contributions:
         wanted = [i for i in items if i is not None]
         if not wanted or self.items.size == 0:
             return {}
-        picked = self.only(wanted)
-        if picked.items.size == 0:
+        return self.only(wanted).named()
+
+    def named(self) -> dict[int, list[int]]:
+        """For each item these contributions reach, the entries that contributed most
+        to it, the largest first, at most `BECAUSE`."""
+        if self.items.size == 0:
             return {}
-        items = picked.items.astype(np.int64)
-        entries = picked.entry.astype(np.int64)
+        items = self.items.astype(np.int64)
+        entries = self.entry.astype(np.int64)
         # Each (item, entry) pair's summed score; ties keep the order pairs first occur.
         width = int(entries.max()) + 1
         pairs, first, inverse = np.unique(
             items * width + entries, return_index=True, return_inverse=True
         )
-        sums = np.bincount(inverse, picked.scores, minlength=pairs.size)
+        sums = np.bincount(inverse, self.scores, minlength=pairs.size)
         order = np.lexsort((first, -sums, pairs // width))
         found: dict[int, list[int]] = {}
         for item, entry in zip(
@@ -310,8 +314,10 @@ class Scored:
         """`Contributions.because` of the blend, for ``items`` only (the few a request
         shows: only their contributions are scaled and summed)."""
         wanted = [i for i in items if i is not None]
+        if not wanted:
+            return {}
         picked = [c.only(wanted).scaled(f, self.entries) for c, f in self.sources]
-        return Contributions.concatenate(picked).because(wanted)
+        return Contributions.concatenate(picked).named()
 
     def top(self, limit: int | None = None) -> NDArray[np.int64]:
         """Positions in ``items`` of the best ``limit`` (all when None), best first, ties

@@ -104,8 +104,3 @@ def stop() -> None:
 def priority_of_current_thread() -> int:
     """The calling thread's niceness."""
     return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-
-def worker_process_id() -> int:
-    """The calling process's id (run in the worker: which process that is)."""
-    return os.getpid()

@@ -291,7 +291,9 @@ class RecommendationService:
                 ranked += filled
         cold_start = len(ranked) < count
         if cold_start and blend.uses_content and rows:
-            await self._fill_from_vectors(tenant_id, query, count, ref, rows, ranked, seen)
+            await self._fill_from_vectors(
+                tenant_id, query, count, ref, rows, history_weights, ranked, seen
+            )
         if len(ranked) < count:
             await self._fill_from_trending(tenant_id, query, count, ranked, seen)
         if len(ranked) < count and model is not None:
@@ -356,16 +358,17 @@ class RecommendationService:
         count: int,
         model: ModelRef,
         rows: list[HistoryRow],
+        history_weights: np.ndarray,
         ranked: list[Recommendation],
         seen: set[tuple[str, str]],
     ) -> None:
         """Append the entities whose feature vectors are nearest the user's profile (the
-        recency-weighted mean of their history's vectors): what the model cannot offer
-        before its first build, or for a history of entities newer than it."""
-        types = await self._types.all(tenant_id)
+        recency-weighted mean of their history's vectors, ``history_weights`` being each
+        row's interaction weight): what the model cannot offer before its first build,
+        or for a history of entities newer than it."""
         recent = rows[-SEQUENTIAL_HISTORY:]
         weights = knn.profile_weights(
-            np.array([max(_weight(r, types), 0.0) for r in recent]), knn.SequentialKNNConfig()
+            np.maximum(history_weights[-SEQUENTIAL_HISTORY:], 0.0), knn.SequentialKNNConfig()
         )
         taken = seen | {(r.entity_type, r.entity_id) for r in ranked}
         async with self._pool.acquire() as conn:

@@ -457,20 +457,13 @@ def _packed_content(
 ) -> tuple[bytes | None, bytes | None, bytes | None]:
     """Item ``item``'s content neighbours, their scores and their plain cosine
     similarities, packed in the list's order; (None, None, None) without a list."""
-    if content is None:
-        return None, None, None
-    row = content.matrix[item]
-    if row.nnz == 0:
-        return None, None, None
-    order = np.argsort(-row.data, kind="stable")
-    neighbours, scores = model_store.pack(row.indices[order], row.data[order])
-    similarity = None
-    if content.similarity is not None:
-        similar = content.similarity[item]  # the same pairs: align them by neighbour
-        by_neighbour = similar.data[np.argsort(similar.indices)]
-        rank = np.searchsorted(np.sort(similar.indices), row.indices[order])
-        similarity = np.asarray(by_neighbour[rank], "<f4").tobytes()
-    return neighbours, scores, similarity
+    neighbours, scores = _packed_row(content, item)
+    if neighbours is None or content is None or content.similarity is None:
+        return neighbours, scores, None
+    similar = content.similarity[item]  # the same pairs: align them by neighbour
+    by_neighbour = similar.data[np.argsort(similar.indices)]
+    rank = np.searchsorted(np.sort(similar.indices), np.frombuffer(neighbours, "<i4"))
+    return neighbours, scores, np.asarray(by_neighbour[rank], "<f4").tobytes()
 
 
 def starting_config(settings: TenantConfig) -> ensemble.EnsembleConfig:

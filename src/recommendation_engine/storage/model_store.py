@@ -442,6 +442,17 @@ async def set_config(
     )
 
 
+# The key and feature vector of each of the entities named by $2 (types) and $3 (ids)
+# that has one.
+VECTORS_OF_KEYS = """
+SELECT e.entity_type, e.entity_id, e.feature_vector
+FROM unnest($2::text[], $3::text[]) AS k(entity_type, entity_id)
+JOIN entities e ON e.tenant_id = $1 AND e.entity_type = k.entity_type
+               AND e.entity_id = k.entity_id
+WHERE e.feature_vector IS NOT NULL
+"""
+
+
 async def entity_vectors(
     conn: asyncpg.Connection, tenant_id: str, keys: Sequence[tuple[str, str]] | None = None
 ) -> AsyncIterator[asyncpg.Record]:
@@ -454,13 +465,7 @@ async def entity_vectors(
         )
         arguments: tuple[Any, ...] = (tenant_id,)
     else:
-        query = """
-            SELECT e.entity_type, e.entity_id, e.feature_vector
-            FROM unnest($2::text[], $3::text[]) AS k(entity_type, entity_id)
-            JOIN entities e ON e.tenant_id = $1 AND e.entity_type = k.entity_type
-                           AND e.entity_id = k.entity_id
-            WHERE e.feature_vector IS NOT NULL
-        """
+        query = VECTORS_OF_KEYS
         arguments = (tenant_id, [k[0] for k in keys], [k[1] for k in keys])
     async for row in conn.cursor(query, *arguments, prefetch=2000):
         yield row

@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 
 from recommendation_engine.storage.filters import attribute_filter
-from recommendation_engine.storage.model_store import ModelRef
+from recommendation_engine.storage.model_store import VECTORS_OF_KEYS, ModelRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,13 +243,7 @@ async def feature_vectors(
     if not keys:
         return {}
     rows = await conn.fetch(
-        """
-        SELECT e.entity_type, e.entity_id, e.feature_vector
-        FROM unnest($2::text[], $3::text[]) AS k(entity_type, entity_id)
-        JOIN entities e ON e.tenant_id = $1 AND e.entity_type = k.entity_type
-                       AND e.entity_id = k.entity_id
-        WHERE e.feature_vector IS NOT NULL
-        """,
+        VECTORS_OF_KEYS,
         tenant_id,
         [k[0] for k in keys],
         [k[1] for k in keys],
