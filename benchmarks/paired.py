@@ -29,8 +29,7 @@ from typing import Any
 
 from benchmarks.foundation import write_report
 from benchmarks.loadgen import run_load
-from benchmarks.server import running_server
-from benchmarks.uncached import ROOT, baseline_sources, routes
+from benchmarks.uncached import ROOT, baseline_sources, routes, serve
 
 
 def cpu_seconds() -> dict[str, float]:
@@ -59,14 +58,8 @@ def sources(revision: str, target: Path) -> Path | None:
 
 
 def measure(data_dir: Path, source: Path | None, args: argparse.Namespace) -> dict[str, float]:
-    env = {
-        "BACKGROUND_JOBS": "true" if args.background == "on" else "false",
-        "RECOMMENDATION_CACHE_TTL_SECS": "0",
-        **dict(setting.split("=", 1) for setting in args.set),
-    }
-    if source is not None:
-        env["PYTHONPATH"] = str(source)
-    with running_server(workers=1, data_dir=data_dir, quiet=True, **env) as server:
+    settings = dict(setting.split("=", 1) for setting in args.set)
+    with serve(data_dir, source, args.background == "on", **settings) as server:
         factory = routes(server, args.entities, args.users)[args.route]
         asyncio.run(run_load("warm", "127.0.0.1", server.port, factory, args.clients, 3, 1.0))
         before, started = cpu_seconds(), time.perf_counter()

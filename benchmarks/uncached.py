@@ -100,10 +100,11 @@ def measure(
     return found
 
 
-def serve(data_dir: Path, source: Path | None, background: bool) -> Any:
+def serve(data_dir: Path, source: Path | None, background: bool, **settings: str) -> Any:
     env = {
         "BACKGROUND_JOBS": "true" if background else "false",
         "RECOMMENDATION_CACHE_TTL_SECS": "0",  # every request computed
+        **settings,
     }
     if source is not None:
         env["PYTHONPATH"] = str(source)
