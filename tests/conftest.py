@@ -22,6 +22,8 @@ TABLES = (
     "interaction_daily",
     "trending_state",
     "trending",
+    "interaction_users",
+    "interaction_recounts",
     "tenants",
     "api_keys",
     "webhooks",

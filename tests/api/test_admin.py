@@ -179,6 +179,8 @@ def test_deleting_a_tenant_deletes_its_data_and_keys(
         experiment = {"name": "e", "route": "user", "variants": [{"name": "b", "share": 0.5}]}
         assert acme.post("/api/v1/experiments", json=experiment).status_code == 201
         acme.get("/api/v1/recommendations/user/u1").raise_for_status()
+        rebuild(acme)  # trending data and counts
+    assert count(clean_db, "interaction_users", "acme") == 1
     with client(admin_url, **{"X-Tenant-ID": "other"}) as other:
         make_entity(other, "m1", "movie")
     deadline = time.monotonic() + 10
@@ -186,7 +188,7 @@ def test_deleting_a_tenant_deletes_its_data_and_keys(
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert admin.delete("/api/v1/admin/tenants/acme").status_code == 204
-    for table in ("entities", "interactions", "experiments", "impressions"):
+    for table in ("entities", "interactions", "experiments", "impressions", "interaction_users"):
         assert count(clean_db, table, "acme") == 0
     assert count(clean_db, "entities", "other") == 1
     with client(admin_url, api_key=key) as acme:

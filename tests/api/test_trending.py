@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from recommendation_engine.config import TenancySettings
+from recommendation_engine.service.trending import STORED_WINDOWS
 from recommendation_engine.storage import trending as trending_repo
 from tests.api.test_recommendations import rebuild
 from tests.support import assert_error, client, make_entity, make_settings, serve
@@ -75,10 +76,16 @@ def test_deleted_entities_never_trend(activity: httpx.Client) -> None:
 
 
 def test_new_activity_shows_after_a_refresh(activity: httpx.Client) -> None:
-    for user in range(10):
+    for user in range(20):
         record(activity, f"v{user}", "quiet", days_ago=0)
+    # Stored lists (1, 7, 30 and 90 days) and lists computed when asked (3 days) alike
+    # wait for the refresh to fold the new interactions in.
+    windows = [*STORED_WINDOWS, 3]
+    for window in windows:
+        assert "quiet" not in listed(activity.get(URL, params={"window_days": window}).json())
     rebuild(activity)
-    assert listed(activity.get(URL).json())[0] == "quiet"
+    for window in windows:
+        assert listed(activity.get(URL, params={"window_days": window}).json())[0] == "quiet"
 
 
 def test_trending_is_per_tenant(clean_db: str) -> None:

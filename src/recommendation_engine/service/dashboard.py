@@ -28,6 +28,7 @@ from recommendation_engine.service.service_metrics import ServiceMetrics
 from recommendation_engine.service.tenant_evaluation import TenantEvaluations
 from recommendation_engine.service.ttl_cache import TTLCache
 from recommendation_engine.storage import dashboard as repo
+from recommendation_engine.storage import trending as trending_repo
 from recommendation_engine.storage.cache import ResponseCache
 
 ALGORITHMS = ("hybrid", "collaborative", "content_based")
@@ -179,13 +180,13 @@ class DashboardService:
         }
 
     async def user_and_interaction_counts(self, tenant_id: str) -> dict[str, int]:
-        """Distinct users and interactions: a pass over every interaction of the tenant
-        (a third of a second at a million), so the overview loads them after the page,
-        and a replica reuses them for `COUNTS_SECONDS`."""
+        """Distinct users and interactions, from the counts the trending fold keeps (a
+        pass over every interaction only until the first fold has counted them), loaded
+        after the overview; a replica reuses them for `COUNTS_SECONDS`."""
 
         async def count() -> dict[str, int]:
             async with self._pool.acquire() as conn:
-                users, interactions = await repo.user_and_interaction_counts(conn, tenant_id)
+                users, interactions = await trending_repo.counts(conn, tenant_id)
             return {"users": users, "interactions": interactions}
 
         return await self._counts.get_or_load(tenant_id, count)

@@ -1,8 +1,9 @@
 """Trending entities: time-decayed interaction weight over a window of days.
 
-The list for the default window (7 days), per entity type and across all types, is
-precomputed every TRENDING_UPDATE_INTERVAL_HOURS; other windows (1-90 days) are computed
-on demand from the daily aggregate, never from raw interactions. One process at a time
+The lists for the windows of 1, 7 (the default), 30 and 90 days, per entity type and
+across all types, are precomputed every TRENDING_UPDATE_INTERVAL_HOURS; other windows
+(up to 90 days) are computed on demand from the daily aggregate, never from raw
+interactions. One process at a time
 refreshes a tenant: the refresh holds the tenant's lease (storage.lease), and a process
 that finds it taken skips the refresh.
 """
@@ -20,7 +21,8 @@ from recommendation_engine.storage import trending as repo
 from recommendation_engine.storage.cache import ResponseCache
 from recommendation_engine.storage.lease import lease
 
-STORED_WINDOW = 7
+DEFAULT_WINDOW = 7
+STORED_WINDOWS = (1, DEFAULT_WINDOW, 30, 90)
 STORED_SIZE = 200
 # Interactions younger than this are folded at the next refresh (see storage.trending.fold).
 SETTLE_SECONDS = 10.0
@@ -69,11 +71,13 @@ class TrendingService:
 
     async def _store_lists(self, conn: asyncpg.Connection, tenant_id: str) -> None:
         today = datetime.now(UTC).date()
-        kinds = await repo.entity_types(conn, tenant_id, today - timedelta(days=STORED_WINDOW))
+        longest = max(STORED_WINDOWS)
+        kinds = await repo.entity_types(conn, tenant_id, today - timedelta(days=longest))
         async with conn.transaction():
-            for kind in [None, *kinds]:
-                items = await repo.compute(conn, tenant_id, STORED_WINDOW, today, STORED_SIZE, kind)
-                await repo.store(conn, tenant_id, kind, STORED_WINDOW, items)
+            for window in STORED_WINDOWS:
+                for kind in [None, *kinds]:
+                    items = await repo.compute(conn, tenant_id, window, today, STORED_SIZE, kind)
+                    await repo.store(conn, tenant_id, kind, window, items)
             await repo.mark_lists_computed(conn, tenant_id)
 
     async def trending(
@@ -81,14 +85,14 @@ class TrendingService:
         tenant_id: str,
         entity_type: str | None,
         count: int,
-        window_days: int = STORED_WINDOW,
+        window_days: int = DEFAULT_WINDOW,
         exclude: set[tuple[str, str]] | None = None,
         filters: dict[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """The ``count`` best trending entities of the type, minus ``exclude``, among
         those whose attributes match ``filters``."""
         async with self._pool.acquire() as conn:
-            if window_days == STORED_WINDOW and count + len(exclude or ()) <= STORED_SIZE:
+            if window_days in STORED_WINDOWS and count + len(exclude or ()) <= STORED_SIZE:
                 stored = await repo.read(
                     conn, tenant_id, entity_type, window_days, count, exclude, filters
                 )

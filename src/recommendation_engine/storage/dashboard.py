@@ -88,19 +88,6 @@ async def entity_count(conn: asyncpg.Connection, tenant_id: str) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM entities WHERE tenant_id = $1", tenant_id))
 
 
-async def user_and_interaction_counts(conn: asyncpg.Connection, tenant_id: str) -> tuple[int, int]:
-    """Distinct users and interactions, in one pass over the index by user."""
-    row = await conn.fetchrow(
-        """
-        SELECT count(*) AS users, coalesce(sum(n), 0)::bigint AS interactions
-        FROM (SELECT user_id, count(*) AS n FROM interactions WHERE tenant_id = $1
-              GROUP BY user_id) per_user
-        """,
-        tenant_id,
-    )
-    return int(row["users"]), int(row["interactions"])
-
-
 async def interactions_per_minute(
     conn: asyncpg.Connection, tenant_id: str, since: datetime, until: datetime
 ) -> list[tuple[datetime, int]]:

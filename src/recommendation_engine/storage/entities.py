@@ -156,13 +156,17 @@ async def attributes_by_key(
 async def delete(
     conn: asyncpg.Connection, tenant_id: str, entity_type: str, entity_id: str
 ) -> tuple[bool, bool]:
-    """Delete an entity (its interactions go with it), queueing entity.deleted in the
-    same statement; whether it existed, and whether an event was queued."""
+    """Delete an entity (its interactions go with it, and the tenant's interaction counts
+    are worked out again at the next trending fold), queueing entity.deleted in the same
+    statement; whether it existed, and whether an event was queued."""
     row = await conn.fetchrow(
         f"""
         WITH written AS (
             DELETE FROM entities WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
             RETURNING tenant_id, entity_type, entity_id
+        ), recount AS (
+            INSERT INTO interaction_recounts SELECT tenant_id FROM written
+            ON CONFLICT DO NOTHING
         ){announcing("entity.deleted", "entities", _GONE_ITEM)}""",
         tenant_id,
         entity_type,

@@ -15,6 +15,8 @@ TENANT_TABLES = (
     "interaction_daily",
     "trending",
     "trending_state",
+    "interaction_users",
+    "interaction_recounts",
     "model_items",
     "models",
     "entities",

@@ -31,7 +31,8 @@ async def fold(
     type_weights: Sequence[float],
     settle_seconds: float = 0.0,
 ) -> int:
-    """Add interactions newer than the watermark to the daily aggregate (in a transaction).
+    """Add interactions newer than the watermark to the daily aggregate and to the
+    tenant's counts (in a transaction).
 
     Only rows stored at least ``settle_seconds`` ago are folded: identity values are
     handed out before commit, so a slow transaction can commit a smaller id after a
@@ -45,25 +46,106 @@ async def fold(
         tenant_id,
     )
     end = await conn.fetchval(
-        "SELECT coalesce(max(id), 0) FROM interactions WHERE tenant_id = $1 AND id > $2 "
-        "AND created_at <= now() - make_interval(secs => $3)",
+        "SELECT greatest(coalesce(max(id), 0), $2) FROM interactions WHERE tenant_id = $1 "
+        "AND id > $2 AND created_at <= now() - make_interval(secs => $3)",
         tenant_id,
         start,
         settle_seconds,
     )
-    if end <= start:
-        return 0
-    folded = 0
+    folded = interactions = users = 0
     # A range of ids at a time, so that a large backlog (a bulk import) is folded in
     # statements that each finish well within the command timeout.
     for low in range(start, end, FOLD_CHUNK_IDS):
-        folded += await _fold_range(
+        counts = await _fold_range(
             conn, tenant_id, low, min(low + FOLD_CHUNK_IDS, end), type_names, type_weights
         )
+        folded += counts["folded"]
+        interactions += counts["interactions"]
+        users += counts["users"]
     await conn.execute(
-        "UPDATE trending_state SET last_interaction_id = $2 WHERE tenant_id = $1", tenant_id, end
+        "UPDATE trending_state SET last_interaction_id = $2, interactions = interactions + $3, "
+        "users = users + $4 WHERE tenant_id = $1",
+        tenant_id,
+        end,
+        interactions,
+        users,
     )
+    recount = await conn.fetchval(
+        "DELETE FROM interaction_recounts WHERE tenant_id = $1 RETURNING true", tenant_id
+    )
+    if recount:
+        await _recount(conn, tenant_id, end)
     return folded
+
+
+async def _recount(conn: asyncpg.Connection, tenant_id: str, end: int) -> None:
+    """Work the counts out again from the interactions up to ``end`` (one pass)."""
+    await conn.execute(
+        """
+        DELETE FROM interaction_users u WHERE u.tenant_id = $1 AND NOT EXISTS (
+            SELECT 1 FROM interactions i
+            WHERE i.tenant_id = $1 AND i.user_id = u.user_id AND i.id <= $2)
+        """,
+        tenant_id,
+        end,
+    )
+    await conn.execute(
+        """
+        INSERT INTO interaction_users (tenant_id, user_id)
+        SELECT DISTINCT $1, user_id FROM interactions WHERE tenant_id = $1 AND id <= $2
+        ON CONFLICT DO NOTHING
+        """,
+        tenant_id,
+        end,
+    )
+    await conn.execute(
+        """
+        UPDATE trending_state SET
+            interactions = (SELECT count(*) FROM interactions
+                            WHERE tenant_id = $1 AND id <= $2),
+            users = (SELECT count(*) FROM interaction_users WHERE tenant_id = $1)
+        WHERE tenant_id = $1
+        """,
+        tenant_id,
+        end,
+    )
+
+
+async def counts(conn: asyncpg.Connection, tenant_id: str) -> tuple[int, int]:
+    """Distinct users and interactions of the tenant: the fold's counts and the few
+    interactions stored since (one pass over all of them when no fold has counted)."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        state = await conn.fetchrow(
+            "SELECT last_interaction_id, interactions, users FROM trending_state s "
+            "WHERE tenant_id = $1 AND NOT EXISTS "
+            "(SELECT 1 FROM interaction_recounts r WHERE r.tenant_id = $1)",
+            tenant_id,
+        )
+        if state is None:
+            row = await conn.fetchrow(
+                """
+                SELECT count(*) AS users, coalesce(sum(n), 0)::bigint AS interactions
+                FROM (SELECT user_id, count(*) AS n FROM interactions WHERE tenant_id = $1
+                      GROUP BY user_id) per_user
+                """,
+                tenant_id,
+            )
+            return int(row["users"]), int(row["interactions"])
+        tail = await conn.fetchrow(
+            """
+            SELECT count(*) AS interactions,
+                   count(DISTINCT i.user_id) FILTER (WHERE NOT EXISTS (
+                       SELECT 1 FROM interaction_users u
+                       WHERE u.tenant_id = $1 AND u.user_id = i.user_id)) AS users
+            FROM interactions i WHERE i.tenant_id = $1 AND i.id > $2
+            """,
+            tenant_id,
+            state["last_interaction_id"],
+        )
+    return (
+        int(state["users"] + tail["users"]),
+        int(state["interactions"] + tail["interactions"]),
+    )
 
 
 # An interaction's weight as models.effective_weight gives it: NULL when a factor is not a
@@ -83,12 +165,14 @@ async def _fold_range(
     end: int,
     type_names: Sequence[str],
     type_weights: Sequence[float],
-) -> int:
+) -> dict[str, int]:
+    """Fold ids in (start, end]: how many daily rows changed, how many interactions
+    were counted, and how many users were new."""
     row = await conn.fetchrow(
         f"""
         WITH weighted AS (
             SELECT (i.occurred_at AT TIME ZONE 'UTC')::date AS day, i.entity_type, i.entity_id,
-                   {_EFFECTIVE_WEIGHT} AS weight
+                   i.user_id, {_EFFECTIVE_WEIGHT} AS weight
             FROM interactions i
             LEFT JOIN unnest($4::text[], $5::float8[]) AS w(name, weight)
                    ON w.name = i.interaction_type
@@ -102,9 +186,16 @@ async def _fold_range(
             ON CONFLICT (tenant_id, day, entity_type, entity_id) DO UPDATE
                 SET weight = d.weight + EXCLUDED.weight, events = d.events + EXCLUDED.events
             RETURNING 1
+        ), new_users AS (
+            INSERT INTO interaction_users (tenant_id, user_id)
+            SELECT DISTINCT $1, user_id FROM weighted
+            ON CONFLICT DO NOTHING
+            RETURNING 1
         )
         SELECT (SELECT count(*) FROM folded) AS folded,
-               (SELECT count(*) FROM weighted WHERE weight IS NULL) AS ignored
+               (SELECT count(*) FROM weighted WHERE weight IS NULL) AS ignored,
+               (SELECT count(*) FROM weighted) AS interactions,
+               (SELECT count(*) FROM new_users) AS users
         """,
         tenant_id,
         start,
@@ -120,7 +211,7 @@ async def _fold_range(
             tenant_id,
             row["ignored"],
         )
-    return int(row["folded"])
+    return {name: int(row[name]) for name in ("folded", "interactions", "users")}
 
 
 _SCORES = """

@@ -21,11 +21,11 @@ from recommendation_engine.api.dashboard.rendering import render
 from recommendation_engine.errors import AppError
 from recommendation_engine.models import ID_MAX_LENGTH, is_valid_id, is_valid_name
 from recommendation_engine.service.dashboard import ALGORITHMS
+from recommendation_engine.service.trending import STORED_WINDOWS
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False, prefix=PREFIX + "/t")
 
 Text = Annotated[str | None, Query(max_length=ID_MAX_LENGTH)]
-TRENDING_WINDOWS = (1, 7, 30, 90)
 
 
 def _optional(value: str | None) -> str | None:
@@ -193,7 +193,7 @@ async def trending(
         {
             "section": "trending",
             "types": types,
-            "windows": sorted({*TRENDING_WINDOWS, window_days}),
+            "windows": sorted({*STORED_WINDOWS, window_days}),
             "window_days": window_days,
             "entity_type": kind,
             "items": data["trending"],
