@@ -29,7 +29,7 @@ from typing import Any
 
 from benchmarks.foundation import write_report
 from benchmarks.loadgen import run_load
-from benchmarks.uncached import ROOT, baseline_sources, routes, serve
+from benchmarks.uncached import ROOT, baseline_sources, routes, serve, settle
 
 
 def cpu_seconds() -> dict[str, float]:
@@ -60,6 +60,7 @@ def sources(revision: str, target: Path) -> Path | None:
 def measure(data_dir: Path, source: Path | None, args: argparse.Namespace) -> dict[str, float]:
     settings = dict(setting.split("=", 1) for setting in args.set)
     with serve(data_dir, source, args.background == "on", **settings) as server:
+        settle(server, args.background == "on")
         factory = routes(server, args.entities, args.users)[args.route]
         asyncio.run(run_load("warm", "127.0.0.1", server.port, factory, args.clients, 3, 1.0))
         before, started = cpu_seconds(), time.perf_counter()
