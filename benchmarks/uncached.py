@@ -3,6 +3,7 @@
     python -m benchmarks.uncached [--baseline 2678d24] [--entities 100000]
                                   [--interactions 1000000] [--users 50000]
                                   [--rounds 3] [--duration 10] [--clients 16]
+                                  [--workers 1]
                                   [--data-dir DIR]
 
 The baseline's sources come from `git archive` of the given commit and run on this
@@ -119,7 +120,9 @@ def settle(server: RunningServer, background: bool, limit: float = 120.0) -> Non
             print(f"  no model update within {limit} s: measuring anyway", flush=True)
 
 
-def serve(data_dir: Path, source: Path | None, background: bool, **settings: str) -> Any:
+def serve(
+    data_dir: Path, source: Path | None, background: bool, workers: int = 1, **settings: str
+) -> Any:
     env = {
         "BACKGROUND_JOBS": "true" if background else "false",
         "RECOMMENDATION_CACHE_TTL_SECS": "0",  # every request computed
@@ -127,7 +130,7 @@ def serve(data_dir: Path, source: Path | None, background: bool, **settings: str
     }
     if source is not None:
         env["PYTHONPATH"] = str(source)
-    return running_server(workers=1, data_dir=data_dir, quiet=True, **env)
+    return running_server(workers=workers, data_dir=data_dir, quiet=True, **env)
 
 
 def median(runs: list[dict[str, dict[str, float]]], name: str, key: str) -> float:
@@ -145,6 +148,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument(
+        "--workers", type=int, default=1, help="WORKERS of both services (1: one process)"
+    )
+    parser.add_argument(
         "--data-dir", type=Path, help="keep the loaded baseline data here (reused when present)"
     )
     args = parser.parse_args()
@@ -159,6 +165,7 @@ def main() -> None:
             "users": args.users,
         },
         "clients": args.clients,
+        "workers": args.workers,
         "duration_s": args.duration,
     }
     try:
@@ -194,7 +201,7 @@ def main() -> None:
             for name, code in (("baseline", source), ("current", None)):
                 copy = copies[name]
                 print(f"round {round_number + 1}: {name}", flush=True)
-                with serve(copy, code, background=True) as server:
+                with serve(copy, code, background=True, workers=args.workers) as server:
                     settle(server, background=True)
                     runs[name].append(measure(server, args, routes_measured))
         report["routes"] = {
@@ -218,8 +225,9 @@ def main() -> None:
         for round_number in range(args.rounds):
             for state in ("on", "off"):
                 print(f"round {round_number + 1}: background jobs {state}", flush=True)
-                with serve(copies["current"], None, background=state == "on") as server:
-                    settle(server, background=state == "on")
+                on = state == "on"
+                with serve(copies["current"], None, on, workers=args.workers) as server:
+                    settle(server, background=on)
                     background[state].append(measure(server, args, every))
         report["background_jobs"] = {
             name: {
