@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from recommendation_engine.config import EngineSettings, Settings
-from recommendation_engine.service import training
+from recommendation_engine.service import low_priority, training
 from tests.api.test_model_scheduler import wait_for
 from tests.support import client, fetch, make_entity, make_settings, serve
 
@@ -129,6 +129,20 @@ def test_another_process_restores_the_log_before_updating(clean_db: str) -> None
         record(api, "late", "m5")
         record(api, "late", "m2")
     with serve(updating_every_second(clean_db)) as second, client(second) as api:
+        update = next_version(api, full["version"])
+        assert update["base_version"] == full["version"]
+        assert update["interactions"] == full["interactions"] + 2
+        assert "m2" in collaborative_neighbours(api, "m5")
+
+
+def test_an_update_after_the_worker_process_died_reads_the_log_back(clean_db: str) -> None:
+    with serve(updating_every_second(clean_db)) as address, client(address) as api:
+        walk_catalogue(api, movies=6, users=5, steps=3)
+        full = next_version(api, None)
+        assert "m2" not in collaborative_neighbours(api, "m5")
+        low_priority.stop()  # what the worker kept is gone with it
+        record(api, "late", "m5")
+        record(api, "late", "m2")
         update = next_version(api, full["version"])
         assert update["base_version"] == full["version"]
         assert update["interactions"] == full["interactions"] + 2

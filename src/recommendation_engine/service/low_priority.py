@@ -1,17 +1,15 @@
 """Heavy background computation at a lower scheduling priority than request handling.
 
-A full rebuild's fit and tuning (`apart`) run in a worker process of its own: minutes
-of work whose Python parts then never hold the serving process's GIL, at ``nice`` 10,
-so that on a machine whose cores are busy answering requests, requests and the database
-go first and the build takes what they leave. The worker is started on first use and
-kept; its arguments and result travel pickled (the interaction log and vectors in, the
-model out, once per build). If it dies (killed for memory, say) the work in hand fails
-and the next call starts a new one.
+Training (a full rebuild's fit and tuning, and an incremental update's counting) runs
+in a worker process of its own (`apart`): its Python parts then never hold the serving
+process's GIL, and at ``nice`` 10, on a machine whose cores are busy answering
+requests, requests and the database go first and training takes what they leave. The
+worker is started on first use and kept, and keeps what updates need between calls
+(`model_worker`); arguments and results travel pickled. If it dies (killed for memory,
+say) the work in hand fails and the next call starts a new one.
 
-Work whose state would have to travel each time (an incremental update carries the
-co-occurrence counts it keeps, up to hundreds of megabytes) or that reports progress as
-it goes (offline evaluation) runs on threads of the same lower priority (`run`), per
-thread on Linux.
+Work that reports progress as it goes (offline evaluation) runs on threads of the same
+lower priority (`run`), per thread on Linux.
 """
 
 from __future__ import annotations

@@ -14,11 +14,14 @@ version holding only those rows; their long-term and content lists are carried o
 Other items keep their lists until the next full rebuild (their scores' popularity
 normalisation may drift a little meanwhile).
 
-The process that built or updated the live version keeps its interaction log in
-memory, and the log's summed co-occurrence matrix when that is small enough, so its
-next update reads only the new rows and recounts only the pairs they change; without
-the matrix, the changed lists are recomputed from the log. Another process first
-restores both from the table, numbered as the live version numbers its items.
+The fit and the update's counting run in the low-priority worker process
+(`model_worker`), which keeps the live version's interaction log, and the log's summed
+co-occurrence when that is small enough: the next update reads only the new rows, sends
+them there and recounts only the pairs they change; without the matrix, the changed
+lists are recomputed from the log. The serving process keeps only how the version
+numbers its users and items. A process whose worker holds nothing of the live version
+(another replica built it, or the worker was started since) first reads the log back
+from the table, numbered as the live version numbers its items, and hands it over.
 
 One process at a time trains a tenant's model: the trainer holds the tenant's lease (a
 PostgreSQL advisory lock, see storage.lease) while it works, so two replicas (or two
@@ -38,7 +41,6 @@ from typing import Any
 
 import asyncpg
 import numpy as np
-import scipy.sparse as sp
 
 from recommendation_engine import metrics
 from recommendation_engine.engine import content_neighbours, ensemble, tuning
@@ -46,7 +48,7 @@ from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.log import InteractionLog
 from recommendation_engine.engine.vocabulary import Vocabulary
 from recommendation_engine.models import effective_weights
-from recommendation_engine.service import low_priority
+from recommendation_engine.service import low_priority, model_worker
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.live_models import LiveModels
 from recommendation_engine.service.tenants import TenantConfig
@@ -66,16 +68,23 @@ KEEP_COOCCURRENCE_ENTRIES = 30_000_000
 @dataclass(frozen=True, slots=True)
 class TrainingData:
     """A tenant's interaction log up to ``last_interaction_id``, numbered by the two
-    vocabularies; ``model`` is the version it was trained into (None before that)."""
+    vocabularies."""
 
     log: InteractionLog
     users: Vocabulary[str]
     items: Vocabulary[tuple[str, str]]
     last_interaction_id: int
-    model: ModelRef | None = None
-    # The log's summed co-occurrence, when small enough to keep: an update then adds
-    # only what the new interactions change instead of recomputing lists from the log.
-    cooccurrence: sp.csr_matrix | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Numbering:
+    """How model version ``model``, built or updated by this process, numbers users and
+    items, and the last interaction it took in (the worker process keeps its log)."""
+
+    users: Vocabulary[str]
+    items: Vocabulary[tuple[str, str]]
+    last_interaction_id: int
+    model: ModelRef
 
 
 def _announced(model: ModelInfo) -> dict[str, Any]:
@@ -111,7 +120,7 @@ class ModelTrainer:
         self._full_rebuild_interval = full_rebuild_interval
         self._settings = settings
         self._dimension = dimension
-        self._trained: dict[str, TrainingData] = {}
+        self._trained: dict[str, Numbering] = {}
 
     async def rebuild(self, tenant_id: str) -> ModelInfo | None:
         """Train and publish a new model version from scratch; None if another process
@@ -163,7 +172,9 @@ class ModelTrainer:
             vectors = await self.read_vectors(tenant_id, data, catalogue=True)
             data, vectors = in_key_order(data, vectors)
             built = await low_priority.apart(
-                tuning.build,
+                model_worker.build,
+                tenant_id,
+                ref.version,
                 data.log,
                 vectors,
                 base,
@@ -172,8 +183,7 @@ class ModelTrainer:
                 budget_seconds=tuning_budget(previous),
                 keep_entries=KEEP_COOCCURRENCE_ENTRIES,
             )
-            data = replace(data, cooccurrence=built.cooccurrence)
-            await self._write(tenant_id, ref, data, built.model, range(data.log.n_items))
+            await self._write(tenant_id, ref, data.items, built.model, range(data.log.n_items))
             tuning_seconds = built.tuning.seconds if built.tuning else 0.0
             config = {
                 **built.config_dict(),
@@ -190,15 +200,20 @@ class ModelTrainer:
         what = "built"
         if built.tuning is not None:
             what += f" (tuned in {built.tuning.seconds:.1f}s)"
-        return await self._publish(tenant_id, ref, data, what, started)
+        numbering = Numbering(data.users, data.items, data.last_interaction_id, ref)
+        size = (data.log.n_users, data.log.n_items, len(data.log))
+        return await self._publish(tenant_id, numbering, size, what, started)
 
     async def _update(self, tenant_id: str, live: ModelInfo) -> ModelInfo | None:
         started = time.perf_counter()
-        known = self._trained.get(tenant_id)
-        if known is None or known.model != live.ref:
-            known = await self._restore(tenant_id, live)
         # Its vocabularies learn the new keys below: kept again only once published.
-        self._trained.pop(tenant_id, None)
+        known = self._trained.pop(tenant_id, None)
+        if (
+            known is None
+            or known.model != live.ref
+            or not await low_priority.apart(model_worker.holds, tenant_id, live.version)
+        ):
+            known = await self._restore(tenant_id, live)
         config = ensemble.config_from_dict(live.config).sequential
         async with self._pool.acquire() as conn:
             ref = await model_store.begin(conn, tenant_id, live.algorithm, live.config, base=live)
@@ -206,39 +221,36 @@ class ModelTrainer:
             new = await self._read(
                 tenant_id, known.users, known.items, after_id=known.last_interaction_id
             )
-            log, is_new = known.log.extended(
-                new.log.users,
-                new.log.items,
-                new.log.weights,
-                new.log.times,
-                n_users=len(known.users),
-                n_items=len(known.items),
+            updated = await low_priority.apart(
+                model_worker.update,
+                tenant_id,
+                live.version,
+                ref.version,
+                new.log,
+                config,
+                KEEP_COOCCURRENCE_ENTRIES,
             )
-            kept = known.cooccurrence
-            if kept is not None:
-                model, kept, touched = await low_priority.run(
-                    knn.update, known.log, log, config, is_new, kept
-                )
-                if kept.nnz > KEEP_COOCCURRENCE_ENTRIES:
-                    kept = None
-            else:
-                touched = await low_priority.run(knn.touched_items, log, config, is_new)
-                model = await low_priority.run(knn.fit_items, log, config, touched)
-            data = TrainingData(
-                log, known.users, known.items, new.last_interaction_id, cooccurrence=kept
-            )
-            await self._write(tenant_id, ref, data, model, touched.tolist())
+            touched = updated.touched.tolist()
+            await self._write(tenant_id, ref, known.items, updated.model, touched)
         except BaseException:
             async with self._pool.acquire() as conn:
                 await model_store.discard(conn, tenant_id, ref)
             raise
-        return await self._publish(
-            tenant_id, ref, data, f"updated ({len(touched)} items changed)", started
-        )
+        numbering = Numbering(known.users, known.items, new.last_interaction_id, ref)
+        size = (updated.users, updated.items, updated.interactions)
+        what = f"updated ({len(touched)} items changed)"
+        return await self._publish(tenant_id, numbering, size, what, started)
 
     async def _publish(
-        self, tenant_id: str, ref: ModelRef, data: TrainingData, what: str, started: float
+        self,
+        tenant_id: str,
+        numbering: Numbering,
+        size: tuple[int, int, int],
+        what: str,
+        started: float,
     ) -> ModelInfo | None:
+        """Make the version live; ``size``: its users, items and interactions."""
+        ref = numbering.model
         async with self._pool.acquire() as conn:
             if ref.base == ref.version:
                 # Statistics that know the new base's rows before any request plans a
@@ -250,10 +262,10 @@ class ModelTrainer:
                     conn,
                     tenant_id,
                     ref,
-                    users=data.log.n_users,
-                    items=data.log.n_items,
-                    interactions=len(data.log),
-                    last_interaction_id=data.last_interaction_id,
+                    users=size[0],
+                    items=size[1],
+                    interactions=size[2],
+                    last_interaction_id=numbering.last_interaction_id,
                 )
                 info = await model_store.live(conn, tenant_id)
                 if info is not None and await self._outbox.wanted(
@@ -261,7 +273,7 @@ class ModelTrainer:
                 ):
                     await self._outbox.add(conn, tenant_id, "model.updated", _announced(info))
         self._outbox.notify()
-        self._trained[tenant_id] = replace(data, model=ref)
+        self._trained[tenant_id] = numbering
         self._live.forget(tenant_id)
         kind = "full" if ref.base == ref.version else "incremental"
         metrics.MODEL_BUILD_SECONDS.labels(kind).observe(time.perf_counter() - started)
@@ -274,8 +286,9 @@ class ModelTrainer:
         )
         return info
 
-    async def _restore(self, tenant_id: str, live: ModelInfo) -> TrainingData:
-        """The live version's log, read back from the table with its item numbering."""
+    async def _restore(self, tenant_id: str, live: ModelInfo) -> Numbering:
+        """Read the live version's log back from the table with its item numbering, and
+        hand it to the worker process."""
         async with self._pool.acquire() as conn:
             keys = await model_store.item_keys(conn, tenant_id, live.ref)
         items: Vocabulary[tuple[str, str]] = Vocabulary()
@@ -286,10 +299,15 @@ class ModelTrainer:
             tenant_id, Vocabulary(), items, after_id=0, up_to=live.last_interaction_id
         )
         config = ensemble.config_from_dict(live.config).sequential
-        kept = await low_priority.run(
-            knn.summed_cooccurrence, data.log, config, KEEP_COOCCURRENCE_ENTRIES
+        await low_priority.apart(
+            model_worker.restore,
+            tenant_id,
+            live.version,
+            data.log,
+            config,
+            KEEP_COOCCURRENCE_ENTRIES,
         )
-        return replace(data, model=live.ref, cooccurrence=kept)
+        return Numbering(data.users, data.items, data.last_interaction_id, live.ref)
 
     async def read_log(self, tenant_id: str) -> TrainingData:
         """The tenant's whole interaction log, weighted and numbered as training reads it."""
@@ -388,13 +406,14 @@ class ModelTrainer:
         self,
         tenant_id: str,
         ref: ModelRef,
-        data: TrainingData,
+        vocabulary: Vocabulary[tuple[str, str]],
         model: ensemble.EnsembleModel | knn.ItemNeighbours,
         items: Iterable[int],
     ) -> None:
-        """Write the lists of ``items``: every source's from an ensemble (a full build),
-        or new sequential lists whose items keep their other lists (an update)."""
-        keys = data.items.keys
+        """Write the lists of ``items`` (numbered by ``vocabulary``): every source's from
+        an ensemble (a full build), or new sequential lists whose items keep their other
+        lists (an update)."""
+        keys = vocabulary.keys
         chosen = list(items)
         full = isinstance(model, ensemble.EnsembleModel)
         sequential = model.sequential if isinstance(model, ensemble.EnsembleModel) else model
