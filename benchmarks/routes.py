@@ -1,0 +1,51 @@
+"""The uncached read routes on a data directory loaded already, without rebuilding.
+
+    python -m benchmarks.routes --data-dir DIR [--entities 100000] [--users 50000]
+                                [--runs 3] [--duration 15] [--clients 16]
+
+Starts the service on DIR (background jobs off, response cache off, one worker) and
+sends similar entities and then user recommendations (hybrid, as
+`benchmarks.uncached.routes` asks for them: users drawn from all of them, entities from
+the most popular tenth) from 16 closed-loop clients, `--runs` times each, printing
+every run: the first runs show a service whose caches and buffer pool are still cold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from benchmarks.foundation import dataset_arguments
+from benchmarks.loadgen import run_load
+from benchmarks.uncached import routes, serve
+
+
+def main() -> None:
+    parser = dataset_arguments(
+        argparse.ArgumentParser(
+            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+    )
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--clients", type=int, default=16)
+    args = parser.parse_args()
+    with serve(args.data_dir, None, background=False) as server:
+        factories = routes(server, args.entities, args.users)
+        for name in ("similar (hybrid)", "user (hybrid)"):
+            for run in range(1, args.runs + 1):
+                load = run_load(
+                    name, "127.0.0.1", server.port, factories[name], args.clients, args.duration
+                )
+                summary = asyncio.run(load).summary()
+                print(
+                    f"{name}, run {run}: {summary['rps']} req/s, p95 {summary['p95_ms']} ms, "
+                    f"p99 {summary['p99_ms']} ms, statuses {summary['statuses']}",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
