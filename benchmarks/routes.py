@@ -7,18 +7,17 @@ Starts the service on DIR (background jobs off, response cache off, one worker) 
 sends similar entities and then user recommendations (hybrid, as
 `benchmarks.uncached.routes` asks for them: users drawn from all of them, entities from
 the most popular tenth) from 16 closed-loop clients, `--runs` times each, printing
-every run: the first runs show a service whose caches and buffer pool are still cold.
+every run (`benchmarks.uncached.measure`: 3 s of warm-up, then `--duration` seconds):
+the first runs show a service whose caches and buffer pool are still cold.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 
 from benchmarks.foundation import dataset_arguments
-from benchmarks.loadgen import run_load
-from benchmarks.uncached import routes, serve
+from benchmarks.uncached import measure, serve
 
 
 def main() -> None:
@@ -33,18 +32,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     args = parser.parse_args()
     with serve(args.data_dir, None, background=False) as server:
-        factories = routes(server, args.entities, args.users)
         for name in ("similar (hybrid)", "user (hybrid)"):
             for run in range(1, args.runs + 1):
-                load = run_load(
-                    name, "127.0.0.1", server.port, factories[name], args.clients, args.duration
-                )
-                summary = asyncio.run(load).summary()
-                print(
-                    f"{name}, run {run}: {summary['rps']} req/s, p95 {summary['p95_ms']} ms, "
-                    f"p99 {summary['p99_ms']} ms, statuses {summary['statuses']}",
-                    flush=True,
-                )
+                print(f"run {run}:", flush=True)
+                measure(server, args, (name,))
 
 
 if __name__ == "__main__":

@@ -38,8 +38,6 @@ def test_an_update_of_the_kept_log_equals_a_full_fit(keep_entries: int) -> None:
         )
     # The grown log is kept as the new version's: the next update starts from it.
     assert model_worker.holds("acme", 4) and not model_worker.holds("acme", 3)
-    model_worker.forget("acme")
-    assert not model_worker.holds("acme", 4)
 
 
 def test_an_update_of_another_version_is_refused_and_keeps_what_is_kept() -> None:
@@ -50,4 +48,3 @@ def test_an_update_of_another_version_is_refused_and_keeps_what_is_kept() -> Non
     with pytest.raises(LookupError):
         model_worker.update("other", 3, 5, random_log(7, 10, 50, 80), CONFIG, 10**9)
     assert model_worker.holds("acme", 3)
-    model_worker.forget("acme")

@@ -54,10 +54,6 @@ def holds(tenant_id: str, version: int) -> bool:
     return found is not None and found.version == version
 
 
-def forget(tenant_id: str) -> None:
-    _kept.pop(tenant_id, None)
-
-
 def build(
     tenant_id: str, version: int, log: InteractionLog, *args: Any, **kwargs: Any
 ) -> tuning.Built:

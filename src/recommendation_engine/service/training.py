@@ -201,8 +201,15 @@ class ModelTrainer:
         if built.tuning is not None:
             what += f" (tuned in {built.tuning.seconds:.1f}s)"
         numbering = Numbering(data.users, data.items, data.last_interaction_id, ref)
-        size = (data.log.n_users, data.log.n_items, len(data.log))
-        return await self._publish(tenant_id, numbering, size, what, started)
+        return await self._publish(
+            tenant_id,
+            numbering,
+            what,
+            started,
+            users=data.log.n_users,
+            items=data.log.n_items,
+            interactions=len(data.log),
+        )
 
     async def _update(self, tenant_id: str, live: ModelInfo) -> ModelInfo | None:
         started = time.perf_counter()
@@ -237,19 +244,28 @@ class ModelTrainer:
                 await model_store.discard(conn, tenant_id, ref)
             raise
         numbering = Numbering(known.users, known.items, new.last_interaction_id, ref)
-        size = (updated.users, updated.items, updated.interactions)
-        what = f"updated ({len(touched)} items changed)"
-        return await self._publish(tenant_id, numbering, size, what, started)
+        return await self._publish(
+            tenant_id,
+            numbering,
+            f"updated ({len(touched)} items changed)",
+            started,
+            users=updated.users,
+            items=updated.items,
+            interactions=updated.interactions,
+        )
 
     async def _publish(
         self,
         tenant_id: str,
         numbering: Numbering,
-        size: tuple[int, int, int],
         what: str,
         started: float,
+        *,
+        users: int,
+        items: int,
+        interactions: int,
     ) -> ModelInfo | None:
-        """Make the version live; ``size``: its users, items and interactions."""
+        """Make the version live, with the size of the log it was trained on."""
         ref = numbering.model
         async with self._pool.acquire() as conn:
             if ref.base == ref.version:
@@ -262,9 +278,9 @@ class ModelTrainer:
                     conn,
                     tenant_id,
                     ref,
-                    users=size[0],
-                    items=size[1],
-                    interactions=size[2],
+                    users=users,
+                    items=items,
+                    interactions=interactions,
                     last_interaction_id=numbering.last_interaction_id,
                 )
                 info = await model_store.live(conn, tenant_id)
