@@ -7,7 +7,7 @@ import pytest
 
 from recommendation_engine.engine import ensemble, hybrid, ranking
 from recommendation_engine.engine import sequential_knn as knn
-from recommendation_engine.engine.ranking import Blend, Contributions
+from recommendation_engine.engine.ranking import Blend, ItemLists
 from recommendation_engine.service.offline_evaluation import RANKED, algorithm_scorers
 from tests.engine.fixtures import attribute_taste, chain_log
 
@@ -68,34 +68,47 @@ def test_ties_are_broken_by_the_callers_keys() -> None:
     assert [keys[r.index][1] for r in ranked] == ["a", "b", "c"]
 
 
-def test_contributions_sum_the_neighbour_lists_as_the_model_scores_a_history() -> None:
+SEQUENTIAL_ONLY = ensemble.BlendWeights(1.0, 0.0, 0.0)
+
+
+def test_a_history_sums_its_neighbour_lists_as_the_model_scores_it() -> None:
     log = chain_log()
     model = knn.fit(log)
+    config = ensemble.EnsembleConfig(sequential=model.config)
     items = np.array([4, 9, 10, 11, 30])
-    weights = knn.profile_weights(np.ones(len(items)), model.config)
-    contributions = Contributions.from_lists([model.neighbours_of(i) for i in items], weights)
+    lists = [ItemLists(model.neighbours_of(i)) for i in items]
+    scored = ranking.score_history(items, np.ones(len(items)), lists, config, SEQUENTIAL_ONLY)
+    expected = knn.score_items(model, items, np.ones(len(items)))
+    positive = np.flatnonzero(expected > 0)
+    np.testing.assert_array_equal(np.sort(scored.items), positive)
     np.testing.assert_allclose(
-        contributions.totals(model.n_items),
-        knn.score_items(model, items, np.ones(len(items))),
-        rtol=1e-6,
+        scored.scores[np.argsort(scored.items)], expected[positive] / expected.max(), rtol=1e-6
     )
-    # entries without a list, or with no weight, add nothing
-    partial = Contributions.from_lists(
-        [None, *(model.neighbours_of(i) for i in items[1:])], np.array([1.0, 0.0, 1, 1, 1])
+    # entries without a list, or with no weight, add nothing and are never named
+    partial = ranking.score_history(
+        items,
+        np.array([1.0, 0.0, 1, 1, 1]),
+        [ItemLists(), *lists[1:]],
+        config,
+        SEQUENTIAL_ONLY,
+        seen=np.array([12]),
     )
-    assert not np.isin(partial.entry, [0, 1]).any()
-    assert partial.totals(model.n_items, leave_out={12}).item(12) == 0.0
+    assert 12 not in partial.items.tolist()
+    named = partial.because(partial.items.tolist())
+    assert named and not {0, 1} & {e for entries in named.values() for e in entries}
 
 
 def test_because_names_the_entries_that_contributed_most() -> None:
     lists = [
-        (np.array([1, 2]), np.array([1.0, 0.1])),
-        (np.array([1, 3]), np.array([0.5, 1.0])),
-        (np.array([1]), np.array([2.0])),
-        (np.array([1]), np.array([0.01])),
+        ItemLists((np.array([1, 2], np.int32), np.array([1.0, 0.1], np.float32))),
+        ItemLists((np.array([1, 3], np.int32), np.array([0.5, 1.0], np.float32))),
+        ItemLists((np.array([1], np.int32), np.array([2.0], np.float32))),
+        ItemLists((np.array([1], np.int32), np.array([0.01], np.float32))),
     ]
-    contributions = Contributions.from_lists(lists, np.ones(4))
-    because = contributions.because([1, 3, None, 99])
+    scored = ranking.score_history(
+        np.array([10, 11, 12, 13]), np.ones(4), lists, ensemble.EnsembleConfig(), SEQUENTIAL_ONLY
+    )
+    because = scored.because([1, 3, None, 99, 1])
     assert because == {1: [2, 0, 1], 3: [1]}  # at most three, the largest first
 
 
@@ -183,3 +196,12 @@ def test_the_best_few_are_the_head_of_the_whole_order_ties_by_item() -> None:
     assert items[whole].tolist() == [2, 7, 3, 12, 30, 40, 1]
     for limit in range(1, 8):
         assert scored.top(limit).tolist() == whole[:limit].tolist()
+
+
+@pytest.mark.parametrize("limit", [1, 10, 99, 499])
+def test_the_best_few_of_many_tied_scores_are_the_head_of_the_whole_order(limit: int) -> None:
+    generator = np.random.default_rng(limit)
+    scores = generator.integers(1, 20, 500) / 20  # many ties
+    items = generator.permutation(10_000)[:500]
+    scored = ranking.Scored(items, scores, scores, np.zeros(500))
+    assert scored.top(limit).tolist() == scored.top()[:limit].tolist()

@@ -15,8 +15,8 @@ for item: a test holds them equal.
 Similar entities (`rank`): an entity's collaborative list and the cosine similarity of its
 content neighbours, blended by `Blend`.
 
-`Contributions.because` names, for each ranked item, the history entries that
-contributed most.
+`Scored.because` names, for each ranked item, the history entries that contributed most.
+The loops over a history's lists are compiled (`engine.list_kernels`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from recommendation_engine.engine import hybrid
+from recommendation_engine.engine import hybrid, list_kernels
 from recommendation_engine.engine.ensemble import BlendWeights, EnsembleConfig, EnsembleModel
 from recommendation_engine.engine.sequential_knn import profile_weights
 
@@ -117,105 +117,6 @@ def rank(
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class Contributions:
-    """What each history entry adds to each neighbour's collaborative score: pair ``j``
-    adds ``scores[j]`` to model item ``items[j]``, on behalf of entry ``entry[j]``."""
-
-    entry: NDArray[np.int32]
-    items: NDArray[np.int32]
-    scores: NDArray[np.float64]
-
-    @classmethod
-    def from_lists(
-        cls,
-        lists: Sequence[tuple[NDArray[np.integer], NDArray[np.floating]] | None],
-        weights: NDArray[np.floating],
-    ) -> Contributions:
-        """The neighbour lists (items, scores) of a history's entries, each scaled by the
-        entry's profile weight; entries without a list or with a weight <= 0 add
-        nothing."""
-        numbers, items, values = [], [], []
-        for number, (found, weight) in enumerate(zip(lists, weights, strict=True)):
-            if found is not None and weight > 0:
-                numbers.append(number)
-                items.append(found[0])
-                values.append(found[1])
-        if not numbers:
-            return cls(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-        lengths = np.fromiter((len(i) for i in items), np.int64, len(items))
-        chosen = np.asarray(numbers, np.int32)
-        entry = np.repeat(chosen, lengths)
-        scores = np.concatenate(values).astype(np.float64)
-        scores *= np.repeat(np.asarray(weights, np.float64)[chosen], lengths)
-        return cls(entry, np.concatenate(items).astype(np.int32, copy=False), scores)
-
-    def only(self, items: Sequence[int]) -> Contributions:
-        """The contributions to ``items``."""
-        if not items or self.items.size == 0:
-            return Contributions(self.entry[:0], self.items[:0], self.scores[:0])
-        size = max(int(self.items.max()), max(items)) + 1
-        mark = np.zeros(size, bool)
-        mark[np.asarray(items, np.int64)] = True
-        keep = mark[self.items]
-        return Contributions(self.entry[keep], self.items[keep], self.scores[keep])
-
-    def scaled(self, factor: float, entries: NDArray[np.integer]) -> Contributions:
-        """Every score times ``factor``, entry ``e`` renamed ``entries[e]``."""
-        return Contributions(
-            np.asarray(entries, np.int32)[self.entry], self.items, self.scores * factor
-        )
-
-    @classmethod
-    def concatenate(cls, parts: Sequence[Contributions]) -> Contributions:
-        if not parts:
-            return cls(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-        return cls(
-            np.concatenate([p.entry for p in parts]),
-            np.concatenate([p.items for p in parts]),
-            np.concatenate([p.scores for p in parts]),
-        )
-
-    def totals(self, n_items: int = 0, leave_out: set[int] | None = None) -> NDArray[np.float64]:
-        """Each model item's summed score, indexed by item number (at least ``n_items``
-        long); 0 for the items of ``leave_out``."""
-        totals = np.bincount(self.items, weights=self.scores, minlength=n_items)
-        if leave_out:
-            totals[[i for i in leave_out if i < totals.size]] = 0.0
-        return totals
-
-    def because(self, items: Sequence[int | None]) -> dict[int, list[int]]:
-        """For each item, the history entries (their positions) that contributed most
-        to it, the largest first, at most `BECAUSE`."""
-        wanted = [i for i in items if i is not None]
-        if not wanted or self.items.size == 0:
-            return {}
-        return self.only(wanted).named()
-
-    def named(self) -> dict[int, list[int]]:
-        """For each item these contributions reach, the entries that contributed most
-        to it, the largest first, at most `BECAUSE`."""
-        if self.items.size == 0:
-            return {}
-        items = self.items.astype(np.int64)
-        entries = self.entry.astype(np.int64)
-        # Each (item, entry) pair's summed score; ties keep the order pairs first occur.
-        width = int(entries.max()) + 1
-        pairs, first, inverse = np.unique(
-            items * width + entries, return_index=True, return_inverse=True
-        )
-        sums = np.bincount(inverse, self.scores, minlength=pairs.size)
-        order = np.lexsort((first, -sums, pairs // width))
-        found: dict[int, list[int]] = {}
-        for item, entry in zip(
-            (pairs // width)[order].tolist(), (pairs % width)[order].tolist(), strict=True
-        ):
-            named = found.setdefault(item, [])
-            if len(named) < BECAUSE:
-                named.append(entry)
-        return found
-
-
 # -- personalised lists from the default model's item lists ----------------------------
 
 SOURCES = ("sequential", "long_term", "content")
@@ -297,38 +198,76 @@ def source_weights(blend: Blend, tuned: BlendWeights) -> BlendWeights:
 
 
 @dataclass(frozen=True, slots=True)
+class Pairs:
+    """What a history's entries add to the items their lists reach, in segments: segment
+    ``g`` is the list of entry ``seg_entry[g]`` for source ``SOURCES[seg_source[g]]``:
+    items ``items[seg_start[g]:seg_start[g + 1]]`` with ``scores`` times
+    ``seg_weight[g]`` (the entry's profile weight). ``scale`` holds the factor that took
+    each source into the blend (0: it took no part)."""
+
+    seg_source: NDArray[np.int8]
+    seg_entry: NDArray[np.int64]
+    seg_start: NDArray[np.int64]
+    seg_weight: NDArray[np.float64]
+    items: NDArray[np.int32]
+    scores: NDArray[np.float64]
+    scale: NDArray[np.float64]
+    n_entries: int
+
+
+@dataclass(frozen=True, slots=True)
 class Scored:
     """A user's candidates: every item some list of their history reaches, unseen, with
-    a positive blended score. ``parts`` holds each source's weighted share of it."""
+    a positive blended score (in no particular order), and each one's collaborative
+    (sequential and long-term) and content shares of it."""
 
     items: NDArray[np.int64]
     scores: NDArray[np.float64]
-    collaborative: NDArray[np.float64]  # the sequential and long-term shares
+    collaborative: NDArray[np.float64]
     content: NDArray[np.float64]
-    # Each source's contributions and the factor that scales them into the blend, and
-    # the history position of each entry they name (for `because`).
-    sources: tuple[tuple[Contributions, float], ...] = ()
+    # The contributions the scores were summed from, and the history position of each
+    # entry they name (for `because`).
+    pairs: Pairs | None = None
     entries: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def because(self, items: Sequence[int | None]) -> dict[int, list[int]]:
-        """`Contributions.because` of the blend, for ``items`` only (the few a request
-        shows: only their contributions are scaled and summed)."""
-        wanted = [i for i in items if i is not None]
-        if not wanted:
+        """For each of ``items``, the history entries (their positions) whose weighted
+        contributions to its blended score sum largest, the largest first, at most
+        `BECAUSE` (ties: the entry that contributed first)."""
+        pairs = self.pairs
+        wanted = list(dict.fromkeys(i for i in items if i is not None and i >= 0))
+        if not wanted or pairs is None:
             return {}
-        picked = [c.only(wanted).scaled(f, self.entries) for c, f in self.sources]
-        return Contributions.concatenate(picked).named()
+        asked = np.asarray(wanted, np.int64)
+        size = max(int(asked.max()), int(pairs.items.max()) if pairs.items.size else 0) + 1
+        named = list_kernels.because(
+            list_kernels.slots(size),
+            asked,
+            pairs.seg_source,
+            pairs.seg_entry,
+            pairs.seg_start,
+            pairs.seg_weight,
+            pairs.items,
+            pairs.scores,
+            pairs.scale,
+            pairs.n_entries,
+            BECAUSE,
+        )
+        positions = self.entries.tolist()
+        found: dict[int, list[int]] = {}
+        for item, row in zip(wanted, named.tolist(), strict=True):
+            if row[0] >= 0:
+                found[item] = [positions[e] for e in row if e >= 0]
+        return found
 
     def top(self, limit: int | None = None) -> NDArray[np.int64]:
         """Positions in ``items`` of the best ``limit`` (all when None), best first, ties
         by item number (as offline evaluation orders a full catalogue)."""
         if limit is None or limit >= self.items.size:
             return np.lexsort((self.items, -self.scores))
-        # The best `limit` and every item tied with the last of them, then ordered.
-        threshold = np.partition(-self.scores, limit - 1)[limit - 1]
-        chosen = np.flatnonzero(-self.scores <= threshold)
-        order = np.lexsort((self.items[chosen], -self.scores[chosen]))
-        return chosen[order][:limit]
+        return list_kernels.top(
+            np.asarray(self.scores, np.float64), np.asarray(self.items, np.int64), limit
+        )
 
     def reason(self, position: int) -> Literal["collaborative", "content"]:
         return (
@@ -367,66 +306,75 @@ def score_history(
     numbers (-1 for an entity the model does not know), ``weights`` their interaction
     weights (entries of weight 0 or less are left out, as training leaves them out),
     ``lists[i]`` the lists of ``items[i]``. Items in ``seen`` are never candidates and
-    do not count in a source's scaling."""
+    do not count in a source's scaling.
+
+    Each source sums the lists of the history's items, weighted by `history_weights`,
+    is scaled by its best unseen item (content then sharpened) and weighed by the
+    blend (`list_kernels.accumulate`)."""
     keep = np.asarray(weights, np.float64) > 0
     entries = np.flatnonzero(keep)
-    items = np.asarray(items, np.int64)[keep]
-    weights = np.asarray(weights, np.float64)[keep]
-    kept_lists = [lists[i] for i in entries]
-    used = {s: blend.of(s) for s in SOURCES if blend.of(s) > 0}
-    total = sum(used.values())
-    parts: dict[str, Contributions] = {}
-    for source in used:
-        entry_weights = history_weights(weights, config, source)
-        if source == "long_term":
-            entry_weights = _first_of_each_item(items, entry_weights)
-        parts[source] = Contributions.from_lists(
-            [
-                found.of(source) if item >= 0 else None
-                for item, found in zip(items, kept_lists, strict=True)
-            ],
-            entry_weights,
-        )
-    # The items reached, found with a dense mark as long as the largest of them, and
-    # each source's sums by bincount: far cheaper than sorting the tens of thousands of
-    # entries a history's lists hold; the arithmetic then runs over the items reached.
-    size = 1 + max((int(c.items.max()) for c in parts.values() if c.items.size), default=-1)
-    mark = np.zeros(size, bool)
-    for contributions in parts.values():
-        mark[contributions.items] = True
-    if seen is not None and len(seen):
-        seen = np.asarray(seen, np.int64)
-        mark[seen[(seen >= 0) & (seen < size)]] = False
-    reached = np.flatnonzero(mark)
-    collaborative = np.zeros(reached.size)
-    content = np.zeros(reached.size)
-    scaled: list[tuple[Contributions, float]] = []
-    for source, contributions in parts.items():
-        sums = np.bincount(contributions.items, contributions.scores, minlength=size)[reached]
-        best = float(sums.max()) if sums.size else 0.0
-        if best <= 0:
+    kept_items = np.asarray(items, np.int64)[keep]
+    kept_weights = np.asarray(weights, np.float64)[keep]
+    kept_lists = [lists[i] for i in entries.tolist()]
+    numbers = kept_items.tolist()
+    used = [blend.of(s) for s in SOURCES]
+    total = sum(w for w in used if w > 0)
+    factors = np.array([w / total if w > 0 else 0.0 for w in used])
+    seg_source: list[int] = []
+    seg_entry: list[int] = []
+    seg_weight: list[float] = []
+    neighbours: list[NDArray[np.integer]] = []
+    scores: list[NDArray[np.floating]] = []
+    for index, source in enumerate(SOURCES):
+        if factors[index] <= 0:
             continue
-        factor = used[source] / total
-        part = np.maximum(sums, 0.0)
-        part /= best
-        if source == "content" and blend.content_sharpness != 1.0:
-            part **= blend.content_sharpness
-        part *= factor
-        if source == "content":
-            content += part
-        else:
-            collaborative += part
-        scaled.append((contributions, factor / best))
-    scores = collaborative + content
-    chosen = np.flatnonzero(scores > 0)
-    return Scored(
-        reached[chosen],
-        scores[chosen],
-        collaborative[chosen],
-        content[chosen],
-        tuple(scaled),
-        entries,
+        entry_weights = history_weights(kept_weights, config, source)
+        if source == "long_term":
+            entry_weights = _first_of_each_item(kept_items, entry_weights)
+        for number, (item, weight) in enumerate(zip(numbers, entry_weights.tolist(), strict=True)):
+            if item < 0 or weight <= 0:
+                continue
+            found = kept_lists[number].of(source)
+            if found is None:
+                continue
+            seg_source.append(index)
+            seg_entry.append(number)
+            seg_weight.append(weight)
+            neighbours.append(found[0])
+            scores.append(found[1])
+    if not neighbours:
+        empty = np.zeros(0)
+        return Scored(np.zeros(0, np.int64), empty, empty, empty)
+    starts = np.zeros(len(neighbours) + 1, np.int64)
+    np.cumsum([len(n) for n in neighbours], out=starts[1:])
+    all_items = np.concatenate(neighbours).astype(np.int32, copy=False)
+    all_scores = np.concatenate(scores).astype(np.float64)
+    left_out = np.zeros(0, np.int64) if seen is None else np.asarray(seen, np.int64)
+    size = int(all_items.max()) + 1 if all_items.size else 0
+    sources = np.asarray(seg_source, np.int8)
+    segment_weights = np.asarray(seg_weight, np.float64)
+    reached, blended, collaborative, content, scale = list_kernels.accumulate(
+        list_kernels.slots(size),
+        sources,
+        starts,
+        segment_weights,
+        all_items,
+        all_scores,
+        left_out,
+        factors,
+        float(blend.content_sharpness),
     )
+    pairs = Pairs(
+        sources,
+        np.asarray(seg_entry, np.int64),
+        starts,
+        segment_weights,
+        all_items,
+        all_scores,
+        scale,
+        len(numbers),
+    )
+    return Scored(reached, blended, collaborative, content, pairs, entries)
 
 
 def _first_of_each_item(

@@ -11,7 +11,7 @@ import asyncpg
 
 from recommendation_engine import metrics
 from recommendation_engine.config import Settings
-from recommendation_engine.engine import ensemble
+from recommendation_engine.engine import ensemble, list_kernels
 from recommendation_engine.service.background import PeriodicJob
 from recommendation_engine.service.entities import EntityService
 from recommendation_engine.service.experiment_serving import ServedRecommendations
@@ -225,6 +225,9 @@ class Services:
         metrics.POOL_IDLE.set(self.pool.get_idle_size())
 
     async def start_background(self) -> None:
+        # The ranking loops are compiled (or loaded from numba's cache) before the first
+        # request, off the event loop.
+        await asyncio.to_thread(list_kernels.warm)
         await self.cache.start()
         if self._pool_report is None:
             self._pool_report = PeriodicJob("pool-gauges", self._report_pool, POOL_REPORT_SECONDS)

@@ -1,0 +1,316 @@
+"""The compiled loops of the ranking pipeline (`engine.ranking`), with numba.
+
+A user's history reaches tens of thousands of (item, score) pairs through its items'
+lists, spread over a catalogue of up to millions of items. These loops sum them in one
+pass with a per-thread scratch index of the catalogue's size (reset after each call, so
+no call pays for the catalogue's size), and pick the best few items without sorting the
+rest. `ranking.score_history` and `ranking.Scored` call them.
+
+Compiled once and cached on disk by numba (about 3 s; loading the cache takes well under
+one): in ``NUMBA_CACHE_DIR`` when set, else next to this file, else in the user's cache
+directory, else (a read-only file system) in the temporary directory. `warm` compiles
+or loads them before the service takes requests.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+
+def _writable(directory: Path) -> bool:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=directory).close()
+    except OSError:
+        return False
+    return True
+
+
+def _choose_cache_dir() -> None:
+    """Where numba keeps the compiled loops, when neither place it looks for by itself
+    (next to this file, the user's cache directory) can be written."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    home_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    if _writable(Path(__file__).parent / "__pycache__") or _writable(home_cache / "numba"):
+        return
+    numba.config.CACHE_DIR = str(Path(tempfile.gettempdir()) / f"numba-cache-{os.getuid()}")
+
+
+_choose_cache_dir()
+
+# Sources, in the order the pipeline adds them (ranking.SOURCES).
+N_SOURCES = 3
+CONTENT = 2
+
+
+class _Scratch(threading.local):
+    """Per thread: the slot of each item in the current call's compact arrays (-1: none)."""
+
+    def __init__(self) -> None:
+        self.slots = np.full(0, -1, np.int32)
+
+
+_scratch = _Scratch()
+
+
+def slots(size: int) -> NDArray[np.int32]:
+    """This thread's scratch index, at least ``size`` long, every entry -1."""
+    found = _scratch.slots
+    if found.size < size:
+        found = _scratch.slots = np.full(max(size, 2 * found.size), -1, np.int32)
+    return found
+
+
+@numba.njit(cache=True, nogil=True)
+def accumulate(  # pragma: no cover - compiled
+    slot: NDArray[np.int32],
+    seg_source: NDArray[np.int8],
+    seg_start: NDArray[np.int64],
+    seg_weight: NDArray[np.float64],
+    items: NDArray[np.int32],
+    scores: NDArray[np.float64],
+    seen: NDArray[np.int64],
+    factors: NDArray[np.float64],
+    sharpness: float,
+) -> tuple[
+    NDArray[np.int64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+]:
+    """Sum each source's segments (``items[seg_start[g]:seg_start[g + 1]]`` scored
+    ``scores * seg_weight[g]``), leave out ``seen``, scale each source by its best item,
+    sharpen content, weigh by ``factors``. Returns the items with a positive score, their
+    scores, collaborative and content shares, and each source's scale (0: not used)."""
+    n_segments = seg_source.size
+    total = seg_start[n_segments]
+    reached = np.empty(total, np.int64)
+    sums = np.empty((N_SOURCES, total))
+    n = 0
+    for g in range(n_segments):
+        s = seg_source[g]
+        w = seg_weight[g]
+        for j in range(seg_start[g], seg_start[g + 1]):
+            item = items[j]
+            k = slot[item]
+            if k < 0:
+                k = n
+                slot[item] = k
+                reached[k] = item
+                for t in range(N_SOURCES):
+                    sums[t, k] = 0.0
+                n += 1
+            sums[s, k] += scores[j] * w
+    left_out = np.zeros(n, np.bool_)
+    for item in seen:
+        if 0 <= item < slot.size and slot[item] >= 0:
+            left_out[slot[item]] = True
+    for k in range(n):
+        slot[reached[k]] = -1
+    # Each source's best unseen sum (0 when it reaches nothing positive).
+    best = np.zeros(N_SOURCES)
+    for k in range(n):
+        if not left_out[k]:
+            for t in range(N_SOURCES):
+                if sums[t, k] > best[t]:
+                    best[t] = sums[t, k]
+    scale = np.zeros(N_SOURCES)
+    for t in range(N_SOURCES):
+        if factors[t] > 0 and best[t] > 0:
+            scale[t] = factors[t] / best[t]
+    sharpen = sharpness != 1.0 and scale[CONTENT] > 0
+    out_items = np.empty(n, np.int64)
+    out_scores = np.empty(n)
+    out_collaborative = np.empty(n)
+    out_content = np.empty(n)
+    c = 0
+    for k in range(n):
+        if left_out[k]:
+            continue
+        collaborative = max(sums[0, k], 0.0) * scale[0] + max(sums[1, k], 0.0) * scale[1]
+        if sharpen:
+            content = (max(sums[CONTENT, k], 0.0) / best[CONTENT]) ** sharpness
+            content *= factors[CONTENT]
+        else:
+            content = max(sums[CONTENT, k], 0.0) * scale[CONTENT]
+        score = collaborative + content
+        if score > 0:
+            out_items[c] = reached[k]
+            out_scores[c] = score
+            out_collaborative[c] = collaborative
+            out_content[c] = content
+            c += 1
+    return out_items[:c], out_scores[:c], out_collaborative[:c], out_content[:c], scale
+
+
+@numba.njit(cache=True, nogil=True)
+def _better(score_a: float, item_a: int, score_b: float, item_b: int) -> bool:  # pragma: no cover
+    return score_a > score_b or (score_a == score_b and item_a < item_b)
+
+
+@numba.njit(cache=True, nogil=True)
+def top(  # pragma: no cover - compiled
+    scores: NDArray[np.float64], items: NDArray[np.int64], limit: int
+) -> NDArray[np.int64]:
+    """Positions of the best ``limit`` scores, best first, ties by item number."""
+    n = scores.size
+    limit = min(limit, n)
+    heap = np.empty(limit, np.int64)  # a min-heap: the worst kept at the root
+    size = 0
+    for p in range(n):
+        if size < limit:
+            heap[size] = p
+            child = size
+            size += 1
+            while child > 0:
+                parent = (child - 1) // 2
+                a, b = heap[child], heap[parent]
+                if _better(scores[b], items[b], scores[a], items[a]):
+                    heap[child], heap[parent] = b, a
+                    child = parent
+                else:
+                    break
+        else:
+            root = heap[0]
+            if not _better(scores[p], items[p], scores[root], items[root]):
+                continue
+            heap[0] = p
+            parent = 0
+            while True:
+                worst = parent
+                for child in (2 * parent + 1, 2 * parent + 2):
+                    if child < size:
+                        a, b = heap[child], heap[worst]
+                        if _better(scores[b], items[b], scores[a], items[a]):
+                            worst = child
+                if worst == parent:
+                    break
+                heap[parent], heap[worst] = heap[worst], heap[parent]
+                parent = worst
+    # Best first: repeatedly take the root (the worst) to the end.
+    out = np.empty(size, np.int64)
+    for end in range(size - 1, -1, -1):
+        out[end] = heap[0]
+        heap[0] = heap[end]
+        parent = 0
+        while True:
+            worst = parent
+            for child in (2 * parent + 1, 2 * parent + 2):
+                if child < end:
+                    a, b = heap[child], heap[worst]
+                    if _better(scores[b], items[b], scores[a], items[a]):
+                        worst = child
+            if worst == parent:
+                break
+            heap[parent], heap[worst] = heap[worst], heap[parent]
+            parent = worst
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def because(  # pragma: no cover - compiled
+    slot: NDArray[np.int32],
+    wanted: NDArray[np.int64],
+    seg_source: NDArray[np.int8],
+    seg_entry: NDArray[np.int64],
+    seg_start: NDArray[np.int64],
+    seg_weight: NDArray[np.float64],
+    items: NDArray[np.int32],
+    scores: NDArray[np.float64],
+    scale: NDArray[np.float64],
+    n_entries: int,
+    limit: int,
+) -> NDArray[np.int64]:
+    """For each of ``wanted`` (distinct items, each below ``slot.size``), the (up to
+    ``limit``) segments' entries whose scaled contributions to it sum largest, largest
+    first, ties by first contribution; -1 pads."""
+    n_wanted = wanted.size
+    for w in range(n_wanted):
+        slot[wanted[w]] = w
+    sums = np.zeros((n_wanted, n_entries))
+    first = np.full((n_wanted, n_entries), -1, np.int64)
+    order = 0
+    for g in range(seg_source.size):
+        factor = scale[seg_source[g]]
+        if factor == 0.0:
+            continue
+        e = seg_entry[g]
+        for j in range(seg_start[g], seg_start[g + 1]):
+            item = items[j]
+            if item < slot.size:
+                w = slot[item]
+                if w >= 0:
+                    sums[w, e] += (scores[j] * seg_weight[g]) * factor
+                    if first[w, e] < 0:
+                        first[w, e] = order
+            order += 1
+    for w in range(n_wanted):
+        slot[wanted[w]] = -1
+    out = np.full((n_wanted, limit), -1, np.int64)
+    for w in range(n_wanted):
+        for r in range(limit):
+            best = -1
+            for e in range(n_entries):
+                if first[w, e] < 0:
+                    continue
+                taken = False
+                for q in range(r):
+                    if out[w, q] == e:
+                        taken = True
+                        break
+                if taken:
+                    continue
+                if (
+                    best < 0
+                    or sums[w, e] > sums[w, best]
+                    or (sums[w, e] == sums[w, best] and first[w, e] < first[w, best])
+                ):
+                    best = e
+            if best < 0:
+                break
+            out[w, r] = best
+    return out
+
+
+def warm() -> None:
+    """Compile (or load from the cache) every loop, before a request needs them."""
+    slot = slots(4)
+    seg_source = np.array([0], np.int8)
+    seg_start = np.array([0, 2], np.int64)
+    seg_weight = np.ones(1)
+    items = np.array([1, 2], np.int32)
+    scores = np.array([1.0, 0.5])
+    found = accumulate(
+        slot,
+        seg_source,
+        seg_start,
+        seg_weight,
+        items,
+        scores,
+        np.zeros(0, np.int64),
+        np.ones(N_SOURCES),
+        1.0,
+    )
+    top(found[1], found[0], 1)
+    because(
+        slot,
+        found[0],
+        seg_source,
+        np.zeros(1, np.int64),
+        seg_start,
+        seg_weight,
+        items,
+        scores,
+        found[4],
+        1,
+        3,
+    )
