@@ -1,7 +1,8 @@
 """Two versions of the code on the same data, in alternating rounds: which is faster.
 
     python -m benchmarks.paired --data-dir DIR [--route "user (hybrid)"] [--rounds 3]
-                                [--duration 10] [--clients 16] [--background on|off]
+                                [--duration 10] [--warm 15] [--clients 16]
+                                [--background on|off]
                                 [--set NAME=VALUE ...] A B
 
 A and B are git revisions (`git archive`), or "." for the working tree. DIR is a loaded
@@ -62,7 +63,9 @@ def measure(data_dir: Path, source: Path | None, args: argparse.Namespace) -> di
     with serve(data_dir, source, args.background == "on", **settings) as server:
         settle(server, args.background == "on")
         factory = routes(server, args.entities, args.users)[args.route]
-        asyncio.run(run_load("warm", "127.0.0.1", server.port, factory, args.clients, 3, 1.0))
+        asyncio.run(
+            run_load("warm", "127.0.0.1", server.port, factory, args.clients, args.warm, 1.0)
+        )
         before, started = cpu_seconds(), time.perf_counter()
         load = run_load(
             args.route, "127.0.0.1", server.port, factory, args.clients, args.duration, 1.0
@@ -94,6 +97,9 @@ def main() -> None:
     parser.add_argument("--route", default="user (hybrid)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument(
+        "--warm", type=float, default=15.0, help="seconds of unmeasured traffic first"
+    )
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--background", choices=("on", "off"), default="on")
     parser.add_argument("--set", action="append", default=[], help="NAME=VALUE for both")

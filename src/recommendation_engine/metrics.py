@@ -77,6 +77,23 @@ MODEL_ENTITIES = Gauge(
 MODEL_USERS = Gauge(
     "model_users", "Users in the live model", ["tenant"], multiprocess_mode="mostrecent"
 )
+ITEM_LIST_READS = Counter(
+    "item_list_reads_total",
+    "Item lists a personalised or similar-entities request needed, by where they were "
+    "found: hit (this replica's item list cache) or miss (read from the database)",
+    ["result"],
+)
+ITEM_LIST_BYTES = Gauge(
+    "item_list_cache_bytes",
+    "Bytes of item lists held by the item list cache (MODEL_CACHE_MAX_BYTES at most)",
+    multiprocess_mode="livesum",
+)
+ITEM_LIST_WARMING = Gauge(
+    "item_list_cache_warming",
+    "Warm-ups of the item list cache in progress (a replica reads the lists of a new "
+    "model base's most popular items after it starts or a full rebuild is published)",
+    multiprocess_mode="livesum",
+)
 RECOMMENDATIONS_SERVED = Counter(
     "recommendations_served_total",
     "Recommendation answers served (cached or computed), by route and algorithm",
@@ -127,6 +144,8 @@ IMPRESSIONS_BUFFERED = Gauge(
 # event too.
 for _outcome in ("delivered", "retrying", "failed"):
     WEBHOOK_DELIVERIES.labels(_outcome)
+for _result in ("hit", "miss"):
+    ITEM_LIST_READS.labels(_result)
 for _stage in ("training", "trending"):
     INTERACTIONS_IGNORED.labels(_stage)
 

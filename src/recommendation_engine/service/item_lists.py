@@ -27,6 +27,7 @@ import asyncpg
 import numpy as np
 from cachetools import LRUCache
 
+from recommendation_engine import metrics
 from recommendation_engine.engine.ranking import NO_LISTS, ItemLists
 from recommendation_engine.storage import model_store
 from recommendation_engine.storage.model_store import ModelInfo
@@ -92,7 +93,9 @@ class ItemListCache:
                 missing.append(item)
             else:
                 found[item] = entry
+        metrics.ITEM_LIST_READS.labels("hit").inc(len(found))
         if missing:
+            metrics.ITEM_LIST_READS.labels("miss").inc(len(missing))
             read = await model_store.item_lists(conn, tenant_id, model.ref, missing)
             # Still the version this replica serves (another request may have moved on).
             keep = current and self._versions.get(tenant_id) == (model.base_version, model.version)
@@ -101,6 +104,7 @@ class ItemListCache:
                 found[item] = lists
                 if keep:
                     self._entries[(tenant_id, model.base_version, item)] = lists
+            metrics.ITEM_LIST_BYTES.set(self.size)
         return found
 
     async def _sync(self, conn: asyncpg.Connection, tenant_id: str, model: ModelInfo) -> bool:
@@ -136,7 +140,13 @@ class ItemListCache:
             return
         task = asyncio.create_task(self._warm(tenant_id, model), name=f"warm-lists-{tenant_id}")
         self._warming.add(task)
-        task.add_done_callback(self._warming.discard)
+        metrics.ITEM_LIST_WARMING.inc()
+        task.add_done_callback(self._warmed)
+
+    def _warmed(self, task: asyncio.Task[None]) -> None:
+        self._warming.discard(task)
+        metrics.ITEM_LIST_WARMING.dec()
+        metrics.ITEM_LIST_BYTES.set(self.size)
 
     async def _warm(self, tenant_id: str, model: ModelInfo) -> None:
         """Read the lists of the base's most popular items while it is still the one
