@@ -72,11 +72,11 @@ def slots(size: int) -> NDArray[np.int32]:
 @numba.njit(cache=True, nogil=True)
 def accumulate(  # pragma: no cover - compiled
     slot: NDArray[np.int32],
-    seg_source: NDArray[np.int8],
-    seg_start: NDArray[np.int64],
-    seg_weight: NDArray[np.float64],
+    block_start: NDArray[np.int64],
+    bounds: NDArray[np.int64],
+    weights: NDArray[np.float64],
     items: NDArray[np.int32],
-    scores: NDArray[np.float64],
+    scores: NDArray[np.floating],
     seen: NDArray[np.int64],
     factors: NDArray[np.float64],
     sharpness: float,
@@ -87,29 +87,36 @@ def accumulate(  # pragma: no cover - compiled
     NDArray[np.float64],
     NDArray[np.float64],
 ]:
-    """Sum each source's segments (``items[seg_start[g]:seg_start[g + 1]]`` scored
-    ``scores * seg_weight[g]``), leave out ``seen``, scale each source by its best item,
-    sharpen content, weigh by ``factors``. Returns the items with a positive score, their
-    scores, collaborative and content shares, and each source's scale (0: not used)."""
-    n_segments = seg_source.size
-    total = seg_start[n_segments]
+    """Sum each source's lists over the blocks (block ``b`` is ``items[block_start[b]:
+    block_start[b + 1]]``, source ``s`` from ``bounds[b, s]`` to ``bounds[b, s + 1]``
+    within it, its scores times ``weights[s, b]``), leave out ``seen``, scale each source
+    by its best item, sharpen content, weigh by ``factors``. Returns the items with a
+    positive score, their scores, collaborative and content shares, and each source's
+    scale (0: not used)."""
+    n_blocks = bounds.shape[0]
+    total = block_start[n_blocks]
     reached = np.empty(total, np.int64)
-    sums = np.empty((N_SOURCES, total))
+    sums = np.empty((total, N_SOURCES))
     n = 0
-    for g in range(n_segments):
-        s = seg_source[g]
-        w = seg_weight[g]
-        for j in range(seg_start[g], seg_start[g + 1]):
-            item = items[j]
-            k = slot[item]
-            if k < 0:
-                k = n
-                slot[item] = k
-                reached[k] = item
-                for t in range(N_SOURCES):
-                    sums[t, k] = 0.0
-                n += 1
-            sums[s, k] += scores[j] * w
+    for s in range(N_SOURCES):
+        if factors[s] <= 0:
+            continue
+        for b in range(n_blocks):
+            w = weights[s, b]
+            if w <= 0:
+                continue
+            base = block_start[b]
+            for j in range(base + bounds[b, s], base + bounds[b, s + 1]):
+                item = items[j]
+                k = slot[item]
+                if k < 0:
+                    k = n
+                    slot[item] = k
+                    reached[k] = item
+                    for t in range(N_SOURCES):
+                        sums[k, t] = 0.0
+                    n += 1
+                sums[k, s] += scores[j] * w
     left_out = np.zeros(n, np.bool_)
     for item in seen:
         if 0 <= item < slot.size and slot[item] >= 0:
@@ -121,8 +128,8 @@ def accumulate(  # pragma: no cover - compiled
     for k in range(n):
         if not left_out[k]:
             for t in range(N_SOURCES):
-                if sums[t, k] > best[t]:
-                    best[t] = sums[t, k]
+                if sums[k, t] > best[t]:
+                    best[t] = sums[k, t]
     scale = np.zeros(N_SOURCES)
     for t in range(N_SOURCES):
         if factors[t] > 0 and best[t] > 0:
@@ -136,12 +143,12 @@ def accumulate(  # pragma: no cover - compiled
     for k in range(n):
         if left_out[k]:
             continue
-        collaborative = max(sums[0, k], 0.0) * scale[0] + max(sums[1, k], 0.0) * scale[1]
+        collaborative = max(sums[k, 0], 0.0) * scale[0] + max(sums[k, 1], 0.0) * scale[1]
         if sharpen:
-            content = (max(sums[CONTENT, k], 0.0) / best[CONTENT]) ** sharpness
+            content = (max(sums[k, CONTENT], 0.0) / best[CONTENT]) ** sharpness
             content *= factors[CONTENT]
         else:
-            content = max(sums[CONTENT, k], 0.0) * scale[CONTENT]
+            content = max(sums[k, CONTENT], 0.0) * scale[CONTENT]
         score = collaborative + content
         if score > 0:
             out_items[c] = reached[k]
@@ -220,39 +227,45 @@ def top(  # pragma: no cover - compiled
 def because(  # pragma: no cover - compiled
     slot: NDArray[np.int32],
     wanted: NDArray[np.int64],
-    seg_source: NDArray[np.int8],
-    seg_entry: NDArray[np.int64],
-    seg_start: NDArray[np.int64],
-    seg_weight: NDArray[np.float64],
+    block_entry: NDArray[np.int64],
+    block_start: NDArray[np.int64],
+    bounds: NDArray[np.int64],
+    weights: NDArray[np.float64],
     items: NDArray[np.int32],
-    scores: NDArray[np.float64],
+    scores: NDArray[np.floating],
     scale: NDArray[np.float64],
     n_entries: int,
     limit: int,
 ) -> NDArray[np.int64]:
     """For each of ``wanted`` (distinct items, each below ``slot.size``), the (up to
-    ``limit``) segments' entries whose scaled contributions to it sum largest, largest
-    first, ties by first contribution; -1 pads."""
+    ``limit``) entries whose scaled contributions to it (blocks as in `accumulate`,
+    block ``b`` on behalf of entry ``block_entry[b]``) sum largest, largest first, ties
+    by first contribution (sources in order, then blocks); -1 pads."""
     n_wanted = wanted.size
     for w in range(n_wanted):
         slot[wanted[w]] = w
     sums = np.zeros((n_wanted, n_entries))
     first = np.full((n_wanted, n_entries), -1, np.int64)
     order = 0
-    for g in range(seg_source.size):
-        factor = scale[seg_source[g]]
+    for s in range(N_SOURCES):
+        factor = scale[s]
         if factor == 0.0:
             continue
-        e = seg_entry[g]
-        for j in range(seg_start[g], seg_start[g + 1]):
-            item = items[j]
-            if item < slot.size:
-                w = slot[item]
-                if w >= 0:
-                    sums[w, e] += (scores[j] * seg_weight[g]) * factor
-                    if first[w, e] < 0:
-                        first[w, e] = order
-            order += 1
+        for b in range(bounds.shape[0]):
+            weight = weights[s, b]
+            if weight <= 0:
+                continue
+            e = block_entry[b]
+            base = block_start[b]
+            for j in range(base + bounds[b, s], base + bounds[b, s + 1]):
+                item = items[j]
+                if item < slot.size:
+                    w = slot[item]
+                    if w >= 0:
+                        sums[w, e] += (scores[j] * weight) * factor
+                        if first[w, e] < 0:
+                            first[w, e] = order
+                order += 1
     for w in range(n_wanted):
         slot[wanted[w]] = -1
     out = np.full((n_wanted, limit), -1, np.int64)
@@ -284,33 +297,17 @@ def because(  # pragma: no cover - compiled
 def warm() -> None:
     """Compile (or load from the cache) every loop, before a request needs them."""
     slot = slots(4)
-    seg_source = np.array([0], np.int8)
-    seg_start = np.array([0, 2], np.int64)
-    seg_weight = np.ones(1)
+    block_start = np.array([0, 2], np.int64)
+    bounds = np.array([[0, 2, 2, 2]], np.int64)
+    weights = np.ones((N_SOURCES, 1))
     items = np.array([1, 2], np.int32)
-    scores = np.array([1.0, 0.5])
-    found = accumulate(
-        slot,
-        seg_source,
-        seg_start,
-        seg_weight,
-        items,
-        scores,
-        np.zeros(0, np.int64),
-        np.ones(N_SOURCES),
-        1.0,
-    )
-    top(found[1], found[0], 1)
-    because(
-        slot,
-        found[0],
-        seg_source,
-        np.zeros(1, np.int64),
-        seg_start,
-        seg_weight,
-        items,
-        scores,
-        found[4],
-        1,
-        3,
-    )
+    for scores in (np.array([1.0, 0.5], np.float32), np.array([1.0, 0.5])):
+        found = accumulate(
+            slot, block_start, bounds, weights, items, scores,
+            np.zeros(0, np.int64), np.ones(N_SOURCES), 1.0,
+        )  # fmt: skip
+        top(found[1], found[0], 1)
+        because(
+            slot, found[0], np.zeros(1, np.int64), block_start, bounds, weights, items,
+            scores, found[4], 1, 3,
+        )  # fmt: skip

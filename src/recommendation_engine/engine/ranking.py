@@ -126,6 +126,16 @@ List = tuple[NDArray[np.integer], NDArray[np.floating]]
 
 
 @dataclass(frozen=True, slots=True)
+class Joined:
+    """An item's lists end to end, for the compiled loops: source ``s`` (in `SOURCES`
+    order) holds ``items[bounds[s]:bounds[s + 1]]`` with ``scores`` the same."""
+
+    items: NDArray[np.int32]
+    scores: NDArray[np.floating]
+    bounds: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
 class ItemLists:
     """One model item's list of each source: (items, scores), or None without one."""
 
@@ -134,10 +144,50 @@ class ItemLists:
     content: List | None = None
     # The content neighbours' plain cosine similarity, in the content list's order.
     content_similarity: NDArray[np.floating] | None = None
+    # The three lists end to end (`built` makes the lists views of it).
+    joined: Joined | None = None
 
     def of(self, source: str) -> List | None:
         found: List | None = getattr(self, source)
         return found
+
+    @classmethod
+    def built(
+        cls,
+        sequential: List | None,
+        long_term: List | None,
+        content: List | None,
+        content_similarity: NDArray[np.floating] | None = None,
+    ) -> ItemLists:
+        """Lists laid end to end once, each source's a view of the whole."""
+        parts = (sequential, long_term, content)
+        if all(part is None for part in parts):
+            return cls(content_similarity=content_similarity)
+        joined = _join(parts)
+        views = [
+            None if part is None else (joined.items[start:end], joined.scores[start:end])
+            for part, start, end in zip(parts, joined.bounds, joined.bounds[1:], strict=False)
+        ]
+        return cls(*views, content_similarity=content_similarity, joined=joined)
+
+    def joined_lists(self) -> Joined | None:
+        """`joined`, or (lists made without `built`) the lists laid end to end now."""
+        if self.joined is not None:
+            return self.joined
+        parts = (self.sequential, self.long_term, self.content)
+        return None if all(part is None for part in parts) else _join(parts)
+
+
+def _join(parts: tuple[List | None, List | None, List | None]) -> Joined:
+    present = [part for part in parts if part is not None]
+    bounds = [0]
+    for part in parts:
+        bounds.append(bounds[-1] + (0 if part is None else len(part[0])))
+    return Joined(
+        np.concatenate([part[0] for part in present]).astype(np.int32, copy=False),
+        np.concatenate([part[1] for part in present]),
+        (bounds[0], bounds[1], bounds[2], bounds[3]),
+    )
 
 
 NO_LISTS = ItemLists()
@@ -161,8 +211,8 @@ class ModelLists:
     def item(self, item: int) -> ItemLists:
         found = self._found.get(item)
         if found is None:
-            rows = {name: _row(matrix, item) for name, matrix in self._sources.items()}
-            found = self._found[item] = ItemLists(**rows)
+            rows = [_row(matrix, item) for matrix in self._sources.values()]
+            found = self._found[item] = ItemLists.built(*rows)
         return found
 
 
@@ -199,18 +249,19 @@ def source_weights(blend: Blend, tuned: BlendWeights) -> BlendWeights:
 
 @dataclass(frozen=True, slots=True)
 class Pairs:
-    """What a history's entries add to the items their lists reach, in segments: segment
-    ``g`` is the list of entry ``seg_entry[g]`` for source ``SOURCES[seg_source[g]]``:
-    items ``items[seg_start[g]:seg_start[g + 1]]`` with ``scores`` times
-    ``seg_weight[g]`` (the entry's profile weight). ``scale`` holds the factor that took
-    each source into the blend (0: it took no part)."""
+    """What a history's entries add to the items their lists reach. Block ``b`` holds
+    the joined lists (`Joined`) of entry ``block_entry[b]``: ``items[block_start[b]:
+    block_start[b + 1]]``, source ``s`` from ``bounds[b, s]`` to ``bounds[b, s + 1]``
+    within it, each score times ``weights[s, b]`` (the entry's profile weight for the
+    source, 0: left out). ``scale`` holds the factor that took each source into the
+    blend (0: it took no part)."""
 
-    seg_source: NDArray[np.int8]
-    seg_entry: NDArray[np.int64]
-    seg_start: NDArray[np.int64]
-    seg_weight: NDArray[np.float64]
+    block_entry: NDArray[np.int64]
+    block_start: NDArray[np.int64]
+    bounds: NDArray[np.int64]
+    weights: NDArray[np.float64]
     items: NDArray[np.int32]
-    scores: NDArray[np.float64]
+    scores: NDArray[np.floating]
     scale: NDArray[np.float64]
     n_entries: int
 
@@ -243,10 +294,10 @@ class Scored:
         named = list_kernels.because(
             list_kernels.slots(size),
             asked,
-            pairs.seg_source,
-            pairs.seg_entry,
-            pairs.seg_start,
-            pairs.seg_weight,
+            pairs.block_entry,
+            pairs.block_start,
+            pairs.bounds,
+            pairs.weights,
             pairs.items,
             pairs.scores,
             pairs.scale,
@@ -315,49 +366,49 @@ def score_history(
     entries = np.flatnonzero(keep)
     kept_items = np.asarray(items, np.int64)[keep]
     kept_weights = np.asarray(weights, np.float64)[keep]
-    kept_lists = [lists[i] for i in entries.tolist()]
-    numbers = kept_items.tolist()
     used = [blend.of(s) for s in SOURCES]
     total = sum(w for w in used if w > 0)
     factors = np.array([w / total if w > 0 else 0.0 for w in used])
-    seg_source: list[int] = []
-    seg_entry: list[int] = []
-    seg_weight: list[float] = []
+    profile = np.zeros((len(SOURCES), kept_items.size))
+    for index, source in enumerate(SOURCES):
+        if factors[index] > 0:
+            profile[index] = history_weights(kept_weights, config, source)
+            if source == "long_term":
+                profile[index] = _first_of_each_item(kept_items, profile[index])
+    block_entry: list[int] = []
     neighbours: list[NDArray[np.integer]] = []
     scores: list[NDArray[np.floating]] = []
-    for index, source in enumerate(SOURCES):
-        if factors[index] <= 0:
+    bounds: list[tuple[int, int, int, int]] = []
+    for number, (item, entry) in enumerate(zip(kept_items.tolist(), entries.tolist(), strict=True)):
+        if item < 0:
             continue
-        entry_weights = history_weights(kept_weights, config, source)
-        if source == "long_term":
-            entry_weights = _first_of_each_item(kept_items, entry_weights)
-        for number, (item, weight) in enumerate(zip(numbers, entry_weights.tolist(), strict=True)):
-            if item < 0 or weight <= 0:
-                continue
-            found = kept_lists[number].of(source)
-            if found is None:
-                continue
-            seg_source.append(index)
-            seg_entry.append(number)
-            seg_weight.append(weight)
-            neighbours.append(found[0])
-            scores.append(found[1])
-    if not neighbours:
+        joined = lists[entry].joined_lists()
+        if joined is None:
+            continue
+        block_entry.append(number)
+        neighbours.append(joined.items)
+        scores.append(joined.scores)
+        bounds.append(joined.bounds)
+    all_items = (
+        np.concatenate(neighbours).astype(np.int32, copy=False)
+        if neighbours
+        else np.zeros(0, np.int32)
+    )
+    if not all_items.size:
         empty = np.zeros(0)
         return Scored(np.zeros(0, np.int64), empty, empty, empty)
     starts = np.zeros(len(neighbours) + 1, np.int64)
     np.cumsum([len(n) for n in neighbours], out=starts[1:])
-    all_items = np.concatenate(neighbours).astype(np.int32, copy=False)
-    all_scores = np.concatenate(scores).astype(np.float64)
+    all_scores = np.concatenate(scores)
+    blocks = np.asarray(block_entry, np.int64)
+    block_bounds = np.asarray(bounds, np.int64)
+    block_weights = np.ascontiguousarray(profile[:, blocks])
     left_out = np.zeros(0, np.int64) if seen is None else np.asarray(seen, np.int64)
-    size = int(all_items.max()) + 1 if all_items.size else 0
-    sources = np.asarray(seg_source, np.int8)
-    segment_weights = np.asarray(seg_weight, np.float64)
     reached, blended, collaborative, content, scale = list_kernels.accumulate(
-        list_kernels.slots(size),
-        sources,
+        list_kernels.slots(int(all_items.max()) + 1),
         starts,
-        segment_weights,
+        block_bounds,
+        block_weights,
         all_items,
         all_scores,
         left_out,
@@ -365,14 +416,14 @@ def score_history(
         float(blend.content_sharpness),
     )
     pairs = Pairs(
-        sources,
-        np.asarray(seg_entry, np.int64),
+        blocks,
         starts,
-        segment_weights,
+        block_bounds,
+        block_weights,
         all_items,
         all_scores,
         scale,
-        len(numbers),
+        kept_items.size,
     )
     return Scored(reached, blended, collaborative, content, pairs, entries)
 

@@ -53,9 +53,9 @@ def _size(lists: ItemLists) -> int:
 
 
 def unpacked(packed: model_store.PackedLists) -> ItemLists:
-    """Stored lists as arrays (views of the bytes read)."""
+    """Stored lists as arrays, laid end to end (`ItemLists.built`)."""
     neighbours, scores, long_neighbours, long_scores, near, near_scores, similar = packed
-    return ItemLists(
+    return ItemLists.built(
         model_store.unpack(neighbours, scores),
         model_store.unpack(long_neighbours, long_scores or b"") if long_neighbours else None,
         model_store.unpack(near, near_scores or b"") if near else None,
