@@ -264,6 +264,7 @@ class Pairs:
     scores: NDArray[np.floating]
     scale: NDArray[np.float64]
     n_entries: int
+    size: int  # one more than the largest item reached
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +291,7 @@ class Scored:
         if not wanted or pairs is None:
             return {}
         asked = np.asarray(wanted, np.int64)
-        size = max(int(asked.max()), int(pairs.items.max()) if pairs.items.size else 0) + 1
+        size = max(int(asked.max()) + 1, pairs.size)
         named = list_kernels.because(
             list_kernels.slots(size),
             asked,
@@ -404,8 +405,9 @@ def score_history(
     block_bounds = np.asarray(bounds, np.int64)
     block_weights = np.ascontiguousarray(profile[:, blocks])
     left_out = np.zeros(0, np.int64) if seen is None else np.asarray(seen, np.int64)
+    size = int(all_items.max()) + 1
     reached, blended, collaborative, content, scale = list_kernels.accumulate(
-        list_kernels.slots(int(all_items.max()) + 1),
+        list_kernels.slots(size),
         starts,
         block_bounds,
         block_weights,
@@ -424,6 +426,7 @@ def score_history(
         all_scores,
         scale,
         kept_items.size,
+        size,
     )
     return Scored(reached, blended, collaborative, content, pairs, entries)
 
