@@ -165,6 +165,29 @@ def _better(score_a: float, item_a: int, score_b: float, item_b: int) -> bool:  
 
 
 @numba.njit(cache=True, nogil=True)
+def _sift_down(  # pragma: no cover - compiled
+    heap: NDArray[np.int64],
+    size: int,
+    scores: NDArray[np.float64],
+    items: NDArray[np.int64],
+) -> None:
+    """Move the root of a min-heap (the worst kept at the root) of ``size`` positions
+    down to its place."""
+    parent = 0
+    while True:
+        worst = parent
+        for child in (2 * parent + 1, 2 * parent + 2):
+            if child < size:
+                a, b = heap[child], heap[worst]
+                if _better(scores[b], items[b], scores[a], items[a]):
+                    worst = child
+        if worst == parent:
+            return
+        heap[parent], heap[worst] = heap[worst], heap[parent]
+        parent = worst
+
+
+@numba.njit(cache=True, nogil=True)
 def top(  # pragma: no cover - compiled
     scores: NDArray[np.float64], items: NDArray[np.int64], limit: int
 ) -> NDArray[np.int64]:
@@ -188,38 +211,15 @@ def top(  # pragma: no cover - compiled
                     break
         else:
             root = heap[0]
-            if not _better(scores[p], items[p], scores[root], items[root]):
-                continue
-            heap[0] = p
-            parent = 0
-            while True:
-                worst = parent
-                for child in (2 * parent + 1, 2 * parent + 2):
-                    if child < size:
-                        a, b = heap[child], heap[worst]
-                        if _better(scores[b], items[b], scores[a], items[a]):
-                            worst = child
-                if worst == parent:
-                    break
-                heap[parent], heap[worst] = heap[worst], heap[parent]
-                parent = worst
+            if _better(scores[p], items[p], scores[root], items[root]):
+                heap[0] = p
+                _sift_down(heap, size, scores, items)
     # Best first: repeatedly take the root (the worst) to the end.
     out = np.empty(size, np.int64)
     for end in range(size - 1, -1, -1):
         out[end] = heap[0]
         heap[0] = heap[end]
-        parent = 0
-        while True:
-            worst = parent
-            for child in (2 * parent + 1, 2 * parent + 2):
-                if child < end:
-                    a, b = heap[child], heap[worst]
-                    if _better(scores[b], items[b], scores[a], items[a]):
-                        worst = child
-            if worst == parent:
-                break
-            heap[parent], heap[worst] = heap[worst], heap[parent]
-            parent = worst
+        _sift_down(heap, end, scores, items)
     return out
 
 
@@ -237,10 +237,11 @@ def because(  # pragma: no cover - compiled
     n_entries: int,
     limit: int,
 ) -> NDArray[np.int64]:
-    """For each of ``wanted`` (distinct items, each below ``slot.size``), the (up to
-    ``limit``) entries whose scaled contributions to it (blocks as in `accumulate`,
-    block ``b`` on behalf of entry ``block_entry[b]``) sum largest, largest first, ties
-    by first contribution (sources in order, then blocks); -1 pads."""
+    """For each of ``wanted`` (distinct items), the (up to ``limit``) entries whose
+    scaled contributions to it (blocks as in `accumulate`, block ``b`` on behalf of entry
+    ``block_entry[b]``) sum largest, largest first, ties by first contribution (sources
+    in order, then blocks); -1 pads. ``slot`` is longer than every item of ``wanted``
+    and ``items``."""
     n_wanted = wanted.size
     for w in range(n_wanted):
         slot[wanted[w]] = w
@@ -258,13 +259,11 @@ def because(  # pragma: no cover - compiled
             e = block_entry[b]
             base = block_start[b]
             for j in range(base + bounds[b, s], base + bounds[b, s + 1]):
-                item = items[j]
-                if item < slot.size:
-                    w = slot[item]
-                    if w >= 0:
-                        sums[w, e] += (scores[j] * weight) * factor
-                        if first[w, e] < 0:
-                            first[w, e] = order
+                w = slot[items[j]]
+                if w >= 0:
+                    sums[w, e] += (scores[j] * weight) * factor
+                    if first[w, e] < 0:
+                        first[w, e] = order
                 order += 1
     for w in range(n_wanted):
         slot[wanted[w]] = -1
