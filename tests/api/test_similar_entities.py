@@ -65,6 +65,22 @@ def test_hybrid_exclude_and_filters(catalogue: httpx.Client) -> None:
     )
 
 
+def test_filters_keep_the_scores_of_what_they_keep(catalogue: httpx.Client) -> None:
+    """Each source is scaled by the best candidate the entity's lists offer, whatever the
+    request's filters keep: a filtered list is the unfiltered one, thinned."""
+    every = catalogue.get(f"{URL}/m3", params={"count": 20}).json()["recommendations"]
+    dramas = catalogue.get(f"{URL}/m3", params={"count": 20, "filter.genre": "drama"}).json()
+    assert dramas["recommendations"] == [r for r in every if r["attributes"]["genre"] == "drama"]
+
+
+def test_deleted_neighbours_make_way_for_the_next(catalogue: httpx.Client) -> None:
+    before = ids(catalogue.get(f"{URL}/m3", params={"count": 3}).json())
+    assert catalogue.delete(f"/api/v1/entities/{before[0]}").status_code == 204
+    after = ids(catalogue.get(f"{URL}/m3", params={"count": 3}).json())
+    longer = ids(catalogue.get(f"{URL}/m3", params={"count": 4}).json())
+    assert before[0] not in after and after[:2] == before[1:] and after == longer[:3]
+
+
 def test_unknown_and_ambiguous_entities(catalogue: httpx.Client) -> None:
     assert_error(catalogue.get(f"{URL}/missing"), 404, "not_found")
     make_entity(catalogue, "m1", "book", genre="drama")

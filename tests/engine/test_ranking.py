@@ -205,3 +205,39 @@ def test_the_best_few_of_many_tied_scores_are_the_head_of_the_whole_order(limit:
     items = generator.permutation(10_000)[:500]
     scored = ranking.Scored(items, scores, scores, np.zeros(500))
     assert scored.top(limit).tolist() == scored.top()[:limit].tolist()
+
+
+SEQUENTIAL = (np.array([5, 3, 9, 4, 8, 2]), np.array([6.0, 5.0, 4.0, 3.0, 2.0, 1.0]))
+SIMILAR = (np.array([7, 3, 5, 6, 1]), np.array([0.9, 0.2, 0.8, 0.95, 0.6]))
+
+
+def test_similar_offers_leave_the_entity_out_and_hold_the_depth() -> None:
+    offered = ranking.offer_similar(5, SEQUENTIAL, SIMILAR, 0.5, 2, Blend("hybrid", 0.5, 0.5))
+    # the first two sequential entries after the entity itself (5); the two most similar
+    # content neighbours at or above the threshold, the entity left out
+    assert set(offered.items.tolist()) == {3, 9, 6, 7}
+    scores = offered.blended.scores[offered.order]
+    assert np.all(np.diff(scores) <= 0) and np.all(scores > 0)
+    assert offered.order.size == offered.items.size
+
+
+def test_similar_scores_do_not_depend_on_the_depth() -> None:
+    """Deeper offers (when filters thin the first ones out) add candidates: each source
+    is still scaled by its best offer, so the first candidates keep their scores."""
+    blend = Blend("hybrid", 0.6, 0.4)
+    shallow = ranking.offer_similar(None, SEQUENTIAL, SIMILAR, 0.5, 2, blend)
+    deep = ranking.offer_similar(None, SEQUENTIAL, SIMILAR, 0.5, 6, blend)
+    deep_scores = dict(zip(deep.items.tolist(), deep.blended.scores.tolist(), strict=True))
+    for item, score in zip(shallow.items.tolist(), shallow.blended.scores.tolist(), strict=True):
+        assert deep_scores[item] == pytest.approx(score)
+
+
+def test_similar_content_scores_are_cosine_similarities_above_the_threshold() -> None:
+    offered = ranking.offer_similar(
+        None, SEQUENTIAL, SIMILAR, 0.5, 10, Blend("content_based"), cosine={9: 0.7, 4: 0.1}
+    )
+    scores = dict(zip(offered.items.tolist(), offered.blended.scores.tolist(), strict=True))
+    assert scores[7] == pytest.approx(0.9) and scores[6] == pytest.approx(0.95)
+    assert scores[9] == pytest.approx(0.7)  # a collaborative neighbour's known similarity
+    assert scores[4] == 0.0 and scores[3] == 0.0  # below the threshold
+    assert {int(offered.items[p]) for p in offered.order} == {7, 5, 6, 1, 9}

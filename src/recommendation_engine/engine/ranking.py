@@ -12,8 +12,8 @@ content sharpened, and the sources are added by `source_weights` (the tuned blen
 request's). This is `ensemble.score_items` computed from lists instead of matrices, item
 for item: a test holds them equal.
 
-Similar entities (`rank`): an entity's collaborative list and the cosine similarity of its
-content neighbours, blended by `Blend`.
+Similar entities (`offer_similar`): an entity's collaborative list and the cosine
+similarity of its content neighbours, blended by `Blend` (`blended`).
 
 `Scored.because` names, for each ranked item, the history entries that contributed most.
 The loops over a history's lists are compiled (`engine.list_kernels`).
@@ -76,6 +76,39 @@ class Ranked:
     reason: Literal["collaborative", "content"]
 
 
+@dataclass(frozen=True, slots=True)
+class Blended:
+    """Each candidate's blended score and each source's weighted part of it."""
+
+    scores: NDArray[np.float64]
+    collaborative: NDArray[np.float64]
+    content: NDArray[np.float64]
+
+    def reason(self, index: int) -> Literal["collaborative", "content"]:
+        """The source that contributed more to a candidate's score."""
+        return "collaborative" if self.collaborative[index] >= self.content[index] else "content"
+
+
+def blended(
+    collaborative: NDArray[np.float64], content: NDArray[np.float64], blend: Blend
+) -> Blended:
+    """The candidates' scores (``collaborative`` and ``content`` hold each candidate's
+    score from each source, 0 where a source has none). Hybrid scales each source by its
+    best candidate, sharpens content and weighs them; collaborative and content-based
+    rank by their own source's scores."""
+    collaborative = np.nan_to_num(np.asarray(collaborative, np.float64), neginf=0.0)
+    content = np.nan_to_num(np.asarray(content, np.float64), neginf=0.0)
+    if blend.algorithm == "collaborative":
+        return Blended(collaborative, collaborative, np.zeros_like(content))
+    if blend.algorithm == "content_based":
+        return Blended(content, np.zeros_like(collaborative), content)
+    assert blend.collaborative_weight is not None and blend.content_weight is not None
+    collaborative_part, content_part = hybrid.components(
+        collaborative, content, blend.collaborative_weight, blend.content_weight
+    )
+    return Blended(collaborative_part + content_part, collaborative_part, content_part)
+
+
 def rank(
     collaborative: NDArray[np.float64],
     content: NDArray[np.float64],
@@ -83,38 +116,81 @@ def rank(
     count: int,
     ties: Sequence[Hashable] | None = None,
 ) -> list[Ranked]:
-    """The best ``count`` candidates with a positive score, best first.
-
-    ``collaborative`` and ``content`` hold each candidate's score from each source (0
-    where a source has none); ``ties`` orders candidates of equal score (by default
-    their position). Hybrid scores each source scaled by its best candidate, content
-    sharpened, weighted; the reason is the source that contributed more."""
-    collaborative = np.nan_to_num(np.asarray(collaborative, np.float64), neginf=0.0)
-    content = np.nan_to_num(np.asarray(content, np.float64), neginf=0.0)
-    if blend.algorithm == "collaborative":
-        scores, collaborative_part, content_part = (
-            collaborative,
-            collaborative,
-            np.zeros_like(content),
-        )
-    elif blend.algorithm == "content_based":
-        scores, collaborative_part, content_part = content, np.zeros_like(collaborative), content
-    else:
-        assert blend.collaborative_weight is not None and blend.content_weight is not None
-        collaborative_part, content_part = hybrid.components(
-            collaborative, content, blend.collaborative_weight, blend.content_weight
-        )
-        scores = collaborative_part + content_part
+    """The best ``count`` candidates with a positive `blended` score, best first;
+    ``ties`` orders candidates of equal score (by default their position)."""
+    scored = blended(collaborative, content, blend)
+    scores = scored.scores
     keys = ties if ties is not None else range(len(scores))
     order = sorted(np.flatnonzero(scores > 0).tolist(), key=lambda i: (-scores[i], keys[i]))
-    return [
-        Ranked(
-            i,
-            float(scores[i]),
-            "collaborative" if collaborative_part[i] >= content_part[i] else "content",
+    return [Ranked(i, float(scores[i]), scored.reason(i)) for i in order[:count]]
+
+
+# -- similar entities from an entity's lists -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Offered:
+    """The candidates an entity's lists offer to its similar list, scored: model
+    ``items`` (negative numbers stand for entities found outside the model), their
+    `Blended` scores, and ``order``, the positions with a positive score, best first."""
+
+    items: NDArray[np.int64]
+    blended: Blended
+    order: NDArray[np.intp]
+
+
+def offer_similar(
+    source: int | None,
+    sequential: List | None,
+    similar: tuple[NDArray[np.integer], NDArray[np.floating]] | None,
+    threshold: float,
+    depth: int,
+    blend: Blend,
+    searched: dict[int, float] | None = None,
+    cosine: dict[int, float] | None = None,
+) -> Offered:
+    """What an entity's lists offer to its similar list: the first ``depth`` entries of
+    its ``sequential`` list (collaborative scores) and of its content neighbours
+    (``similar``: items and their cosine similarity) at least ``threshold`` similar, most
+    similar first, the entity ``source`` itself left out; and the ``searched`` items
+    (found by vector search, with their similarity). ``cosine`` gives the similarity of
+    other items, for their content score when they are offered. Each source is scaled by
+    its best offer, so a candidate's score does not depend on which others the request's
+    filters keep."""
+    collaborative: dict[int, float] = {}
+    if sequential is not None:
+        neighbours, scores = sequential
+        keep = neighbours != source if source is not None else slice(None)
+        collaborative = dict(
+            zip(
+                neighbours[keep][:depth].tolist(),
+                scores[keep][:depth].astype(np.float64).tolist(),
+                strict=True,
+            )
         )
-        for i in order[:count]
-    ]
+    similarity = dict(cosine or {})  # every known similarity, for the content scores
+    offered = dict.fromkeys(collaborative)
+    if similar is not None:
+        near, near_similarity = similar
+        similarity.update(
+            zip(near.tolist(), near_similarity.astype(np.float64).tolist(), strict=True)
+        )
+        passing = (near_similarity >= threshold) & (near != source if source is not None else True)
+        best = np.argsort(-near_similarity[passing], kind="stable")[:depth]
+        offered.update(dict.fromkeys(near[passing][best].tolist()))
+    for item, value in (searched or {}).items():
+        if value >= threshold:
+            similarity[item] = value
+            offered[item] = None
+    items = np.fromiter(offered, np.int64, len(offered))
+    content = [similarity.get(i, 0.0) for i in offered]
+    scored = blended(
+        np.array([collaborative.get(i, 0.0) for i in offered], np.float64),
+        np.array([value if value >= threshold else 0.0 for value in content], np.float64),
+        blend,
+    )
+    positive = np.flatnonzero(scored.scores > 0)
+    return Offered(items, scored, positive[np.argsort(-scored.scores[positive], kind="stable")])
 
 
 # -- personalised lists from the default model's item lists ----------------------------

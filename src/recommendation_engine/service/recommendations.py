@@ -557,101 +557,165 @@ class RecommendationService:
             lists = NO_LISTS
             if item is not None and model is not None:
                 lists = (await self._lists.lists(conn, tenant_id, model, [item]))[item]
-            want = hybrid.per_source(count)
             source_key = (entity_type, query.entity_id)
-
-            def unwanted(c: Candidate) -> bool:
-                return c.entity_id in query.exclude or (c.entity_type, c.entity_id) == source_key
-
-            # Content neighbours come with their cosine similarity stored beside them.
-            # The entity's vector is read only without that: the database computes the
-            # similarities for a model built before they were stored, and searches the
-            # vectors for an entity without content neighbours.
-            vector = None
-            content_lists = lists.content if blend.uses_content else None
-            if blend.uses_content and has_vector and lists.content_similarity is None:
-                found_vectors = await queries.feature_vectors(conn, tenant_id, [source_key])
-                vector = found_vectors.get(source_key)  # None if it changed meanwhile
-                if vector is not None and not np.any(vector):
-                    vector = None  # a zero vector is like none
-            orders = []
-            if blend.uses_collaborative and lists.sequential is not None:
-                orders.append(lists.sequential[0])
-            stored: dict[int, float] = {}
-            if content_lists is not None:
-                near, similarity = content_lists[0], lists.content_similarity
-                if similarity is not None:
-                    passing = similarity >= threshold
-                    by_similarity = np.argsort(-similarity[passing], kind="stable")
-                    orders.append(near[passing][by_similarity])
-                    stored = dict(zip(near.tolist(), similarity.tolist(), strict=True))
-                elif vector is not None:
-                    orders.append(near)
-            candidates = await _gather(
-                conn,
-                tenant_id,
-                ref,
-                orders,
-                vector if not stored else None,
-                query.result_type,
-                query.filters,
-                want,
-                unwanted,
-            )
-            if content_lists is None and vector is not None:
-                searched = await vectors.nearest(
-                    conn,
-                    tenant_id,
-                    vector,
-                    want,
-                    entity_type=query.result_type,
-                    exclude_ids=sorted(query.exclude | {query.entity_id}),
-                    min_similarity=threshold,
-                    filters=query.filters,
-                    model=ref,
+            sequential = lists.sequential if blend.uses_collaborative else None
+            similar = None
+            # Entities read so far, by model item (None: gone, of another type, or not
+            # matching the filters); entities found outside the model get negative numbers.
+            read: dict[int, Candidate | None] = {}
+            searched: dict[int, float] = {}
+            cosine: dict[int, float] = {}
+            if blend.uses_content:
+                # Content neighbours come with their cosine similarity stored beside them.
+                # The entity's vector is read only without that: the database computes
+                # the similarities for a model built before they were stored, and
+                # searches the vectors for an entity without content neighbours.
+                if lists.content is not None and lists.content_similarity is not None:
+                    similar = (lists.content[0], lists.content_similarity)
+                elif has_vector:
+                    vector = (await queries.feature_vectors(conn, tenant_id, [source_key])).get(
+                        source_key
+                    )  # None if it changed meanwhile
+                    if vector is not None and np.any(vector):
+                        similar, searched, cosine = await self._similar_by_vector(
+                            conn, tenant_id, query, ref, count, threshold, lists, vector, read
+                        )
+            chosen: list[tuple[int, Candidate]] = []
+            depth = hybrid.per_source(count)
+            parts = [part for part in (sequential, similar) if part is not None]
+            longest = max((len(part[0]) for part in parts), default=0)
+            while True:
+                offered = ranking.offer_similar(
+                    item, sequential, similar, threshold, depth, blend, searched, cosine
                 )
-                known = {(c.entity_type, c.entity_id) for c in candidates}
-                candidates += [
-                    c for c in _as_candidates(searched) if (c.entity_type, c.entity_id) not in known
-                ]
-        collaborative: dict[int, float] = {}
-        if blend.uses_collaborative and lists.sequential is not None:
-            neighbours, scores = lists.sequential
-            collaborative = dict(
-                zip(neighbours.tolist(), scores.astype(float).tolist(), strict=True)
-            )
-        similarities = [
-            stored.get(c.item, 0.0) if stored and c.item is not None else c.similarity
-            for c in candidates
-        ]
-        content_scores = np.array(
-            [
-                s if blend.uses_content and s is not None and s >= threshold else 0.0
-                for s in similarities
-            ]
-        )
-        ranked = ranking.rank(
-            np.array(
-                [collaborative.get(c.item, 0.0) if c.item is not None else 0.0 for c in candidates]
-            ),
-            content_scores,
-            blend,
-            count,
-            [(c.entity_type, c.entity_id) for c in candidates],
-        )
+                chosen = await self._read_in_order(
+                    conn, tenant_id, query, count, ref, offered, read, source_key
+                )
+                if len(chosen) >= count or depth >= longest:
+                    break
+                depth *= 4  # filters thinned the offers out: the lists offer more
         source = {"entity_type": entity_type, "entity_id": query.entity_id}
         recommendations = [
             Recommendation(
-                candidates[r.index].entity_type,
-                candidates[r.index].entity_id,
-                r.score,
-                r.reason,
+                candidate.entity_type,
+                candidate.entity_id,
+                float(offered.blended.scores[position]),
+                offered.blended.reason(position),
                 [source],
-                candidates[r.index].attributes,
+                candidate.attributes,
             )
-            for r in ranked
+            for position, candidate in chosen[:count]
         ]
         return entity_type, recommendations, item is None
+
+    async def _similar_by_vector(
+        self,
+        conn: asyncpg.Connection,
+        tenant_id: str,
+        query: SimilarQuery,
+        model: ModelRef,
+        count: int,
+        threshold: float,
+        lists: ranking.ItemLists,
+        vector: np.ndarray,
+        read: dict[int, Candidate | None],
+    ) -> tuple[tuple[np.ndarray, np.ndarray] | None, dict[int, float], dict[int, float]]:
+        """Content candidates from the entity's ``vector``, for `ranking.offer_similar`:
+        its content neighbours' similarities computed by the database (a model built
+        before they were stored), or, without content neighbours, the nearest entities
+        by vector search and the similarity of its collaborative neighbours. Every entity
+        read is kept in ``read``."""
+        if lists.content is not None:
+            near = lists.content[0]
+            found = await queries.candidates(
+                conn, tenant_id, model, near.tolist(), vector, query.result_type, query.filters
+            )
+            by_item = {c.item: c for c in found}
+            for neighbour in near.tolist():
+                read[neighbour] = by_item.get(neighbour)
+            cosine = np.array(
+                [_similarity(by_item.get(neighbour)) for neighbour in near.tolist()], np.float64
+            )
+            return (near, cosine), {}, {}
+        searched = await vectors.nearest(
+            conn,
+            tenant_id,
+            vector,
+            hybrid.per_source(count),
+            entity_type=query.result_type,
+            exclude_ids=sorted(query.exclude | {query.entity_id}),
+            min_similarity=threshold,
+            filters=query.filters,
+            model=model,
+        )
+        found_by_search: dict[int, float] = {}
+        similarity: dict[int, float] = {}
+        if lists.sequential is not None:
+            neighbours = lists.sequential[0].tolist()
+            found = await queries.candidates(
+                conn, tenant_id, model, neighbours, vector, query.result_type, query.filters
+            )
+            by_item = {c.item: c for c in found}
+            for neighbour in neighbours:
+                read[neighbour] = by_item.get(neighbour)
+                similarity[neighbour] = _similarity(by_item.get(neighbour))
+        for n, neighbour in enumerate(searched):
+            number = neighbour.item if neighbour.item is not None else -1 - n
+            read[number] = Candidate(
+                number,
+                neighbour.entity_type,
+                neighbour.entity_id,
+                neighbour.similarity,
+                neighbour.attributes,
+            )
+            found_by_search[number] = neighbour.similarity
+        return None, found_by_search, similarity
+
+    async def _read_in_order(
+        self,
+        conn: asyncpg.Connection,
+        tenant_id: str,
+        query: SimilarQuery,
+        count: int,
+        model: ModelRef,
+        offered: ranking.Offered,
+        read: dict[int, Candidate | None],
+        source_key: tuple[str, str],
+    ) -> list[tuple[int, Candidate]]:
+        """The best ``count`` offered candidates (positions in ``offered``) whose entities
+        exist, have the requested type and attribute values and are not excluded: read
+        best first in growing pages, each page running on to the end of a tie, equal
+        scores ordered by entity. ``read`` keeps what was read, for the next depth."""
+        scores = offered.blended.scores
+        order = offered.order.tolist()
+        items = offered.items.tolist()
+        chosen: list[tuple[int, Candidate]] = []
+        start, page = 0, count + len(query.exclude)
+        while start < len(order) and len(chosen) < count:
+            end = min(start + page, len(order))
+            while end < len(order) and scores[order[end]] == scores[order[end - 1]]:
+                end += 1
+            missing = [items[p] for p in order[start:end] if items[p] not in read]
+            if missing:
+                fetched = await queries.candidates(
+                    conn, tenant_id, model, missing, None, query.result_type, query.filters
+                )
+                by_item = {c.item: c for c in fetched}
+                for number in missing:
+                    read[number] = by_item.get(number)
+            wanted = []
+            for position in order[start:end]:
+                candidate = read[items[position]]
+                if (
+                    candidate is not None
+                    and candidate.entity_id not in query.exclude
+                    and (candidate.entity_type, candidate.entity_id) != source_key
+                ):
+                    wanted.append((position, candidate))
+            wanted.sort(key=lambda p: (-scores[p[0]], p[1].entity_type, p[1].entity_id))
+            chosen += wanted
+            start, page = end, page * 4
+        return chosen[:count]
 
     # Trending ---------------------------------------------------------------------------
 
@@ -675,54 +739,9 @@ class RecommendationService:
         return answer
 
 
-async def _gather(
-    conn: asyncpg.Connection,
-    tenant_id: str,
-    model: ModelRef,
-    orders: list[np.ndarray],
-    profile: np.ndarray | None,
-    entity_type: str | None,
-    filters: dict[str, str],
-    want: int,
-    unwanted: Callable[[Candidate], bool],
-) -> list[Candidate]:
-    """The best ``want`` wanted candidates of each list in ``orders`` (model items, best
-    first) that have the requested type and attribute values, with their cosine
-    similarity to ``profile``: one query for the first page of every list, further
-    pages (growing) only for a list that filters thinned out."""
-    found: dict[int, Candidate] = {}
-    survivors = [0] * len(orders)
-    taken = [0] * len(orders)
-    page = want
-    while True:
-        pending = [
-            i for i, order in enumerate(orders) if survivors[i] < want and taken[i] < len(order)
-        ]
-        if not pending:
-            return list(found.values())
-        batch_items: dict[int, None] = {}
-        for i in pending:
-            for item in orders[i][taken[i] : taken[i] + page].tolist():
-                if item not in found:
-                    batch_items[item] = None
-        fetched = await queries.candidates(
-            conn, tenant_id, model, list(batch_items), profile, entity_type, filters
-        )
-        for candidate in fetched:
-            if candidate.item is not None and not unwanted(candidate):
-                found[candidate.item] = candidate
-        for i in pending:
-            chunk = orders[i][taken[i] : taken[i] + page].tolist()
-            survivors[i] += sum(1 for item in chunk if item in found)
-            taken[i] += page
-        page *= 4
-
-
-def _as_candidates(neighbours: list[vectors.Neighbour]) -> list[Candidate]:
-    return [
-        Candidate(n.item, n.entity_type, n.entity_id, n.similarity, n.attributes)
-        for n in neighbours
-    ]
+def _similarity(candidate: Candidate | None) -> float:
+    """A candidate's cosine similarity as the database computed it (0 when unknown)."""
+    return 0.0 if candidate is None or candidate.similarity is None else candidate.similarity
 
 
 def _weight(row: HistoryRow, types: dict) -> float:
