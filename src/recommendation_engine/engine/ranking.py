@@ -447,11 +447,18 @@ def score_history(
     total = sum(w for w in used if w > 0)
     factors = np.array([w / total if w > 0 else 0.0 for w in used])
     profile = np.zeros((len(SOURCES), kept_items.size))
+    recent: NDArray[np.float64] | None = None  # the sequential and content sources' weights
     for index, source in enumerate(SOURCES):
-        if factors[index] > 0:
-            profile[index] = history_weights(kept_weights, config, source)
-            if source == "long_term":
-                profile[index] = _first_of_each_item(kept_items, profile[index])
+        if factors[index] <= 0:
+            continue
+        if source == "long_term":
+            profile[index] = _first_of_each_item(
+                kept_items, history_weights(kept_weights, config, source)
+            )
+        else:
+            if recent is None:
+                recent = history_weights(kept_weights, config, source)
+            profile[index] = recent
     block_entry: list[int] = []
     neighbours: list[NDArray[np.integer]] = []
     scores: list[NDArray[np.floating]] = []

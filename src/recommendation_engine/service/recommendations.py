@@ -185,15 +185,19 @@ class RecommendationService:
         self,
         tenant_id: str,
         user_id: str | None,
-        key: str,
+        key: tuple[object, ...],
         compute: Callable[[], Awaitable[dict[str, Any]]],
     ) -> Answer:
+        """The answer cached under ``key`` (the route and every parameter that shapes
+        it), or ``compute()``'s, rendered."""
+
         async def render() -> bytes:
             body = await compute()
             body["generated_at"] = datetime.now(UTC)
             return dumps(body)
 
-        return Answer(*await self._cache.get_or_compute(tenant_id, user_id, key, render))
+        cache_key = digest(*key) if self._cache.enabled else ""
+        return Answer(*await self._cache.get_or_compute(tenant_id, user_id, cache_key, render))
 
     # Personalised recommendations ----------------------------------------------------
 
@@ -208,7 +212,7 @@ class RecommendationService:
         )
         blend = Blend(query.algorithm, *(weights or (None, None)))
         model = await self._live_model(tenant_id)
-        key = digest(
+        key = (
             "user",
             model.version if model else None,
             count,
@@ -262,7 +266,7 @@ class RecommendationService:
                 if model
                 else {}
             )
-            history_weights = np.array([_weight(r, types) for r in rows], np.float64)
+            history_weights = _weights(rows, types)
             history_lists = [lists.get(item, NO_LISTS) for item in items.tolist()]
             seen_items = np.fromiter(state.seen_items, np.int64, len(state.seen_items))
             weights = ranking.source_weights(blend, config.weights)
@@ -496,7 +500,7 @@ class RecommendationService:
         )
         blend = Blend(query.algorithm, *weights)
         model = await self._live_model(tenant_id)
-        key = digest(
+        key = (
             "similar",
             model.version if model else None,
             query.entity_id,
@@ -721,7 +725,7 @@ class RecommendationService:
 
     async def trending_answer(self, tenant_id: str, query: TrendingQuery) -> Answer:
         count = resolve_count(query.count, await self._tenants.config(tenant_id))
-        key = digest("trending", query.entity_type, count, query.window_days)
+        key = ("trending", query.entity_type, count, query.window_days)
 
         async def compute() -> dict[str, Any]:
             items = await self._trending.trending(
@@ -744,10 +748,20 @@ def _similarity(candidate: Candidate | None) -> float:
     return 0.0 if candidate is None or candidate.similarity is None else candidate.similarity
 
 
-def _weight(row: HistoryRow, types: dict) -> float:
-    kind = types.get(row.interaction_type)
-    weight = effective_weight(row.weight, row.value, kind.default_weight if kind else None)
-    return 0.0 if weight is None else weight  # out of range: counts for nothing
+def _weights(rows: list[HistoryRow], types: dict) -> np.ndarray:
+    """Each row's effective weight (0 for a weight out of range: it counts for nothing),
+    worked out once per distinct (type, weight, value)."""
+    known: dict[tuple[str, float | None, float | None], float] = {}
+    out = np.empty(len(rows), np.float64)
+    for n, row in enumerate(rows):
+        key = (row.interaction_type, row.weight, row.value)
+        weight = known.get(key)
+        if weight is None:
+            kind = types.get(row.interaction_type)
+            found = effective_weight(row.weight, row.value, kind.default_weight if kind else None)
+            weight = known[key] = 0.0 if found is None else found
+        out[n] = weight
+    return out
 
 
 def _key(row: HistoryRow) -> dict[str, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import numpy as np
@@ -18,8 +18,9 @@ from recommendation_engine.storage.filters import attribute_filter
 from recommendation_engine.storage.model_store import VECTORS_OF_KEYS, ModelRef
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryRow:
+class HistoryRow(NamedTuple):
+    """One interaction of a user's history: its columns in `user_state`'s order."""
+
     entity_type: str
     entity_id: str
     interaction_type: str
@@ -66,23 +67,10 @@ async def user_state(
         max(history, seen),
         model.base,
     )
-    state = UserState([], set(), set())
-    for n, r in enumerate(rows, 1):
-        if n <= history:
-            state.history.append(
-                HistoryRow(
-                    r["entity_type"],
-                    r["entity_id"],
-                    r["interaction_type"],
-                    r["weight"],
-                    r["value"],
-                    r["item"],
-                )
-            )
-        if seen:
-            state.seen.add((r["entity_type"], r["entity_id"]))
-            if r["item"] is not None:
-                state.seen_items.add(r["item"])
+    state = UserState([HistoryRow(*r) for r in rows[:history]], set(), set())
+    if seen:
+        state.seen = {(r[0], r[1]) for r in rows}
+        state.seen_items = {r[5] for r in rows if r[5] is not None}
     return state
 
 
