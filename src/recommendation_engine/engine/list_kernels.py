@@ -145,8 +145,11 @@ def accumulate(  # pragma: no cover - compiled
             continue
         collaborative = max(sums[k, 0], 0.0) * scale[0] + max(sums[k, 1], 0.0) * scale[1]
         if sharpen:
-            content = (max(sums[k, CONTENT], 0.0) / best[CONTENT]) ** sharpness
-            content *= factors[CONTENT]
+            # Most items reach no content list: their 0 stays 0 without the costly power.
+            content = 0.0
+            if sums[k, CONTENT] > 0 or sharpness <= 0:
+                content = (max(sums[k, CONTENT], 0.0) / best[CONTENT]) ** sharpness
+                content *= factors[CONTENT]
         else:
             content = max(sums[k, CONTENT], 0.0) * scale[CONTENT]
         score = collaborative + content
