@@ -101,3 +101,20 @@ def test_content_scores_are_the_entities_cosine_similarity(
     for found in body["recommendations"]:
         other = vectors[found["entity_id"]] / np.linalg.norm(vectors[found["entity_id"]])
         assert found["score"] == pytest.approx(float(source @ other), abs=1e-5)
+
+
+def test_a_model_without_stored_similarities_has_them_computed(
+    catalogue: httpx.Client, clean_db: str
+) -> None:
+    """A model built before content similarities were stored beside the neighbours: the
+    database computes them from the vectors, and the list is the same."""
+    params = {"algorithm": "content_based", "count": 20}
+    fetch(clean_db, "UPDATE model_items SET content_similarities = NULL")
+    computed = catalogue.get(f"{URL}/m1", params=params).json()["recommendations"]
+    found = [r["entity_id"] for r in computed]
+    assert set(found[:5]) == {"m3", "m5", "m7", "m9", "b1"}  # the other dramas
+    rebuild(catalogue)  # a new version, with them stored
+    stored = catalogue.get(f"{URL}/m1", params=params).json()["recommendations"]
+    assert found == [r["entity_id"] for r in stored]
+    for one, other in zip(computed, stored, strict=True):
+        assert one["score"] == pytest.approx(other["score"], abs=1e-5)
