@@ -241,3 +241,15 @@ def test_similar_content_scores_are_cosine_similarities_above_the_threshold() ->
     assert scores[9] == pytest.approx(0.7)  # a collaborative neighbour's known similarity
     assert scores[4] == 0.0 and scores[3] == 0.0  # below the threshold
     assert {int(offered.items[p]) for p in offered.order} == {7, 5, 6, 1, 9}
+
+
+def test_an_offered_item_scores_from_the_whole_of_each_list() -> None:
+    """An item offered by its content similarity keeps its collaborative score though it
+    sits deeper in the sequential list than the offers reach."""
+    similar = (np.array([2, 7]), np.array([0.9, 0.8]))
+    offered = ranking.offer_similar(None, SEQUENTIAL, similar, 0.5, 2, Blend("hybrid", 0.5, 0.5))
+    assert set(offered.items.tolist()) == {5, 3, 2, 7}
+    scores = dict(zip(offered.items.tolist(), offered.blended.scores.tolist(), strict=True))
+    # item 2: the last sequential entry (1.0 against the best, 6.0), and the best content
+    assert scores[2] == pytest.approx(0.5 * 1.0 / 6.0 + 0.5 * 1.0)
+    assert scores[7] == pytest.approx(0.5 * (0.8 / 0.9) ** hybrid.CONTENT_SHARPNESS)

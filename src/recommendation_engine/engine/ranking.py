@@ -153,23 +153,20 @@ def offer_similar(
     its ``sequential`` list (collaborative scores) and of its content neighbours
     (``similar``: items and their cosine similarity) at least ``threshold`` similar, most
     similar first, the entity ``source`` itself left out; and the ``searched`` items
-    (found by vector search, with their similarity). ``cosine`` gives the similarity of
-    other items, for their content score when they are offered. Each source is scaled by
-    its best offer, so a candidate's score does not depend on which others the request's
-    filters keep."""
-    collaborative: dict[int, float] = {}
+    (found by vector search, with their similarity). An offered item scores from each
+    whole list it is in (``cosine`` gives the similarity of items outside the content
+    list). Each source is scaled by its best offer, so a candidate's score does not
+    depend on the depth, nor on which others the request's filters keep."""
+    collaborative: dict[int, float] = {}  # every item's score, offered or not
+    offered: dict[int, None] = {}
     if sequential is not None:
         neighbours, scores = sequential
-        keep = neighbours != source if source is not None else slice(None)
         collaborative = dict(
-            zip(
-                neighbours[keep][:depth].tolist(),
-                scores[keep][:depth].astype(np.float64).tolist(),
-                strict=True,
-            )
+            zip(neighbours.tolist(), scores.astype(np.float64).tolist(), strict=True)
         )
+        keep = neighbours != source if source is not None else slice(None)
+        offered = dict.fromkeys(neighbours[keep][:depth].tolist())
     similarity = dict(cosine or {})  # every known similarity, for the content scores
-    offered = dict.fromkeys(collaborative)
     if similar is not None:
         near, near_similarity = similar
         similarity.update(
