@@ -157,37 +157,52 @@ def offer_similar(
     whole list it is in (``cosine`` gives the similarity of items outside the content
     list). Each source is scaled by its best offer, so a candidate's score does not
     depend on the depth, nor on which others the request's filters keep."""
-    collaborative: dict[int, float] = {}  # every item's score, offered or not
-    offered: dict[int, None] = {}
+    parts: list[NDArray[np.integer]] = []
     if sequential is not None:
-        neighbours, scores = sequential
-        collaborative = dict(
-            zip(neighbours.tolist(), scores.astype(np.float64).tolist(), strict=True)
-        )
-        keep = neighbours != source if source is not None else slice(None)
-        offered = dict.fromkeys(neighbours[keep][:depth].tolist())
-    similarity = dict(cosine or {})  # every known similarity, for the content scores
+        neighbours = sequential[0]
+        if source is not None:
+            neighbours = neighbours[neighbours != source]
+        parts.append(neighbours[:depth])
     if similar is not None:
         near, near_similarity = similar
-        similarity.update(
-            zip(near.tolist(), near_similarity.astype(np.float64).tolist(), strict=True)
-        )
-        passing = (near_similarity >= threshold) & (near != source if source is not None else True)
+        passing = near_similarity >= threshold
+        if source is not None:
+            passing &= near != source
         best = np.argsort(-near_similarity[passing], kind="stable")[:depth]
-        offered.update(dict.fromkeys(near[passing][best].tolist()))
-    for item, value in (searched or {}).items():
-        if value >= threshold:
-            similarity[item] = value
-            offered[item] = None
+        parts.append(near[passing][best])
+    found = {item: value for item, value in (searched or {}).items() if value >= threshold}
+    parts.append(np.fromiter(found, np.int64, len(found)))
+    offered = dict.fromkeys(np.concatenate(parts).tolist())
     items = np.fromiter(offered, np.int64, len(offered))
-    content = [similarity.get(i, 0.0) for i in offered]
-    scored = blended(
-        np.array([collaborative.get(i, 0.0) for i in offered], np.float64),
-        np.array([value if value >= threshold else 0.0 for value in content], np.float64),
-        blend,
-    )
+    collaborative = np.zeros(items.size)
+    if sequential is not None:
+        collaborative = _look_up(sequential[0], sequential[1], items)[0]
+    # Similarities: those given, then the content list's, then those found by search.
+    content = np.array([(cosine or {}).get(i, 0.0) for i in offered], np.float64)
+    if similar is not None:
+        listed, in_list = _look_up(similar[0], similar[1], items)
+        content[in_list] = listed[in_list]
+    for position, item in enumerate(offered):
+        if item in found:
+            content[position] = found[item]
+    scored = blended(collaborative, np.where(content >= threshold, content, 0.0), blend)
     positive = np.flatnonzero(scored.scores > 0)
     return Offered(items, scored, positive[np.argsort(-scored.scores[positive], kind="stable")])
+
+
+def _look_up(
+    keys: NDArray[np.integer], values: NDArray[np.floating], wanted: NDArray[np.integer]
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """The value of each ``wanted`` key in ``keys`` (distinct; 0 where it has none), and
+    whether it has one."""
+    out = np.zeros(wanted.size)
+    if keys.size == 0 or wanted.size == 0:
+        return out, np.zeros(wanted.size, np.bool_)
+    order = np.argsort(keys, kind="stable")
+    at = order[np.minimum(np.searchsorted(keys, wanted, sorter=order), keys.size - 1)]
+    hit = keys[at] == wanted
+    out[hit] = values[at[hit]]
+    return out, hit
 
 
 # -- personalised lists from the default model's item lists ----------------------------
