@@ -178,7 +178,8 @@ def offer_similar(
     if sequential is not None:
         collaborative = _look_up(sequential[0], sequential[1], items)[0]
     # Similarities: those given, then the content list's, then those found by search.
-    content = np.array([(cosine or {}).get(i, 0.0) for i in offered], np.float64)
+    given = cosine or {}
+    content = np.array([given.get(i, 0.0) for i in offered], np.float64)
     if similar is not None:
         listed, in_list = _look_up(similar[0], similar[1], items)
         content[in_list] = listed[in_list]

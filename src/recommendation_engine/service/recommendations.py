@@ -631,15 +631,8 @@ class RecommendationService:
         read is kept in ``read``."""
         if lists.content is not None:
             near = lists.content[0]
-            found = await queries.candidates(
-                conn, tenant_id, model, near.tolist(), vector, query.result_type, query.filters
-            )
-            by_item = {c.item: c for c in found}
-            for neighbour in near.tolist():
-                read[neighbour] = by_item.get(neighbour)
-            cosine = np.array(
-                [_similarity(by_item.get(neighbour)) for neighbour in near.tolist()], np.float64
-            )
+            await _read_entities(conn, tenant_id, query, model, near.tolist(), vector, read)
+            cosine = np.array([_similarity(read[n]) for n in near.tolist()], np.float64)
             return (near, cosine), {}, {}
         searched = await vectors.nearest(
             conn,
@@ -656,13 +649,8 @@ class RecommendationService:
         similarity: dict[int, float] = {}
         if lists.sequential is not None:
             neighbours = lists.sequential[0].tolist()
-            found = await queries.candidates(
-                conn, tenant_id, model, neighbours, vector, query.result_type, query.filters
-            )
-            by_item = {c.item: c for c in found}
-            for neighbour in neighbours:
-                read[neighbour] = by_item.get(neighbour)
-                similarity[neighbour] = _similarity(by_item.get(neighbour))
+            await _read_entities(conn, tenant_id, query, model, neighbours, vector, read)
+            similarity = {n: _similarity(read[n]) for n in neighbours}
         for n, neighbour in enumerate(searched):
             number = neighbour.item if neighbour.item is not None else -1 - n
             read[number] = Candidate(
@@ -700,13 +688,7 @@ class RecommendationService:
             while end < len(order) and scores[order[end]] == scores[order[end - 1]]:
                 end += 1
             missing = [items[p] for p in order[start:end] if items[p] not in read]
-            if missing:
-                fetched = await queries.candidates(
-                    conn, tenant_id, model, missing, None, query.result_type, query.filters
-                )
-                by_item = {c.item: c for c in fetched}
-                for number in missing:
-                    read[number] = by_item.get(number)
+            await _read_entities(conn, tenant_id, query, model, missing, None, read)
             wanted = []
             for position in order[start:end]:
                 candidate = read[items[position]]
@@ -741,6 +723,28 @@ class RecommendationService:
         answer = await self._answer(tenant_id, None, key, compute)
         metrics.RECOMMENDATIONS_SERVED.labels("trending", "trending").inc()
         return answer
+
+
+async def _read_entities(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    query: SimilarQuery,
+    model: ModelRef,
+    items: list[int],
+    profile: np.ndarray | None,
+    read: dict[int, Candidate | None],
+) -> None:
+    """Read the entities of model ``items`` into ``read``: each the candidate, with its
+    similarity to ``profile``, or None when it is gone or fails the query's type or
+    filters."""
+    if not items:
+        return
+    found = await queries.candidates(
+        conn, tenant_id, model, items, profile, query.result_type, query.filters
+    )
+    by_item = {c.item: c for c in found}
+    for item in items:
+        read[item] = by_item.get(item)
 
 
 def _similarity(candidate: Candidate | None) -> float:
