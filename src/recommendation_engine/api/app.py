@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from recommendation_engine import __version__
 from recommendation_engine.api import dashboard, errors
 from recommendation_engine.api.deps import require_api_key
+from recommendation_engine.api.fastapi_tuning import remember_parameter_shapes
 from recommendation_engine.api.lifecycle import drain_this_worker_on_sigterm
 from recommendation_engine.api.middleware import BodySizeLimit, ErrorBoundary, RequestObservation
 from recommendation_engine.api.rate_limit import RateLimit, RateLimiter
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if multiprocessing.current_process().name != "MainProcess" and not logging.root.handlers:
         # A worker process of `serve` with WORKERS > 1: log as the parent would.
         configure_logging(settings.server.log_level, settings.server.log_format)
+    remember_parameter_shapes()
     app = FastAPI(
         title="recommendation-engine",
         version=__version__,
@@ -111,20 +113,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     _describe_settings(app, settings)
     errors.install(app)
-    app.include_router(system.router)
     secured = [Depends(require_api_key)]
+    # A request is matched against the routes in order: the busiest routes come first.
     routers = (
-        admin.router,
-        entities.router,
-        experiments.router,
-        interactions.router,
-        interaction_types.router,
         recommendations.router,
+        interactions.router,
+        entities.router,
+        interaction_types.router,
+        experiments.router,
         tenant.router,
         webhooks.router,
+        admin.router,
     )
     for router in routers:
         app.include_router(router, dependencies=secured)
+    app.include_router(system.router)
     if settings.dashboard.enabled:
         dashboard.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.server.max_request_body_bytes)

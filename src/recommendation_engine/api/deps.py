@@ -33,7 +33,26 @@ async def require_api_key(
 ) -> Principal:
     """Who is calling: API_KEY and administrator keys act for any tenant, a tenant's key
     for its own tenant only. Without REQUIRE_API_KEY a request without a key is an
-    administrator's."""
+    administrator's. Kept on the request for `caller`."""
+    principal = await _authenticate(request, api_key, bearer)
+    request.state.principal = principal
+    return principal
+
+
+async def caller(request: Request) -> Principal:
+    """The request's authenticated caller: `require_api_key`'s answer when it has run
+    for this request (every secured route runs it first), else authenticated now."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        principal = await require_api_key(
+            request, await _api_key_header(request), await _bearer(request)
+        )
+    return principal
+
+
+async def _authenticate(
+    request: Request, api_key: str | None, bearer: HTTPAuthorizationCredentials | None
+) -> Principal:
     settings: Settings = request.app.state.settings
     presented = api_key if api_key is not None else (bearer.credentials if bearer else None)
     if presented is None:
@@ -70,7 +89,6 @@ async def _body_tenant(request: Request) -> Any:
 
 async def get_tenant(
     request: Request,
-    principal: Annotated[Principal, Depends(require_api_key)],
     x_tenant_id: Annotated[
         str | None,
         Header(
@@ -90,7 +108,10 @@ async def get_tenant(
     """The request's tenant. It may be named in the X-Tenant-ID header, a ``tenant_id``
     query parameter or a top-level ``tenant_id`` in the body, all under the same rules:
     where several name it they must agree; without multi-tenancy only the default tenant
-    may be named; a tenant's key may name only its own tenant (403)."""
+    may be named; a tenant's key may name only its own tenant (403). The caller is
+    `require_api_key`'s, already found (a dependency of its own here would have FastAPI
+    solve the authentication's dependencies a second time on every request)."""
+    principal = await caller(request)
     settings: Settings = request.app.state.settings
     tenancy = settings.tenancy
     named: dict[str, str] = {}
