@@ -174,6 +174,38 @@ def test_every_answer_has_its_own_recommendation_id_cached_or_not(shop: httpx.Cl
         assert len(ids) == 3
 
 
+def test_each_impression_lists_what_its_answer_showed_computed_or_cached(
+    shop: httpx.Client, clean_db: str
+) -> None:
+    paths = {
+        "user": "/api/v1/recommendations/user/u1?count=4",
+        "similar": "/api/v1/recommendations/entity/p1?count=3",
+        "trending": "/api/v1/recommendations/trending?count=5",
+    }
+    answers = []
+    for route, path in paths.items():
+        for source in ("computed", "memory"):
+            response = shop.get(path)
+            assert response.headers["x-cache"] == source
+            answers.append((route, response.json()))
+    wait_for_impressions(clean_db, len(answers))
+    stored = {
+        r["id"]: r
+        for r in fetch(
+            clean_db,
+            "SELECT recommendation_id::text AS id, route, entity_types, entity_ids "
+            "FROM impressions",
+        )
+    }
+    for route, body in answers:
+        listed = body["trending" if route == "trending" else "recommendations"]
+        assert listed, route
+        impression = stored[body["recommendation_id"]]
+        assert impression["route"] == route
+        assert impression["entity_types"] == [r["entity_type"] for r in listed]
+        assert impression["entity_ids"] == [r["entity_id"] for r in listed]
+
+
 def test_assignment_is_sticky_and_the_variant_overrides_the_request(
     shop: httpx.Client,
 ) -> None:

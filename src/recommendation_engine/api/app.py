@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 from collections.abc import AsyncIterator
@@ -60,6 +61,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     board.start()
     if multiprocessing.parent_process() is not None:  # a worker of a multi-worker serve
         drain_this_worker_on_sigterm(settings.server.shutdown_drain_secs)
+    # What was built so far lives as long as the process: the cyclic collector need not
+    # walk it again on every full collection (about 230 ms each on the benchmark's 100k
+    # catalogue, one every few thousand requests).
+    gc.collect()
+    gc.freeze()
     app.state.ready = True
     logger.info("ready")
     try:

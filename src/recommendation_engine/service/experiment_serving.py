@@ -120,6 +120,7 @@ class ServedRecommendations:
                 algorithm,
                 answer.body,
                 now(),
+                answer.listed,
             )
         )
         return Answer(_stamped(answer.body, recommendation_id, experiment), answer.source)

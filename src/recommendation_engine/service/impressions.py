@@ -1,11 +1,12 @@
 """Impressions: what each recommendation answer showed, recorded off the request path.
 
 A request appends one tuple to this process's buffer (no I/O, no parsing: the answer's
-rendered body is kept as it is). A background job writes the buffer in batches with one
-COPY each, every ``flush_interval`` seconds, or at once when a batch is full; the
-entities shown are read out of the bodies there. On a graceful stop the job writes
-whatever is left before the pool closes. A failed write keeps its rows for the next
-run; beyond ``max_buffered`` rows (the database away for long) new impressions are
+rendered body is kept as it is, and a computed answer's list as it was rendered). A
+background job writes the buffer in batches with one COPY each, every ``flush_interval``
+seconds, or at once when a batch is full; the entities shown are taken from the lists
+there, or read out of the bodies of answers that came from a cache. On a graceful stop
+the job writes whatever is left before the pool closes. A failed write keeps its rows
+for the next run; beyond ``max_buffered`` rows (the database away for long) new impressions are
 dropped and counted in ``impressions_dropped_total``. Impressions older than the
 retention are deleted by another job, hourly, in batches.
 """
@@ -16,6 +17,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -44,6 +46,7 @@ class Impression:
     algorithm: str
     body: bytes  # the answer as rendered (shared with the response cache, not copied)
     shown_at: float  # time.time()
+    listed: list[dict[str, Any]] | None = None  # the body's list, when it was computed
 
 
 class ImpressionLog:
@@ -120,10 +123,13 @@ def _records(batch: list[Impression]) -> list[tuple[object, ...]]:
     shown: dict[int, tuple[list[str], list[str]]] = {}
     records = []
     for item in batch:
-        entities = shown.get(id(item.body))
-        if entities is None:
-            entities = _entities(item.body, _LIST_FIELD[item.route])
-            shown[id(item.body)] = entities
+        if item.listed is not None:
+            entities = _listed(item.listed)
+        else:
+            entities = shown.get(id(item.body))
+            if entities is None:
+                entities = _listed(orjson.loads(item.body).get(_LIST_FIELD[item.route]) or [])
+                shown[id(item.body)] = entities
         records.append(
             (
                 item.tenant_id,
@@ -141,8 +147,7 @@ def _records(batch: list[Impression]) -> list[tuple[object, ...]]:
     return records
 
 
-def _entities(body: bytes, field: str) -> tuple[list[str], list[str]]:
-    listed = orjson.loads(body).get(field) or []
+def _listed(listed: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     return [r["entity_type"] for r in listed], [r["entity_id"] for r in listed]
 
 

@@ -87,10 +87,13 @@ class TrendingQuery:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A rendered JSON answer and where it came from: "memory", "redis" or "computed"."""
+    """A rendered JSON answer and where it came from: "memory", "redis" or "computed".
+    A computed answer also keeps the entities it lists, as rendered (for its impression,
+    which then need not parse the body again)."""
 
     body: bytes
     source: str
+    listed: list[dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)
@@ -187,17 +190,22 @@ class RecommendationService:
         user_id: str | None,
         key: tuple[object, ...],
         compute: Callable[[], Awaitable[dict[str, Any]]],
+        list_field: str = "recommendations",
     ) -> Answer:
         """The answer cached under ``key`` (the route and every parameter that shapes
-        it), or ``compute()``'s, rendered."""
+        it), or ``compute()``'s, rendered; ``list_field`` names the list it shows."""
+        listed: list[dict[str, Any]] | None = None
 
         async def render() -> bytes:
+            nonlocal listed
             body = await compute()
             body["generated_at"] = datetime.now(UTC)
+            listed = body[list_field]
             return dumps(body)
 
         cache_key = digest(*key) if self._cache.enabled else ""
-        return Answer(*await self._cache.get_or_compute(tenant_id, user_id, cache_key, render))
+        body, source = await self._cache.get_or_compute(tenant_id, user_id, cache_key, render)
+        return Answer(body, source, listed)
 
     # Personalised recommendations ----------------------------------------------------
 
@@ -720,7 +728,7 @@ class RecommendationService:
                 "entity_type": query.entity_type,
             }
 
-        answer = await self._answer(tenant_id, None, key, compute)
+        answer = await self._answer(tenant_id, None, key, compute, "trending")
         metrics.RECOMMENDATIONS_SERVED.labels("trending", "trending").inc()
         return answer
 
