@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any, Literal
 
 import fastapi.dependencies.utils
@@ -53,6 +54,12 @@ def test_the_application_reads_parameters_through_the_remembered_answers(
     monkeypatch.setenv("API_KEY", "key")
     create_app(Settings())
     assert fastapi.dependencies.utils.field_annotation_is_sequence is remembered_is_sequence
+
+
+def test_fastapi_still_reads_parameters_through_the_replaced_name() -> None:
+    """A FastAPI that stopped calling it would leave the replacement unused, silently."""
+    reader = inspect.getsource(fastapi.dependencies.utils._get_multidict_value)
+    assert "field_annotation_is_sequence(" in reader
 
 
 def test_requests_read_lists_and_scalars_as_before() -> None:
