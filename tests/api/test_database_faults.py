@@ -139,6 +139,24 @@ def test_the_embedded_server_killed_under_load_is_started_again(tmp_path: Path) 
     assert not postgres_running_in((data_dir / "postgres").resolve())
 
 
+def test_a_stop_while_the_server_is_started_again_leaves_none_running(tmp_path: Path) -> None:
+    server = EmbeddedPostgres(tmp_path)
+    kill_server(server.pgdata)
+    deadline = time.monotonic() + 30
+    while server.is_running():
+        assert time.monotonic() < deadline, "the killed server did not go away"
+        time.sleep(0.05)
+    restarting = threading.Thread(target=server.start_again)
+    restarting.start()
+    time.sleep(0.2)  # the start is under way (it takes about a second)
+    server.stop()  # as the service's shutdown does, from another thread
+    restarting.join(timeout=120)
+    assert not restarting.is_alive()
+    assert not postgres_running_in(server.pgdata), "the restarted server outlived the stop"
+    server.start_again()  # a stopped handle starts nothing
+    assert not postgres_running_in(server.pgdata)
+
+
 def test_a_server_left_by_a_killed_service_is_taken_over_and_stopped(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()

@@ -127,10 +127,12 @@ class Database:
                     "embedded PostgreSQL in %s stopped; starting it again", embedded.pgdata
                 )
                 try:
-                    embedded.start_again()
+                    embedded.start_again()  # nothing, once the server is stopped
                 except Exception:
                     logger.exception("embedded PostgreSQL could not be started again")
                     on_lost()
+                    return
+                if stopping.is_set():
                     return
                 logger.warning("embedded PostgreSQL is running again")
 

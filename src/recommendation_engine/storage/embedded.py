@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import subprocess
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -106,6 +107,10 @@ class EmbeddedPostgres:
         logger.info("starting embedded PostgreSQL in %s", self.pgdata)
         self._server = get_server(self.pgdata, cleanup_mode="stop")
         self.url = self._server.get_uri()
+        # A stop waits for a start in progress (and then stops what it started); once
+        # stopped, the server is never started again by this handle.
+        self._starting = threading.Lock()
+        self._stopped = False
 
     def _forget_dead_users(self) -> None:
         users = self.pgdata / ".handle_pids.json"
@@ -156,16 +161,20 @@ class EmbeddedPostgres:
 
     def start_again(self) -> None:
         """Start the server after it died, trying for RESTART_TIMEOUT_SECONDS; raises
-        when it does not come up. The address stays the same."""
+        when it does not come up. The address stays the same. Does nothing once the
+        handle is stopped."""
         deadline = time.monotonic() + RESTART_TIMEOUT_SECONDS
         while True:
             try:
-                with self._lock:
-                    if self.is_running():
+                with self._starting:
+                    if self._stopped:
                         return
-                    self._forget_stale_server()
-                    self._server.ensure_postgres_running()
-                self.url = self._server.get_uri()
+                    with self._lock:
+                        if self.is_running():
+                            return
+                        self._forget_stale_server()
+                        self._server.ensure_postgres_running()
+                    self.url = self._server.get_uri()
                 return
             except (subprocess.SubprocessError, AssertionError, OSError):
                 if time.monotonic() > deadline:
@@ -181,8 +190,14 @@ class EmbeddedPostgres:
         self.url = self._server.get_uri()
 
     def stop(self) -> None:
-        """Release this process's handle (stops the server if no other process uses it)."""
-        self._server.cleanup()
+        """Release this process's handle (stops the server if no other process uses it).
+        A start in progress (`start_again`) finishes first, so its server is stopped too
+        rather than left running after this process."""
+        with self._starting:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._server.cleanup()
 
 
 def _is_alive(pid: int) -> bool:
