@@ -13,7 +13,6 @@ tests hold the remembered answers to FastAPI's own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import fastapi.dependencies.utils as _dependency_utils
@@ -36,5 +35,4 @@ def remembered_is_sequence(annotation: Any) -> bool:
 def remember_parameter_shapes() -> None:
     """Have FastAPI's request-time parameter reading use `remembered_is_sequence`
     (idempotent)."""
-    reader: Callable[[Any], bool] = remembered_is_sequence
-    _dependency_utils.field_annotation_is_sequence = reader  # type: ignore[assignment]
+    _dependency_utils.field_annotation_is_sequence = remembered_is_sequence
