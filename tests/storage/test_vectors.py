@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import asyncpg
 import numpy as np
 import pytest
 
 from recommendation_engine.engine.features import extract_features
-from recommendation_engine.storage import entities, vectors
+from recommendation_engine.storage import entities, interactions, vectors
 from recommendation_engine.storage.database import SERVER_SETTINGS, init_connection
 from recommendation_engine.storage.entities import index_pending
 
 DIM = 512
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def vec(**attributes: object) -> np.ndarray:
@@ -106,5 +108,41 @@ def test_a_type_filter_is_not_starved_by_the_index(
             assert sorted(n.entity_id for n in found) == [f"m{n}" for n in range(5)]
         finally:
             await conn.close()
+
+    loop.run_until_complete(scenario())
+
+
+@pytest.mark.parametrize("lock", ["batch", "one by one"])
+def test_an_interaction_is_written_while_its_entity_is_being_indexed(
+    clean_db: str, loop: asyncio.AbstractEventLoop, lock: str
+) -> None:
+    """The indexer's row locks leave an entity free for an interaction's foreign key
+    check: an import does not wait for every batch of the indexer that holds one of its
+    entities."""
+
+    async def scenario() -> None:
+        indexer, writer = await _connect(clean_db), await _connect(clean_db)
+        try:
+            await entities.insert(indexer, "t", "product", "p1", {}, vec(category="audio"))
+            async with indexer.transaction():
+                if lock == "batch":
+                    assert await index_pending(indexer, 10) == 1
+                else:
+                    assert await entities.pending_keys(indexer, 10) == [("t", "product", "p1")]
+                async with writer.transaction():
+                    await writer.execute("SET LOCAL lock_timeout = '2s'")
+                    outcome = await interactions.bulk_insert(
+                        writer,
+                        "t",
+                        [(0, "u1", "product", "p1", "view", 1.0, None, {}, None, NOW, None)],
+                    )
+                assert outcome.inserted == 1
+            stored = await writer.fetchval(
+                "SELECT count(*) FROM interactions WHERE tenant_id = 't'"
+            )
+            assert stored == 1
+        finally:
+            await indexer.close()
+            await writer.close()
 
     loop.run_until_complete(scenario())

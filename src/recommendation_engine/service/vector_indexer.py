@@ -2,9 +2,12 @@
 
 Entity writes only store the vector (cheap); inserting into the HNSW graph, the costly
 part, happens here in batches on one connection, off the request path. Every replica
-runs this job (a service.background.PeriodicJob with two workers); `FOR UPDATE SKIP
-LOCKED` lets them all share the work without waiting on each other. Until a vector is
-indexed, similarity searches compare it exactly.
+runs this job (a service.background.PeriodicJob with two workers); `FOR NO KEY UPDATE
+SKIP LOCKED` lets them all share the work without waiting on each other, and leaves the
+rows free for what only needs them to exist: an interaction's foreign key check goes on
+while its entity is being indexed (with `FOR UPDATE` an import of interactions waited
+for every batch that held one of its entities). Until a vector is indexed, similarity
+searches compare it exactly.
 """
 
 from __future__ import annotations

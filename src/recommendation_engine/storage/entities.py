@@ -230,7 +230,8 @@ async def index_pending(conn: asyncpg.Connection, limit: int) -> int:
         """
         UPDATE entities SET indexed = true
         WHERE ctid = ANY(ARRAY(
-            SELECT ctid FROM entities WHERE NOT indexed LIMIT $1 FOR UPDATE SKIP LOCKED
+            SELECT ctid FROM entities WHERE NOT indexed LIMIT $1
+            FOR NO KEY UPDATE SKIP LOCKED
         ))
         """,
         limit,
@@ -242,7 +243,7 @@ async def pending_keys(conn: asyncpg.Connection, limit: int) -> list[tuple[str, 
     """Up to ``limit`` pending entities, locked for this transaction (others skipped)."""
     rows = await conn.fetch(
         "SELECT tenant_id, entity_type, entity_id FROM entities WHERE NOT indexed "
-        "LIMIT $1 FOR UPDATE SKIP LOCKED",
+        "LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED",
         limit,
     )
     return [(r["tenant_id"], r["entity_type"], r["entity_id"]) for r in rows]
