@@ -97,7 +97,7 @@ class LimitSettings(BaseSettings):
     )
     max_bulk_items: int = Field(10_000, ge=1, description="Rows accepted by one bulk request")
     model_cache_max_bytes: int = Field(
-        512 * 1024 * 1024, ge=0, description="Bytes of model item lists one process keeps"
+        256 * 1024 * 1024, ge=0, description="Bytes of model item lists one process keeps"
     )
 
 
