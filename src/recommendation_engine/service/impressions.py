@@ -25,14 +25,13 @@ import orjson
 
 from recommendation_engine import metrics
 from recommendation_engine.service.background import PeriodicJob
+from recommendation_engine.service.recommendations import LIST_FIELD
 from recommendation_engine.storage import impressions as repo
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
 PRUNE_SECONDS = 3600.0
-# Where each route's answer lists what it shows.
-_LIST_FIELD = {"user": "recommendations", "similar": "recommendations", "trending": "trending"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +127,7 @@ def _records(batch: list[Impression]) -> list[tuple[object, ...]]:
         else:
             entities = shown.get(id(item.body))
             if entities is None:
-                entities = _listed(orjson.loads(item.body).get(_LIST_FIELD[item.route]) or [])
+                entities = _listed(orjson.loads(item.body).get(LIST_FIELD[item.route]) or [])
                 shown[id(item.body)] = entities
         records.append(
             (

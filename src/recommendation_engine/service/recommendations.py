@@ -85,6 +85,10 @@ class TrendingQuery:
     window_days: int = 7
 
 
+# The field of each route's answer that holds the entities it shows.
+LIST_FIELD = {"user": "recommendations", "similar": "recommendations", "trending": "trending"}
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A rendered JSON answer and where it came from: "memory", "redis" or "computed".
@@ -190,17 +194,18 @@ class RecommendationService:
         user_id: str | None,
         key: tuple[object, ...],
         compute: Callable[[], Awaitable[dict[str, Any]]],
-        list_field: str = "recommendations",
+        route: str,
     ) -> Answer:
         """The answer cached under ``key`` (the route and every parameter that shapes
-        it), or ``compute()``'s, rendered; ``list_field`` names the list it shows."""
+        it), or ``compute()``'s, rendered; ``route`` says which list it shows
+        (`LIST_FIELD`)."""
         listed: list[dict[str, Any]] | None = None
 
         async def render() -> bytes:
             nonlocal listed
             body = await compute()
             body["generated_at"] = datetime.now(UTC)
-            listed = body[list_field]
+            listed = body[LIST_FIELD[route]]
             return dumps(body)
 
         cache_key = digest(*key) if self._cache.enabled else ""
@@ -242,7 +247,7 @@ class RecommendationService:
                 "model_version": model.version if model else None,
             }
 
-        answer = await self._answer(tenant_id, query.user_id, key, compute)
+        answer = await self._answer(tenant_id, query.user_id, key, compute, "user")
         metrics.RECOMMENDATIONS_SERVED.labels("user", query.algorithm).inc()
         return answer
 
@@ -534,7 +539,7 @@ class RecommendationService:
                 "cold_start": cold_start,
             }
 
-        answer = await self._answer(tenant_id, None, key, compute)
+        answer = await self._answer(tenant_id, None, key, compute, "similar")
         metrics.RECOMMENDATIONS_SERVED.labels("similar", query.algorithm).inc()
         return answer
 
