@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from recommendation_engine.engine import ensemble, tuning
 from recommendation_engine.engine import sequential_knn as knn
@@ -60,6 +61,42 @@ def test_validation_metrics_agree_with_the_offline_evaluation() -> None:
     got = validation.metrics(validation.mask(scores.copy()))
     assert got["ndcg@10"] == pytest.approx(expected["ndcg@10"], abs=1e-4)
     assert got["recall@10"] == pytest.approx(expected["recall@10"], abs=1e-4)
+    # The same rows, sparse (what the tuning scores), measure the same.
+    assert validation.sparse_metrics(sp.csr_matrix(scores)) == got
+
+
+def test_sparse_rows_rank_ties_by_item_leaving_out_seen_and_unscored_items() -> None:
+    log = InteractionLog.build(
+        np.array([0, 0, 0, 1, 1, 1]), np.array([0, 1, 5, 2, 3, 4]), n_items=8
+    )
+    train, held = tuning.temporal_holdout(log)  # held out: item 5 of user 0, 4 of user 1
+    validation = tuning.Validation(train, held, max_users=10)
+    scores = sp.csr_matrix(
+        np.array(
+            [
+                [9.0, 0.0, 0.5, 0.5, 0.0, 0.5, -1.0, 0.5],  # items 0 and 1 seen
+                [0.0, 0.0, 3.0, 0.0, 1.0, 0.0, 0.0, 2.0],  # items 2 and 3 seen
+            ]
+        )
+    )
+    columns, best = validation.top(scores, 5)
+    assert columns.tolist() == [[2, 3, 5, 7, -1], [7, 4, -1, -1, -1]]
+    assert best[1].tolist() == [2.0, 1.0, -np.inf, -np.inf, -np.inf]
+    # User 0's hit (item 5) ranks third among equal scores; user 1's second.
+    discount = 1 / np.log2(np.arange(2, 12))
+    expected = (discount[2] + discount[1]) / 2
+    assert validation.sparse_metrics(scores)["ndcg@10"] == pytest.approx(expected)
+
+
+def test_a_catalogue_of_millions_still_validates_on_every_user() -> None:
+    n_items = 2_000_000
+    rng = np.random.default_rng(5)
+    users = np.repeat(np.arange(3000), 8)
+    items = rng.integers(0, 300, users.size) * 6_000  # spread over the whole catalogue
+    log = InteractionLog.build(users, items, times=np.arange(users.size), n_items=n_items)
+    tuned = tuning.tune(log, max_users=2000)
+    assert tuned.users == 2000
+    check_guarantees(tuned)
 
 
 def check_guarantees(tuned: tuning.Tuning) -> None:
@@ -121,7 +158,13 @@ def test_a_shortlist_holds_every_sources_best_and_scores_like_the_full_rows() ->
         name: validation.mask(rng.random((validation.users.size, log.n_items)))
         for name in ("a", "b")
     }
-    columns, short = tuning.shortlist(parts, 15)
+    # A source that reaches few items, some of them scored below zero.
+    parts["b"][rng.random(parts["b"].shape) < 0.5] = 0.0
+    parts["b"][rng.random(parts["b"].shape) < 0.1] *= -1
+    columns, short = validation.shortlist(
+        {name: sp.csr_matrix(scores) for name, scores in parts.items()}, 15
+    )
+    parts = {name: ensemble.normalise_rows(scores) for name, scores in parts.items()}
     for name, scores in parts.items():
         best = np.argsort(-scores, axis=1)[:, :15]
         for row in range(len(best)):

@@ -141,6 +141,16 @@ def score_users(
 ) -> NDArray[np.float64]:
     """Content scores of every item for many chronological histories (oldest first): the
     history's neighbour rows summed with recency weights (see `sequential_knn`)."""
+    return np.asarray(score_matrix(model, histories, half_life, history).toarray(), np.float64)
+
+
+def score_matrix(
+    model: ContentNeighbours,
+    histories: Sequence[tuple[NDArray[np.integer], NDArray[np.floating]]],
+    half_life: float,
+    history: int,
+) -> sp.csr_matrix:
+    """`score_users` as a sparse matrix (items no history reaches are not stored)."""
     rows, items, weights = [], [], []
     for row, (chosen, chosen_weights) in enumerate(histories):
         chosen = np.asarray(chosen, np.int64)[-history:]
@@ -151,9 +161,9 @@ def score_users(
         items.append(chosen)
         weights.append(profile_weights(recent, SequentialKNNConfig(half_life=half_life)))
     if not rows:
-        return np.zeros((len(histories), model.n_items))
+        return sp.csr_matrix((len(histories), model.n_items))
     profiles = sp.csr_matrix(
         (np.concatenate(weights), (np.concatenate(rows), np.concatenate(items))),
         shape=(len(histories), model.n_items),
     )
-    return np.asarray((profiles @ model.matrix).toarray(), np.float64)
+    return sp.csr_matrix(profiles @ model.matrix, dtype=np.float64)

@@ -4,7 +4,8 @@ A user's history reaches tens of thousands of (item, score) pairs through its it
 lists, spread over a catalogue of up to millions of items. These loops sum them in one
 pass with a per-thread scratch index of the catalogue's size (reset after each call, so
 no call pays for the catalogue's size), and pick the best few items without sorting the
-rest. `ranking.score_history` and `ranking.Scored` call them.
+rest. `ranking.score_history` and `ranking.Scored` call them; `rows_top` picks the best
+of many users' rows at once, for the tuning's validation (`tuning.Validation.top`).
 
 Compiled once and cached on disk by numba (about 3 s; loading the cache takes well under
 one): in ``NUMBA_CACHE_DIR`` when set, else next to this file, else in the user's cache
@@ -224,6 +225,46 @@ def top(  # pragma: no cover - compiled
         heap[0] = heap[end]
         _sift_down(heap, end, scores, items)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def rows_top(  # pragma: no cover - compiled
+    indptr: NDArray[np.int64],
+    items: NDArray[np.integer],
+    scores: NDArray[np.floating],
+    limit: int,
+    excluded_indptr: NDArray[np.int64],
+    excluded: NDArray[np.integer],
+    n_items: int,
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """`top` of each row of a CSR matrix (``indptr``, ``items``, ``scores``) among its
+    positive scores, leaving out the row's ``excluded`` items (a CSR structure too):
+    each row's best ``limit`` items and their scores, best first (-1 and -inf pad)."""
+    n = indptr.size - 1
+    out_items = np.full((n, limit), -1, np.int64)
+    out_scores = np.full((n, limit), -np.inf)
+    marked = np.zeros(n_items, np.bool_)
+    longest = 0
+    for row in range(n):
+        longest = max(longest, indptr[row + 1] - indptr[row])
+    kept_items = np.empty(longest, np.int64)
+    kept_scores = np.empty(longest, np.float64)
+    for row in range(n):
+        for j in range(excluded_indptr[row], excluded_indptr[row + 1]):
+            marked[excluded[j]] = True
+        count = 0
+        for j in range(indptr[row], indptr[row + 1]):
+            if scores[j] > 0 and not marked[items[j]]:
+                kept_items[count] = items[j]
+                kept_scores[count] = scores[j]
+                count += 1
+        chosen = top(kept_scores[:count], kept_items[:count], limit)
+        for j in range(chosen.size):
+            out_items[row, j] = kept_items[chosen[j]]
+            out_scores[row, j] = kept_scores[chosen[j]]
+        for j in range(excluded_indptr[row], excluded_indptr[row + 1]):
+            marked[excluded[j]] = False
+    return out_items, out_scores
 
 
 @numba.njit(cache=True, nogil=True)

@@ -137,6 +137,14 @@ def score_users(
     histories: Sequence[tuple[NDArray[np.integer], NDArray[np.floating] | None]],
 ) -> NDArray[np.float64]:
     """`score_items` for many histories at once (one row each)."""
+    return np.asarray(score_matrix(model, histories).toarray(), np.float64)
+
+
+def score_matrix(
+    model: LongTermModel,
+    histories: Sequence[tuple[NDArray[np.integer], NDArray[np.floating] | None]],
+) -> sp.csr_matrix:
+    """`score_users` as a sparse matrix (items no history reaches are not stored)."""
     rows, columns = [], []
     for row, (items, weights) in enumerate(histories):
         items = np.asarray(items, np.int64)
@@ -146,9 +154,9 @@ def score_users(
         rows.append(np.full(chosen.size, row, np.int64))
         columns.append(chosen)
     if not histories:
-        return np.zeros((0, model.n_items))
+        return sp.csr_matrix((0, model.n_items))
     profiles = sp.csr_matrix(
         (np.ones(sum(len(c) for c in columns)), (np.concatenate(rows), np.concatenate(columns))),
         shape=(len(histories), model.n_items),
     )
-    return np.asarray((profiles @ model.matrix).toarray(), np.float64)
+    return sp.csr_matrix(profiles @ model.matrix, dtype=np.float64)

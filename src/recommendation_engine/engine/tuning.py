@@ -23,9 +23,9 @@ fit took), so nothing is fitted twice that need not be:
 * only the neighbour lists of items in the validation users' recent histories are
   ranked; changing ``half_life`` or the blend re-scores without refitting; the
   long-term and content models are fitted once;
-* at most ``max_users`` validation users are scored (fewer for large catalogues), and a
-  log whose pairs would not fit in ``max_pair_entries`` is tuned on a sample of its
-  users;
+* at most ``max_users`` validation users are scored, each through the items its sources
+  reach (sparse rows, whatever the catalogue's size), and a log whose pairs would not
+  fit in ``max_pair_entries`` is tuned on a sample of its users;
 * when the budget runs out the sequential search stops with the best so far; the blend
   (a few dozen cheap trials) is always chosen.
 
@@ -47,7 +47,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.sparse import _sparsetools
 
-from recommendation_engine.engine import content_neighbours, ensemble, long_term
+from recommendation_engine.engine import content_neighbours, ensemble, list_kernels, long_term
 from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.log import InteractionLog
 
@@ -65,8 +65,6 @@ CONTENT_SHARPEN_UP_TO = 0.1
 CONTENT_SHARPNESS = (1.0, 3.0)
 # Candidates per source a blend is scored over (see `shortlist`).
 SHORTLIST = 50
-# Dense validation scores kept at once (users x items).
-_MAX_DENSE = 5_000_000
 
 
 def temporal_holdout(
@@ -85,15 +83,17 @@ def temporal_holdout(
 
 class Validation:
     """Held-out items of (up to ``max_users``) users, and a fast NDCG@10 / recall@10 of
-    dense score rows for them (their training items excluded)."""
+    their score rows (their training items excluded). `tune` scores sparse rows (`top`,
+    `sparse_metrics`, `shortlist`): only the items a source reaches are stored, so a
+    catalogue of millions of items costs no more per user than one of thousands. Dense
+    rows (users x items; `mask`, `metrics`) serve experiments on small catalogues."""
 
     def __init__(
         self, train: InteractionLog, held_out: InteractionLog, max_users: int, seed: int = 0
     ) -> None:
         users = np.intersect1d(np.unique(held_out.users), np.unique(train.users))
-        cap = max(1, min(max_users, _MAX_DENSE // max(train.n_items, 1)))
-        if users.size > cap:
-            users = np.sort(np.random.default_rng(seed).choice(users, cap, replace=False))
+        if users.size > max_users:
+            users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
         self.users = users
         self.n_items = train.n_items
         starts, ends = train.user_bounds()
@@ -107,12 +107,16 @@ class Validation:
         row[users] = np.arange(users.size)
         wanted = row[held_out.users] >= 0
         held_rows, held_items = row[held_out.users[wanted]], held_out.items[wanted]
-        self.relevant = np.zeros((users.size, train.n_items), bool)
-        self.relevant[held_rows, held_items] = True
-        self.relevant_count = self.relevant.sum(axis=1)
+        self.relevant = np.unique(held_rows * self.n_items + held_items)  # row-major keys
+        relevant_rows = self.relevant // max(self.n_items, 1)
+        self.relevant_count = np.bincount(relevant_rows, minlength=users.size)
         in_train = row[train.users] >= 0
         self.seen_rows = row[train.users[in_train]]
         self.seen_items = train.items[in_train]
+        order = np.argsort(self.seen_rows, kind="stable")
+        counts = np.bincount(self.seen_rows, minlength=users.size)
+        self._seen_indptr = np.r_[0, np.cumsum(counts)].astype(np.int64)
+        self._seen_sorted = self.seen_items[order].astype(np.int64)
         self.seconds = 0.0
 
     def recent_items(self, history: int) -> NDArray[np.int64]:
@@ -120,9 +124,27 @@ class Validation:
         return np.unique(np.concatenate([items[-history:] for items, _ in self.histories]))
 
     def mask(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
-        """``scores`` with each user's training items at -inf (in place)."""
+        """Dense ``scores`` with each user's training items at -inf (in place)."""
         scores[self.seen_rows, self.seen_items] = -np.inf
         return scores
+
+    def top(
+        self, scores: sp.csr_matrix, size: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Each user's best ``size`` items of sparse score rows (one per user, in
+        ``users`` order), best first, equal scores by item number (as a request ranks):
+        only positive scores of items outside the user's training items. Returns their
+        item numbers (-1 pads) and scores (-inf pads)."""
+        scores = sp.csr_matrix(scores)
+        return list_kernels.rows_top(
+            scores.indptr.astype(np.int64),
+            scores.indices,
+            scores.data,
+            max(1, min(size, self.n_items)),
+            self._seen_indptr,
+            self._seen_sorted,
+            self.n_items,
+        )
 
     def metrics(
         self,
@@ -132,15 +154,19 @@ class Validation:
     ) -> dict[str, float]:
         """NDCG@k and recall@k of masked score rows (one per user, in ``users`` order);
         an item scored 0 or less is never a hit. With ``columns``, score ``[u, j]`` is
-        that of item ``columns[u, j]`` (a shortlist; -1 pads a row)."""
+        that of item ``columns[u, j]`` (a shortlist, or `top`'s; -1 pads a row), and
+        equal scores rank by their position in the row."""
         started = time.perf_counter()
         width = scores.shape[1]
-        if width > k:
-            top = np.argpartition(-scores, k, axis=1)[:, :k]
-        else:  # a catalogue of k items or fewer: every item is in the top k
-            top = np.broadcast_to(np.arange(width), scores.shape).copy()
-        order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable")
-        top = np.take_along_axis(top, order, 1)
+        if columns is not None:
+            top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        else:
+            if width > k:
+                top = np.argpartition(-scores, k, axis=1)[:, :k]
+            else:  # a catalogue of k items or fewer: every item is in the top k
+                top = np.broadcast_to(np.arange(width), scores.shape).copy()
+            order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable")
+            top = np.take_along_axis(top, order, 1)
         # Only positively scored items count: the rest are ties at 0 that no source
         # supports, whose order would be arbitrary (a shortlist would break them by
         # other sources' choices).
@@ -148,7 +174,8 @@ class Validation:
         if columns is not None:
             top = np.take_along_axis(columns, top, 1)
             finite &= top >= 0
-        hits = np.take_along_axis(self.relevant, np.maximum(top, 0), 1) & finite
+        keys = np.arange(len(top))[:, None] * self.n_items + np.maximum(top, 0)
+        hits = _contains(self.relevant, keys) & finite
         discount = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
         ideal = np.cumsum(discount)[np.minimum(self.relevant_count, top.shape[1]) - 1]
         ndcg = (hits * discount).sum(1) / ideal
@@ -156,32 +183,60 @@ class Validation:
         self.seconds = time.perf_counter() - started  # what a metric costs, for budgeting
         return {"ndcg@10": float(ndcg.mean()), "recall@10": float(recall.mean())}
 
+    def sparse_metrics(self, scores: sp.csr_matrix, k: int = 10) -> dict[str, float]:
+        """`metrics` of sparse score rows (see `top`)."""
+        columns, best = self.top(scores, k)
+        return self.metrics(best, columns, k)
 
-def shortlist(
-    parts: dict[str, NDArray[np.float64]], size: int
-) -> tuple[NDArray[np.int64], dict[str, NDArray[np.float64]]]:
-    """Each user's candidates for a blend: the union of every part's best ``size`` items
-    (a request blends such a shortlist too); returns their item numbers (-1 pads) and
-    each part's scores of them (-inf where padded)."""
-    first = next(iter(parts.values()))
-    users, n = first.shape
-    size = min(size, n - 1)
-    chosen = np.zeros((users, n), bool)
-    for scores in parts.values():
-        top = np.argpartition(-scores, size, axis=1)[:, :size]
-        np.put_along_axis(chosen, top, True, 1)
-    counts = chosen.sum(1)
-    width = int(counts.max())
-    columns = np.full((users, width), -1, np.int64)
-    rows, items = np.nonzero(chosen)
-    position = np.arange(rows.size) - np.repeat(np.r_[0, np.cumsum(counts)[:-1]], counts)
-    columns[rows, position] = items
-    gathered = {}
-    for name, scores in parts.items():
-        values = np.take_along_axis(scores, np.maximum(columns, 0), 1)
-        values[columns < 0] = -np.inf
-        gathered[name] = values
-    return columns, gathered
+    def shortlist(
+        self, parts: dict[str, sp.csr_matrix], size: int
+    ) -> tuple[NDArray[np.int64], dict[str, NDArray[np.float64]]]:
+        """Each user's candidates for a blend: the union of every part's best ``size``
+        items (`top`; a request blends such a shortlist too), ascending. Returns their
+        item numbers (-1 pads) and each part's scores of them, normalised as
+        `ensemble.normalise_rows` does (divided by the user's best, 0 where the part
+        scores an item 0 or less or not at all, -inf where padded)."""
+        n = self.n_items
+        chosen, best = [], {}
+        for name, scores in parts.items():
+            columns, values = self.top(scores, size)
+            rows, position = np.nonzero(columns >= 0)
+            chosen.append(rows * n + columns[rows, position])
+            best[name] = np.maximum(values[:, 0], 0.0)  # -inf: a row with nothing
+        union = np.unique(np.concatenate(chosen))
+        rows, items = union // max(n, 1), union % max(n, 1)
+        counts = np.bincount(rows, minlength=self.users.size)
+        position = np.arange(rows.size) - np.repeat(np.r_[0, np.cumsum(counts)[:-1]], counts)
+        columns = np.full((self.users.size, max(1, int(counts.max(initial=0)))), -1, np.int64)
+        columns[rows, position] = items
+        gathered = {}
+        for name, scores in parts.items():
+            scores = sp.csr_matrix(scores)
+            keys = _rows(scores) * n + scores.indices
+            order = np.argsort(keys)
+            keys, data = keys[order], scores.data[order]
+            at = np.minimum(np.searchsorted(keys, union), max(keys.size - 1, 0))
+            raw = np.where(_contains(keys, union), data[at] if keys.size else 0.0, 0.0)
+            row_best = best[name][rows]
+            values = np.full(columns.shape, -np.inf)
+            values[rows, position] = np.divide(
+                np.maximum(raw, 0.0), row_best, out=np.zeros(raw.size), where=row_best > 0
+            )
+            gathered[name] = values
+        return columns, gathered
+
+
+def _rows(matrix: sp.csr_matrix) -> NDArray[np.int64]:
+    """Each stored entry's row."""
+    return np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+
+
+def _contains(sorted_keys: NDArray[np.int64], keys: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Whether each of ``keys`` is in ``sorted_keys`` (ascending, unique)."""
+    if sorted_keys.size == 0:
+        return np.zeros(keys.shape, bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
+    return sorted_keys[at] == keys
 
 
 class PairCache:
@@ -376,23 +431,20 @@ def tune(
                     break
                 best = result
     sequential_config, sequential_metrics = best
-    # The blend: each source's masked scores for the validation users, computed once.
+    # The blend: each source's scores for the validation users, computed once.
     parts = {
         "sequential": search.scores_of(sequential_config),
-        "long_term": validation.mask(long_term.score_users(taste, validation.histories)),
+        "long_term": long_term.score_matrix(taste, validation.histories),
     }
     del pairs, search
     if near is not None:
-        parts["content"] = validation.mask(
-            content_neighbours.score_users(
-                near, validation.histories, sequential_config.half_life, sequential_config.history
-            )
+        parts["content"] = content_neighbours.score_matrix(
+            near, validation.histories, sequential_config.half_life, sequential_config.history
         )
-    normalised = {name: ensemble.normalise_rows(scores) for name, scores in parts.items()}
-    del parts
     # Blends are scored over each user's shortlist: the union of every source's best
-    # SHORTLIST items (normalised over the whole catalogue, as a request does).
-    columns, normalised = shortlist(normalised, SHORTLIST)
+    # SHORTLIST items (each normalised by its best score, as a request does).
+    columns, normalised = validation.shortlist(parts, SHORTLIST)
+    del parts
     sharpened = {
         power: _sharpen(normalised["content"], power)
         for power in CONTENT_SHARPNESS
@@ -531,8 +583,8 @@ class _SequentialSearch:
         self._summed: dict[tuple, sp.csr_matrix] = {}
         self._ranked: dict[tuple, sp.csr_matrix] = {}
         self._profile_cache: dict[tuple[float, int], sp.csr_matrix] = {}
-        # The best configuration's masked validation scores.
-        self._best: tuple[knn.SequentialKNNConfig | None, float, NDArray[np.float64] | None] = (
+        # The best configuration's validation scores (users x items, sparse).
+        self._best: tuple[knn.SequentialKNNConfig | None, float, sp.csr_matrix | None] = (
             None,
             -1.0,
             None,
@@ -555,7 +607,7 @@ class _SequentialSearch:
             )
         return self._profile_cache[key]
 
-    def scores_of(self, config: knn.SequentialKNNConfig) -> NDArray[np.float64]:
+    def scores_of(self, config: knn.SequentialKNNConfig) -> sp.csr_matrix:
         assert self._best[0] == config and self._best[2] is not None
         return self._best[2]
 
@@ -580,10 +632,8 @@ class _SequentialSearch:
             self._ranked[ranked_key] = knn._strongest(
                 self._summed[key], rows, self.popularity, config
             )
-        scores = self.validation.mask(
-            np.asarray((self._profiles(config) @ self._ranked[ranked_key]).toarray())
-        )
-        metrics = self.validation.metrics(scores)
+        scores = self._profiles(config) @ self._ranked[ranked_key]
+        metrics = self.validation.sparse_metrics(scores)
         if metrics["ndcg@10"] > self._best[1]:
             self._best = (config, metrics["ndcg@10"], scores)
         self.trials.append(
