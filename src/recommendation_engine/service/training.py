@@ -226,6 +226,7 @@ class ModelTrainer:
             or not await low_priority.apart(model_worker.holds, tenant_id, live.version)
         ):
             known = await self._restore(tenant_id, live)
+        restored = time.perf_counter()
         config = ensemble.config_from_dict(live.config).sequential
         async with self._pool.acquire() as conn:
             ref = await model_store.begin(conn, tenant_id, live.algorithm, live.config, base=live)
@@ -233,6 +234,7 @@ class ModelTrainer:
             new = await self._read(
                 tenant_id, known.users, known.items, after_id=known.last_interaction_id
             )
+            read = time.perf_counter()
             updated = await low_priority.apart(
                 model_worker.update,
                 tenant_id,
@@ -243,7 +245,9 @@ class ModelTrainer:
                 KEEP_COOCCURRENCE_ENTRIES,
             )
             touched = updated.touched.tolist()
+            trained = time.perf_counter()
             await self._write(tenant_id, ref, known.items, updated.model, touched)
+            written = time.perf_counter()
         except BaseException:
             async with self._pool.acquire() as conn:
                 await model_store.discard(conn, tenant_id, ref)
@@ -252,7 +256,9 @@ class ModelTrainer:
         return await self._publish(
             tenant_id,
             numbering,
-            f"updated ({len(touched)} items changed)",
+            f"updated ({len(touched)} items changed; restored {restored - started:.1f}s, "
+            f"read {read - restored:.1f}s, fitted {trained - read:.1f}s, "
+            f"written {written - trained:.1f}s)",
             started,
             users=updated.users,
             items=updated.items,
