@@ -171,7 +171,7 @@ class ModelTrainer:
         try:
             data = await self.read_log(tenant_id)
             vectors = await self.read_vectors(tenant_id, data, catalogue=True)
-            data, vectors = in_key_order(data, vectors)
+            data, vectors = await low_priority.run(in_key_order, data, vectors)
             read = time.perf_counter()
             built = await low_priority.apart(
                 model_worker.build,
@@ -384,7 +384,9 @@ class ModelTrainer:
                 tenant_id,
                 ignored,
             )
-        log = InteractionLog.build(
+        # Sorting millions of rows takes seconds: on a thread, not in requests' way.
+        log = await low_priority.run(
+            InteractionLog.build,
             _joined(user_parts, np.int64),
             _joined(item_parts, np.int64),
             _joined(weight_parts, np.float32),
@@ -424,10 +426,7 @@ class ModelTrainer:
                     found.append((index, row["feature_vector"].to_numpy()))
         if not found:
             return None
-        vectors = np.zeros((len(items), self._dimension), np.float32)
-        for index, vector in found:
-            vectors[index] = vector
-        return vectors
+        return await low_priority.run(_stacked, found, len(items), self._dimension)
 
     async def _write(
         self,
@@ -443,28 +442,36 @@ class ModelTrainer:
         keys = vocabulary.keys
         chosen = list(items)
         full = isinstance(model, ensemble.EnsembleModel)
-        sequential = model.sequential if isinstance(model, ensemble.EnsembleModel) else model
-        others = (
-            [model.long_term, model.content] if isinstance(model, ensemble.EnsembleModel) else []
-        )
         async with self._pool.acquire() as conn:
             for start in range(0, len(chosen), _WRITE_CHUNK):
-                rows = []
-                for item in chosen[start : start + _WRITE_CHUNK]:
-                    lists: list[bytes | None] = list(
-                        model_store.pack(*sequential.neighbours_of(item))
-                    )
-                    if others:
-                        lists += _packed_row(model.long_term, item)  # type: ignore[union-attr]
-                        lists += _packed_content(model.content, item)  # type: ignore[union-attr]
-                    entity_type, entity_id = keys[item]
-                    rows.append(
-                        (item, entity_type, entity_id, float(sequential.popularity[item]), *lists)
-                    )
+                # Packed on a thread: a chunk is some 100 ms of Python at a million items,
+                # which requests would otherwise wait for.
+                rows = await low_priority.run(
+                    _packed_rows, model, keys, chosen[start : start + _WRITE_CHUNK]
+                )
                 if full:
                     await model_store.write_items(conn, tenant_id, ref, rows)
                 else:
                     await model_store.write_updated_items(conn, tenant_id, ref, rows)
+
+
+def _packed_rows(
+    model: ensemble.EnsembleModel | knn.ItemNeighbours,
+    keys: list[tuple[str, str]],
+    items: list[int],
+) -> list[tuple[Any, ...]]:
+    """The rows `_write` stores for ``items``: (item, entity_type, entity_id, popularity,
+    *lists), every source's lists from an ensemble, the sequential ones from an update."""
+    sequential = model.sequential if isinstance(model, ensemble.EnsembleModel) else model
+    rows: list[tuple[Any, ...]] = []
+    for item in items:
+        lists: list[bytes | None] = list(model_store.pack(*sequential.neighbours_of(item)))
+        if isinstance(model, ensemble.EnsembleModel):
+            lists += _packed_row(model.long_term, item)
+            lists += _packed_content(model.content, item)
+        entity_type, entity_id = keys[item]
+        rows.append((item, entity_type, entity_id, float(sequential.popularity[item]), *lists))
+    return rows
 
 
 def _packed_row(source: Any, item: int) -> tuple[bytes | None, bytes | None]:
@@ -484,6 +491,14 @@ def _row(matrix: sp.csr_matrix, item: int) -> tuple[np.ndarray, np.ndarray]:
     some 50 µs, which a full build at a million items paid three times per item."""
     start, end = matrix.indptr[item], matrix.indptr[item + 1]
     return matrix.indices[start:end], matrix.data[start:end]
+
+
+def _stacked(found: list[tuple[int, np.ndarray]], rows: int, dimension: int) -> np.ndarray:
+    """Vectors at their rows of a ``rows`` x ``dimension`` matrix (zeros elsewhere)."""
+    vectors = np.zeros((rows, dimension), np.float32)
+    for index, vector in found:
+        vectors[index] = vector
+    return vectors
 
 
 def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
