@@ -41,10 +41,9 @@ from typing import Any
 
 import asyncpg
 import numpy as np
-import scipy.sparse as sp
 
 from recommendation_engine import metrics
-from recommendation_engine.engine import content_neighbours, ensemble, tuning
+from recommendation_engine.engine import content_neighbours, ensemble, ranking, tuning
 from recommendation_engine.engine import sequential_knn as knn
 from recommendation_engine.engine.log import InteractionLog
 from recommendation_engine.engine.vocabulary import Vocabulary
@@ -477,20 +476,12 @@ def _packed_rows(
 def _packed_row(source: Any, item: int) -> tuple[bytes | None, bytes | None]:
     """Item ``item``'s packed row of a source's matrix, best first; (None, None) without
     one."""
-    if source is None:
+    found = None if source is None else ranking.row_of(source.matrix, item)
+    if found is None:
         return None, None
-    indices, data = _row(source.matrix, item)
-    if data.size == 0:
-        return None, None
+    indices, data = found
     order = np.argsort(-data, kind="stable")
     return model_store.pack(indices[order], data[order])
-
-
-def _row(matrix: sp.csr_matrix, item: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row ``item``'s columns and values, as views: a scipy row slice builds a matrix,
-    some 50 µs, which a full build at a million items paid three times per item."""
-    start, end = matrix.indptr[item], matrix.indptr[item + 1]
-    return matrix.indices[start:end], matrix.data[start:end]
 
 
 def _stacked(found: list[tuple[int, np.ndarray]], rows: int, dimension: int) -> np.ndarray:
@@ -527,9 +518,10 @@ def _packed_content(
     """Item ``item``'s content neighbours, their scores and their plain cosine
     similarities, packed in the list's order; (None, None, None) without a list."""
     neighbours, scores = _packed_row(content, item)
-    if neighbours is None or content is None or content.similarity is None:
+    similar = None if content is None else ranking.row_of(content.similarity, item)
+    if neighbours is None or similar is None:
         return neighbours, scores, None
-    indices, data = _row(content.similarity, item)  # the same pairs: align by neighbour
+    indices, data = similar  # the same pairs as the list: align them by neighbour
     by_neighbour = data[np.argsort(indices)]
     rank = np.searchsorted(np.sort(indices), np.frombuffer(neighbours, "<i4"))
     return neighbours, scores, np.asarray(by_neighbour[rank], "<f4").tobytes()
