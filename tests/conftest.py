@@ -17,6 +17,7 @@ from tests.support import RedisServer, WebhookReceiver, client, make_settings, s
 TABLES = (
     "interactions",
     "entities",
+    "catalogue_generations",
     "interaction_types",
     "models",
     "interaction_daily",

@@ -99,6 +99,11 @@ class LimitSettings(BaseSettings):
     model_cache_max_bytes: int = Field(
         256 * 1024 * 1024, ge=0, description="Bytes of model item lists one process keeps"
     )
+    entity_cache_max_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=0,
+        description="Bytes of entity rows (of ranked model items) one process keeps",
+    )
 
 
 class TenancySettings(BaseSettings):

@@ -83,6 +83,18 @@ ITEM_LIST_READS = Counter(
     "found: hit (this replica's item list cache) or miss (read from the database)",
     ["result"],
 )
+ENTITY_ROW_READS = Counter(
+    "entity_row_reads_total",
+    "Entity rows a recommendation request needed for the model items it ranked, by "
+    "where they were found: hit (this replica's entity row cache) or miss (read from "
+    "the database)",
+    ["result"],
+)
+ENTITY_ROW_BYTES = Gauge(
+    "entity_row_cache_bytes",
+    "Bytes of entity rows held by the entity row cache (ENTITY_CACHE_MAX_BYTES at most)",
+    multiprocess_mode="livesum",
+)
 ITEM_LIST_BYTES = Gauge(
     "item_list_cache_bytes",
     "Bytes of item lists held by the item list cache (MODEL_CACHE_MAX_BYTES at most)",
@@ -146,6 +158,7 @@ for _outcome in ("delivered", "retrying", "failed"):
     WEBHOOK_DELIVERIES.labels(_outcome)
 for _result in ("hit", "miss"):
     ITEM_LIST_READS.labels(_result)
+    ENTITY_ROW_READS.labels(_result)
 for _stage in ("training", "trending"):
     INTERACTIONS_IGNORED.labels(_stage)
 

@@ -238,3 +238,35 @@ def test_memory_layer_is_bounded_in_entries_and_bytes() -> None:
     assert by_bytes.currsize <= 100 and len(by_bytes) == 2
     by_bytes["huge"] = b"x" * 1000  # larger than the whole layer: not kept
     assert "huge" not in by_bytes
+
+
+def test_replicas_show_an_entity_change_at_once_without_the_response_cache(
+    clean_db: str,
+) -> None:
+    """Each replica keeps the entity rows behind the items it ranks; a change made on one
+    replica shows on the other in the very next answer (no Redis, nothing cached)."""
+    config = make_settings(
+        clean_db,
+        limits=LimitSettings(
+            max_bulk_items=1000, recommendation_cache_ttl_secs=0, rate_limit_enabled=False
+        ),
+    )
+    with serve(config) as first, serve(config) as second, client(first) as a, client(second) as b:
+        fill(a)
+        before = b.get(f"{USER}/u0").json()["recommendations"]
+        shown = before[0]["entity_id"]
+        assert b.get(f"{SIMILAR}/m3").json()["recommendations"]  # both routes keep rows
+        changed = a.put(
+            f"/api/v1/entities/{shown}",
+            params={"entity_type": "movie"},
+            json={"attributes": {"genre": "drama", "decade": "2020s"}},
+        )
+        assert changed.status_code == 200, changed.text
+        after = b.get(f"{USER}/u0").json()["recommendations"]
+        assert [r["attributes"]["decade"] for r in after if r["entity_id"] == shown] == ["2020s"]
+        similar = b.get(f"{SIMILAR}/m3").json()["recommendations"]
+        assert all(r["attributes"]["decade"] == "2020s" for r in similar if r["entity_id"] == shown)
+
+        assert a.delete(f"/api/v1/entities/{shown}", params={"entity_type": "movie"}).is_success
+        assert shown not in ids(b.get(f"{USER}/u0").json())
+        assert shown not in ids(b.get(f"{SIMILAR}/m3").json())

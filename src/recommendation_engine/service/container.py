@@ -14,6 +14,7 @@ from recommendation_engine.config import Settings
 from recommendation_engine.engine import ensemble, list_kernels
 from recommendation_engine.service.background import PeriodicJob
 from recommendation_engine.service.entities import EntityService
+from recommendation_engine.service.entity_rows import EntityRowCache
 from recommendation_engine.service.experiment_serving import ServedRecommendations
 from recommendation_engine.service.experiments import ExperimentService
 from recommendation_engine.service.impressions import ImpressionLog
@@ -73,6 +74,7 @@ class Services:
     webhooks: WebhookService
     dispatcher: WebhookDispatcher
     item_lists: ItemListCache
+    entity_rows: EntityRowCache
     experiments: ExperimentService
     impressions: ImpressionLog
     served: ServedRecommendations
@@ -115,8 +117,16 @@ class Services:
             pool, types, timedelta(hours=engine.trending_update_interval_hours), cache
         )
         item_lists = ItemListCache(limits.model_cache_max_bytes, pool)
+        entity_rows = EntityRowCache(limits.entity_cache_max_bytes, pool)
         recommendations = RecommendationService(
-            pool, types, trending, live_models, tenants, cache, item_lists
+            pool,
+            types,
+            trending,
+            live_models,
+            tenants,
+            cache,
+            item_lists,
+            entity_rows,
         )
         experiments = ExperimentService(
             pool, types, tenants, settings.experiments.attribution_window_hours
@@ -137,6 +147,7 @@ class Services:
             trainer=trainer,
             recommendations=recommendations,
             item_lists=item_lists,
+            entity_rows=entity_rows,
             experiments=experiments,
             impressions=impressions,
             served=ServedRecommendations(recommendations, experiments, impressions),
@@ -248,5 +259,6 @@ class Services:
         await self.dispatcher.stop()
         await self.vector_indexer.stop()
         await self.item_lists.stop()
+        await self.entity_rows.stop()
         await self.impressions.stop()
         await self.cache.stop()

@@ -341,6 +341,7 @@ class DashboardService:
                     services.tenants,
                     ResponseCache(0, None),  # nothing cached: the answer is hypothetical
                     services.item_lists,  # the model's lists, which the preview leaves as they are
+                    services.entity_rows,  # the preview changes no entity
                 )
                 return await _list(
                     algorithm,

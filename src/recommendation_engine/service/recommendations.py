@@ -25,6 +25,7 @@ from recommendation_engine.errors import BadRequest, NotFound
 from recommendation_engine.models import effective_weight
 from recommendation_engine.serialization import dumps
 from recommendation_engine.service.entities import resolve_entity_type
+from recommendation_engine.service.entity_rows import EntityRowCache
 from recommendation_engine.service.interaction_types import InteractionTypeService
 from recommendation_engine.service.item_lists import ItemListCache
 from recommendation_engine.service.live_models import LiveModels
@@ -161,6 +162,7 @@ class RecommendationService:
         tenants: TenantService,
         cache: ResponseCache,
         item_lists: ItemListCache,
+        entity_rows: EntityRowCache,
     ) -> None:
         self._pool = pool
         self._types = types
@@ -169,6 +171,7 @@ class RecommendationService:
         self._tenants = tenants
         self._cache = cache
         self._lists = item_lists
+        self._entities = entity_rows
         self._configs: dict[tuple[str, int], ensemble.EnsembleConfig] = {}
 
     def _model_config(self, model: ModelInfo | None) -> ensemble.EnsembleConfig:
@@ -286,7 +289,10 @@ class RecommendationService:
             scored = ranking.score_history(
                 items, history_weights, history_lists, config, weights, seen_items
             )
-            ranked = await self._take(conn, tenant_id, query, count, ref, scored, rows, seen)
+            catalogue = state.catalogue
+            ranked = await self._take(
+                conn, tenant_id, query, count, ref, catalogue, scored, rows, seen
+            )
             if len(ranked) < count and weights.content == 0 and blend.uses_content:
                 # The blend could not fill the list (a type or filter it rarely reaches):
                 # content neighbours reach entities nobody has interacted with yet.
@@ -300,7 +306,15 @@ class RecommendationService:
                 )
                 taken = seen | {(r.entity_type, r.entity_id) for r in ranked}
                 filled = await self._take(
-                    conn, tenant_id, query, count - len(ranked), ref, by_content, rows, taken
+                    conn,
+                    tenant_id,
+                    query,
+                    count - len(ranked),
+                    ref,
+                    catalogue,
+                    by_content,
+                    rows,
+                    taken,
                 )
                 floor = ranked[-1].score if ranked else 1.0  # scores stay in order
                 for recommendation in filled:
@@ -324,25 +338,27 @@ class RecommendationService:
         query: UserQuery,
         count: int,
         model: ModelRef,
+        catalogue: int | None,
         scored: Scored,
         rows: list[HistoryRow],
         seen: set[tuple[str, str]],
     ) -> list[Recommendation]:
         """The best ``count`` scored items that pass the request's type, filters and
-        exclusions, read in growing pages while those thin them out."""
+        exclusions, read in growing pages while those thin them out (``catalogue``: the
+        tenant's catalogue generation the request read)."""
         chosen: list[tuple[int, Candidate]] = []
         # Seen items are not scored: only exclusions, types and filters thin a page out.
         taken, page = 0, count + len(query.exclude)
         while len(chosen) < count and taken < scored.items.size:
             positions = scored.top(taken + page)[taken:]
-            batch = await queries.candidates(
+            batch = await self._entities.candidates(
                 conn,
                 tenant_id,
                 model,
                 scored.items[positions].tolist(),
-                None,
                 query.entity_type,
                 query.filters,
+                catalogue,
             )
             by_item = {c.item: c for c in batch}
             for position in positions.tolist():
@@ -570,7 +586,7 @@ class RecommendationService:
                     f"entity '{query.entity_id}' of type '{entity_type}' does not exist",
                     {"entity_id": query.entity_id, "entity_type": entity_type},
                 )
-            has_vector, item = found
+            has_vector, item, catalogue = found
             lists = NO_LISTS
             if item is not None and model is not None:
                 lists = (await self._lists.lists(conn, tenant_id, model, [item]))[item]
@@ -606,7 +622,7 @@ class RecommendationService:
                     item, sequential, similar, threshold, depth, blend, searched, cosine
                 )
                 chosen = await self._read_in_order(
-                    conn, tenant_id, query, count, ref, offered, read, source_key
+                    conn, tenant_id, query, count, ref, catalogue, offered, read, source_key
                 )
                 if len(chosen) >= count or depth >= longest:
                     break
@@ -683,6 +699,7 @@ class RecommendationService:
         query: SimilarQuery,
         count: int,
         model: ModelRef,
+        catalogue: int,
         offered: ranking.Offered,
         read: dict[int, Candidate | None],
         source_key: tuple[str, str],
@@ -701,7 +718,18 @@ class RecommendationService:
             while end < len(order) and scores[order[end]] == scores[order[end - 1]]:
                 end += 1
             missing = [items[p] for p in order[start:end] if items[p] not in read]
-            await _read_entities(conn, tenant_id, query, model, missing, None, read)
+            if missing:
+                found = await self._entities.candidates(
+                    conn,
+                    tenant_id,
+                    model,
+                    missing,
+                    query.result_type,
+                    query.filters,
+                    catalogue,
+                )
+                by_item = {c.item: c for c in found}
+                read.update((m, by_item.get(m)) for m in missing)
             wanted = []
             for position in order[start:end]:
                 candidate = read[items[position]]
@@ -744,7 +772,7 @@ async def _read_entities(
     query: SimilarQuery,
     model: ModelRef,
     items: list[int],
-    profile: np.ndarray | None,
+    profile: np.ndarray,
     read: dict[int, Candidate | None],
 ) -> None:
     """Read the entities of model ``items`` into ``read``: each the candidate, with its

@@ -36,6 +36,17 @@ _EVENT_ITEM = (
 )
 _GONE_ITEM = "jsonb_build_object('entity_type', w.entity_type, 'entity_id', w.entity_id)"
 
+# After a CTE named ``written`` (rows changed or deleted by the same statement): moves
+# the tenant's catalogue generation on when there are any, so that every replica stops
+# trusting the entity rows it keeps (service.entity_rows). A new entity needs no move:
+# replicas keep only entities that exist.
+_CATALOGUE_CHANGED = """,
+catalogue AS (
+    INSERT INTO catalogue_generations AS g (tenant_id, generation)
+    SELECT DISTINCT w.tenant_id, 1 FROM written w {where}
+    ON CONFLICT (tenant_id) DO UPDATE SET generation = g.generation + 1
+)"""
+
 
 async def insert(
     conn: asyncpg.Connection,
@@ -82,7 +93,9 @@ async def update(
             SET attributes = $4, feature_vector = $5, indexed = false, updated_at = now()
             WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3
             RETURNING {_COLUMNS}
-        ){announcing("entity.updated", "entities", _EVENT_ITEM)}""",
+        ){_CATALOGUE_CHANGED.format(where="")}{
+            announcing("entity.updated", "entities", _EVENT_ITEM)
+        }""",
         tenant_id,
         entity_type,
         entity_id,
@@ -167,7 +180,9 @@ async def delete(
         ), recount AS (
             INSERT INTO interaction_recounts SELECT tenant_id FROM written
             ON CONFLICT DO NOTHING
-        ){announcing("entity.deleted", "entities", _GONE_ITEM)}""",
+        ){_CATALOGUE_CHANGED.format(where="")}{
+            announcing("entity.deleted", "entities", _GONE_ITEM)
+        }""",
         tenant_id,
         entity_type,
         entity_id,
@@ -195,16 +210,20 @@ async def upsert_many(
         columns=["entity_type", "entity_id", "attributes", "feature_vector"],
     )
     written = await conn.fetch(
-        """
-        INSERT INTO entities AS e
-            (tenant_id, entity_type, entity_id, attributes, feature_vector)
-        SELECT $1, entity_type, entity_id, attributes, feature_vector FROM entities_staging
-        ON CONFLICT (tenant_id, entity_type, entity_id) DO UPDATE
-            SET attributes = EXCLUDED.attributes,
-                feature_vector = EXCLUDED.feature_vector,
-                indexed = false,
-                updated_at = now()
-        RETURNING entity_type, entity_id, (xmax = 0) AS inserted
+        f"""
+        WITH written AS (
+            INSERT INTO entities AS e
+                (tenant_id, entity_type, entity_id, attributes, feature_vector)
+            SELECT $1, entity_type, entity_id, attributes, feature_vector
+            FROM entities_staging
+            ON CONFLICT (tenant_id, entity_type, entity_id) DO UPDATE
+                SET attributes = EXCLUDED.attributes,
+                    feature_vector = EXCLUDED.feature_vector,
+                    indexed = false,
+                    updated_at = now()
+            RETURNING tenant_id, entity_type, entity_id, (xmax = 0) AS inserted
+        ){_CATALOGUE_CHANGED.format(where="WHERE NOT w.inserted")}
+        SELECT entity_type, entity_id, inserted FROM written
         """,
         tenant_id,
     )

@@ -32,11 +32,18 @@ class HistoryRow(NamedTuple):
 @dataclass(slots=True)
 class UserState:
     """A user's recent history (newest first) and every entity among their latest
-    interactions (to leave out), read in one query."""
+    interactions (to leave out), read in one query, with the tenant's catalogue
+    generation at that moment (None without history: not read)."""
 
     history: list[HistoryRow]
     seen: set[tuple[str, str]]
     seen_items: set[int]
+    catalogue: int | None = None
+
+
+# The tenant's catalogue generation (storage.entities moves it on every change), as a
+# column: read once per statement.
+_CATALOGUE = "coalesce((SELECT generation FROM catalogue_generations WHERE tenant_id = $1), 0)"
 
 
 async def user_state(
@@ -52,12 +59,13 @@ async def user_state(
     # A scalar subquery in the select list runs for the rows the limit keeps only, and
     # plans far more cheaply than a join on a windowed subquery (planned on every call).
     rows = await conn.fetch(
-        """
+        f"""
         SELECT l.entity_type, l.entity_id, l.interaction_type, l.weight, l.value,
                (SELECT item FROM model_items
                 WHERE tenant_id = $1 AND base = $5 AND entity_type = l.entity_type
                   AND entity_id = l.entity_id AND version <= $3
-                ORDER BY version DESC LIMIT 1) AS item
+                ORDER BY version DESC LIMIT 1) AS item,
+               {_CATALOGUE} AS catalogue
         FROM interactions l WHERE tenant_id = $1 AND user_id = $2
         ORDER BY occurred_at DESC, id DESC LIMIT $4
         """,
@@ -67,7 +75,12 @@ async def user_state(
         max(history, seen),
         model.base,
     )
-    state = UserState([HistoryRow(*r) for r in rows[:history]], set(), set())
+    state = UserState(
+        [HistoryRow(*r[:6]) for r in rows[:history]],
+        set(),
+        set(),
+        rows[0]["catalogue"] if rows else None,
+    )
     if seen:
         state.seen = {(r[0], r[1]) for r in rows}
         state.seen_items = {r[5] for r in rows if r[5] is not None}
@@ -142,6 +155,35 @@ async def candidates(
     ]
 
 
+async def catalogue_generation(conn: asyncpg.Connection, tenant_id: str) -> int:
+    """The tenant's catalogue generation (storage.entities moves it on every change)."""
+    return await conn.fetchval(f"SELECT {_CATALOGUE}", tenant_id)
+
+
+async def entity_rows(
+    conn: asyncpg.Connection, tenant_id: str, model: ModelRef, items: Sequence[int]
+) -> list[tuple[int, str, str, str]]:
+    """``(item, entity type, entity id, attributes as JSON text)`` of the existing
+    entities behind model ``items``."""
+    rows = await conn.fetch(
+        """
+        SELECT k.item, e.entity_type, e.entity_id, e.attributes::text
+        FROM (
+            SELECT DISTINCT ON (m.item) m.item, m.entity_type, m.entity_id FROM model_items m
+            WHERE m.tenant_id = $1 AND m.base = $4 AND m.item = ANY($3::int[])
+              AND m.version <= $2
+        ) k
+        JOIN entities e ON e.tenant_id = $1 AND e.entity_type = k.entity_type
+                       AND e.entity_id = k.entity_id
+        """,
+        tenant_id,
+        model.version,
+        list(items),
+        model.base,
+    )
+    return [tuple(r) for r in rows]
+
+
 async def popular(
     conn: asyncpg.Connection,
     tenant_id: str,
@@ -189,15 +231,20 @@ async def popular(
     return found[:limit]
 
 
+class EntityModelRow(NamedTuple):
+    has_vector: bool  # the vector itself stays in the database (`feature_vectors`)
+    item: int | None  # the entity's number in the model (None: the model lacks it)
+    catalogue: int  # the tenant's catalogue generation
+
+
 async def entity_model_row(
     conn: asyncpg.Connection, tenant_id: str, model: ModelRef, entity_type: str, entity_id: str
-) -> tuple[bool, int | None] | None:
-    """Whether an entity has a feature vector, and its number in ``model`` (None when
-    the model does not know it); None if the entity does not exist. The vector itself
-    stays in the database (`feature_vectors` reads it)."""
+) -> EntityModelRow | None:
+    """What a similar-entities request needs to know of its entity, with the tenant's
+    catalogue generation; None if the entity does not exist."""
     row = await conn.fetchrow(
-        """
-        SELECT e.feature_vector IS NOT NULL AS has_vector, m.item
+        f"""
+        SELECT e.feature_vector IS NOT NULL AS has_vector, m.item, {_CATALOGUE} AS catalogue
         FROM entities e
         LEFT JOIN LATERAL (
             SELECT item FROM model_items
@@ -215,7 +262,7 @@ async def entity_model_row(
     )
     if row is None:
         return None
-    return row["has_vector"], row["item"]
+    return EntityModelRow(*row)
 
 
 async def feature_vectors(

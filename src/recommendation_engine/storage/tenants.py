@@ -20,6 +20,7 @@ TENANT_TABLES = (
     "model_items",
     "models",
     "entities",
+    "catalogue_generations",
     "interaction_types",
     "model_history",
     "evaluation_runs",
