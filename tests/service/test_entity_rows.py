@@ -145,6 +145,13 @@ def test_a_new_base_drops_the_old_rows_and_warms_the_most_popular(clean_db: str)
             await asyncio.gather(*cache._warming)
             keys = list(cache._entries)
             assert keys and all(base == second.base for _, base, _ in keys)
+
+            # A request still on the first base reads the database and leaves the new
+            # base's rows (and the warm-up) alone.
+            async with pool.acquire() as conn:
+                found = await cache.candidates(conn, "t1", first, [0, 1], None, {}, 0)
+            assert sorted(c.entity_id for c in found) == ["m0", "m1"]
+            assert list(cache._entries) == keys and not cache._warming
         finally:
             await pool.close()
 

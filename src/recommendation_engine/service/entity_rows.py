@@ -15,7 +15,8 @@ kept: an item whose entity is gone is looked up again (until the next build drop
 
 When a replica first sees a model base (it started, or a full rebuild was published), it
 reads the rows of the base's most popular items in the background, in pages, until they
-fill `WARM_SHARE` of the budget, and drops the tenant's rows of the previous base.
+fill `WARM_SHARE` of the budget, and drops the tenant's rows of the previous base. A
+request still on the previous base meanwhile reads from the database.
 
 Requests with attribute filters read from the database: the filters are SQL.
 """
@@ -83,8 +84,13 @@ class EntityRowCache:
             return await queries.candidates(
                 conn, tenant_id, model, items, None, entity_type, filters
             )
-        if self._bases.get(tenant_id) != model.base:
+        known = self._bases.get(tenant_id)
+        if known is None or model.base > known:  # bases are numbered in build order
             self._new_base(tenant_id, model)
+        elif model.base < known:  # a request still on the base this replica served before
+            return await queries.candidates(
+                conn, tenant_id, model, items, None, entity_type, filters
+            )
         found: list[Candidate] = []
         missing: list[int] = []
         entries = self._entries
