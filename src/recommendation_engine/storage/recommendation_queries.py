@@ -101,11 +101,15 @@ class Candidate:
     attributes: Attributes
 
 
-_CANDIDATES = f"""
-WITH keys AS (
+# The entity keys of model items $3 in the version $2 of base {base}: each item's newest
+# row at or below the version.
+_MODEL_KEYS = """
     SELECT DISTINCT ON (m.item) m.item, m.entity_type, m.entity_id FROM model_items m
-    WHERE m.tenant_id = $1 AND m.base = $8 AND m.item = ANY($3::int[]) AND m.version <= $2
-)
+    WHERE m.tenant_id = $1 AND m.base = {base} AND m.item = ANY($3::int[]) AND m.version <= $2
+"""
+
+_CANDIDATES = f"""
+WITH keys AS ({_MODEL_KEYS.format(base="$8")})
 SELECT k.item, e.entity_type, e.entity_id, e.attributes::text AS attributes,
        CASE WHEN $4::vector IS NULL THEN NULL
             ELSE 1 - (e.feature_vector <=> $4::vector) END AS similarity
@@ -166,13 +170,9 @@ async def entity_rows(
     """``(item, entity type, entity id, attributes as JSON text)`` of the existing
     entities behind model ``items``."""
     rows = await conn.fetch(
-        """
+        f"""
         SELECT k.item, e.entity_type, e.entity_id, e.attributes::text
-        FROM (
-            SELECT DISTINCT ON (m.item) m.item, m.entity_type, m.entity_id FROM model_items m
-            WHERE m.tenant_id = $1 AND m.base = $4 AND m.item = ANY($3::int[])
-              AND m.version <= $2
-        ) k
+        FROM ({_MODEL_KEYS.format(base="$4")}) k
         JOIN entities e ON e.tenant_id = $1 AND e.entity_type = k.entity_type
                        AND e.entity_id = k.entity_id
         """,
