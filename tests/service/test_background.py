@@ -1,4 +1,5 @@
-"""Periodic background jobs: interval, wake-ups, failures, stopping, several workers."""
+"""Background work: periodic jobs (interval, wake-ups, failures, stopping, several
+workers) and one-off tasks (kept while they run, cancelled on stop)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from recommendation_engine.service.background import PeriodicJob
+from recommendation_engine.service.background import BackgroundTasks, PeriodicJob
 
 
 def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -270,3 +271,32 @@ def test_max_busy_is_a_fraction() -> None:
     for wrong in (0, -0.5, 1.5):
         with pytest.raises(ValueError):
             PeriodicJob("test-job", Recorder(), interval=1, max_busy=wrong)
+
+
+def test_one_off_tasks_are_kept_while_they_run_and_cancelled_on_stop() -> None:
+    async def scenario() -> None:
+        tasks = BackgroundTasks()
+        ended: list[str] = []
+        cancelled: list[str] = []
+
+        async def quick() -> None:
+            ended.append("quick")
+
+        async def endless() -> None:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                cancelled.append("endless")
+                raise
+
+        done: list[asyncio.Task[None]] = []
+        first = tasks.start(quick(), "quick", done.append)
+        second = tasks.start(endless(), "endless")
+        assert first.get_name() == "quick" and len(tasks) == 2
+        await until(lambda: len(tasks) == 1)
+        assert ended == ["quick"] and done == [first] and list(tasks) == [second]
+
+        await tasks.stop()
+        assert cancelled == ["endless"] and second.cancelled() and len(tasks) == 0
+
+    run(scenario)

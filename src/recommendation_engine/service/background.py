@@ -1,4 +1,4 @@
-"""Periodic background jobs: work a replica repeats every so often, or at once when woken.
+"""Background work of a replica: periodic jobs, and one-off tasks a service starts.
 
 Every loop the service runs in the background (the model scheduler, the vector indexer,
 the webhook dispatcher and its pruning, the pool gauges) is a `PeriodicJob`:
@@ -25,12 +25,47 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
 # One run of a job's work; True asks for another run at once.
 Work = Callable[[], Awaitable[bool | None]]
+
+
+class BackgroundTasks:
+    """One-off tasks a service starts in the background (a rebuild, an evaluation, a
+    cache warm-up): each is kept until it ends; `stop` cancels those still running and
+    returns once they have ended."""
+
+    def __init__(self) -> None:
+        self._running: set[asyncio.Task[None]] = set()
+
+    def start(
+        self,
+        work: Coroutine[Any, Any, None],
+        name: str,
+        done: Callable[[asyncio.Task[None]], object] | None = None,
+    ) -> asyncio.Task[None]:
+        """Run ``work`` as a task named ``name``; ``done`` is called when it ends."""
+        task = asyncio.create_task(work, name=name)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        if done is not None:
+            task.add_done_callback(done)
+        return task
+
+    def __iter__(self) -> Iterator[asyncio.Task[None]]:
+        return iter(list(self._running))
+
+    def __len__(self) -> int:
+        return len(self._running)
+
+    async def stop(self) -> None:
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
 
 
 class PeriodicJob:

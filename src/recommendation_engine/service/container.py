@@ -12,7 +12,7 @@ import asyncpg
 from recommendation_engine import metrics
 from recommendation_engine.config import Settings
 from recommendation_engine.engine import ensemble, list_kernels
-from recommendation_engine.service.background import PeriodicJob
+from recommendation_engine.service.background import BackgroundTasks, PeriodicJob
 from recommendation_engine.service.entities import EntityService
 from recommendation_engine.service.entity_rows import EntityRowCache
 from recommendation_engine.service.experiment_serving import ServedRecommendations
@@ -79,7 +79,7 @@ class Services:
     impressions: ImpressionLog
     served: ServedRecommendations
     online_evaluation: OnlineEvaluation
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     _pool_report: PeriodicJob | None = None
 
     @classmethod
@@ -182,11 +182,7 @@ class Services:
 
     def start_rebuild(self, tenant_id: str, incremental: bool = False) -> None:
         """Run `rebuild` in the background; stopping the services cancels it."""
-        task = asyncio.create_task(
-            self.rebuild(tenant_id, incremental), name=f"rebuild-{tenant_id}"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.start(self.rebuild(tenant_id, incremental), f"rebuild-{tenant_id}")
 
     async def model_status(self, tenant_id: str) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
@@ -250,9 +246,7 @@ class Services:
             self.scheduler.start()
 
     async def stop_background(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.stop()
         if self._pool_report is not None:
             await self._pool_report.stop()
         await self.scheduler.stop()

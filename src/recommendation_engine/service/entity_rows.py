@@ -23,7 +23,6 @@ Requests with attribute filters read from the database: the filters are SQL.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -32,6 +31,7 @@ import orjson
 from cachetools import LRUCache
 
 from recommendation_engine import metrics
+from recommendation_engine.service.background import BackgroundTasks
 from recommendation_engine.storage import model_store
 from recommendation_engine.storage import recommendation_queries as queries
 from recommendation_engine.storage.model_store import ModelRef
@@ -60,7 +60,7 @@ class EntityRowCache:
         self.enabled = max_bytes > 0
         self._bases: dict[str, int] = {}  # tenant -> the model base last seen
         self._pool = pool  # for the warm-up (none: no warm-up)
-        self._warming: set[asyncio.Task[None]] = set()
+        self._warming = BackgroundTasks()
 
     @property
     def size(self) -> int:
@@ -123,9 +123,7 @@ class EntityRowCache:
             for key in [k for k in self._entries if k[0] == tenant_id and k[1] == previous]:
                 self._entries.pop(key, None)
         if self._pool is not None:
-            task = asyncio.create_task(self._warm(tenant_id, model), name=f"warm-rows-{tenant_id}")
-            self._warming.add(task)
-            task.add_done_callback(self._warming.discard)
+            self._warming.start(self._warm(tenant_id, model), f"warm-rows-{tenant_id}")
 
     async def _warm(self, tenant_id: str, model: ModelRef) -> None:
         """Read the rows of the base's most popular items while it is still the one
@@ -158,6 +156,4 @@ class EntityRowCache:
             logger.warning("warming the entity rows of tenant %s failed", tenant_id, exc_info=True)
 
     async def stop(self) -> None:
-        for task in list(self._warming):
-            task.cancel()
-        await asyncio.gather(*self._warming, return_exceptions=True)
+        await self._warming.stop()

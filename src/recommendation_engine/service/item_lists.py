@@ -29,6 +29,7 @@ from cachetools import LRUCache
 
 from recommendation_engine import metrics
 from recommendation_engine.engine.ranking import NO_LISTS, ItemLists
+from recommendation_engine.service.background import BackgroundTasks
 from recommendation_engine.storage import model_store
 from recommendation_engine.storage.model_store import ModelInfo
 
@@ -70,7 +71,7 @@ class ItemListCache:
         self._versions: dict[str, tuple[int, int]] = {}  # tenant -> (base, version) seen
         self._locks: dict[str, asyncio.Lock] = {}
         self._pool = pool  # for the warm-up (none: no warm-up)
-        self._warming: set[asyncio.Task[None]] = set()
+        self._warming = BackgroundTasks()
 
     @property
     def size(self) -> int:
@@ -138,13 +139,10 @@ class ItemListCache:
     def _start_warming(self, tenant_id: str, model: ModelInfo) -> None:
         if self._pool is None or self._max_bytes <= 0:
             return
-        task = asyncio.create_task(self._warm(tenant_id, model), name=f"warm-lists-{tenant_id}")
-        self._warming.add(task)
         metrics.ITEM_LIST_WARMING.inc()
-        task.add_done_callback(self._warmed)
+        self._warming.start(self._warm(tenant_id, model), f"warm-lists-{tenant_id}", self._warmed)
 
     def _warmed(self, task: asyncio.Task[None]) -> None:
-        self._warming.discard(task)
         metrics.ITEM_LIST_WARMING.dec()
         metrics.ITEM_LIST_BYTES.set(self.size)
 
@@ -173,6 +171,4 @@ class ItemListCache:
             logger.warning("warming the lists of tenant %s failed", tenant_id, exc_info=True)
 
     async def stop(self) -> None:
-        for task in list(self._warming):
-            task.cancel()
-        await asyncio.gather(*self._warming, return_exceptions=True)
+        await self._warming.stop()

@@ -20,6 +20,7 @@ import orjson
 
 from recommendation_engine.engine.vocabulary import Vocabulary
 from recommendation_engine.service import low_priority, offline_evaluation
+from recommendation_engine.service.background import BackgroundTasks
 from recommendation_engine.service.offline_evaluation import Dataset
 from recommendation_engine.service.tenants import TenantService
 from recommendation_engine.service.training import ModelTrainer, starting_config
@@ -63,7 +64,7 @@ class TenantEvaluations:
         self._pool = pool
         self._trainer = trainer
         self._tenants = tenants
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
         # Evaluations are heavy: one at a time in a process, the others wait their turn.
         self._one_at_a_time = asyncio.Semaphore(1)
 
@@ -73,9 +74,7 @@ class TenantEvaluations:
         async with self._pool.acquire() as conn:
             run_id = await repo.start_evaluation(conn, tenant_id)
         if run_id is not None:
-            task = asyncio.create_task(self._run(tenant_id, run_id), name=f"evaluate-{tenant_id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.start(self._run(tenant_id, run_id), f"evaluate-{tenant_id}")
         return run_id
 
     async def get(self, tenant_id: str, run_id: str) -> dict[str, Any] | None:
@@ -88,9 +87,7 @@ class TenantEvaluations:
             return [_checked(run) for run in await repo.evaluations(conn, tenant_id, limit)]
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.stop()
 
     async def _run(self, tenant_id: str, run_id: str) -> None:
         progress = [0, 0, "waiting for another evaluation to finish"]
