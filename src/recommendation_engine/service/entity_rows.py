@@ -80,17 +80,15 @@ class EntityRowCache:
         """The existing entities behind model ``items`` with the requested type and
         attribute values (`queries.candidates` without a profile), for a request that
         read the tenant's catalogue generation ``catalogue`` (None: not read)."""
-        if filters or catalogue is None or not self.enabled:
-            return await queries.candidates(
-                conn, tenant_id, model, items, None, entity_type, filters
-            )
         known = self._bases.get(tenant_id)
-        if known is None or model.base > known:  # bases are numbered in build order
-            self._new_base(tenant_id, model)
-        elif model.base < known:  # a request still on the base this replica served before
+        # Bases are numbered in build order: a lower one is the base this replica served
+        # before, which a request that started then may still be on.
+        if filters or catalogue is None or not self.enabled or model.base < (known or 0):
             return await queries.candidates(
                 conn, tenant_id, model, items, None, entity_type, filters
             )
+        if model.base != known:
+            self._new_base(tenant_id, model)
         found: list[Candidate] = []
         missing: list[int] = []
         entries = self._entries

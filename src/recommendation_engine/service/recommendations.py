@@ -728,8 +728,7 @@ class RecommendationService:
                     query.filters,
                     catalogue,
                 )
-                by_item = {c.item: c for c in found}
-                read.update((m, by_item.get(m)) for m in missing)
+                _keep(read, missing, found)
             wanted = []
             for position in order[start:end]:
                 candidate = read[items[position]]
@@ -783,6 +782,12 @@ async def _read_entities(
     found = await queries.candidates(
         conn, tenant_id, model, items, profile, query.result_type, query.filters
     )
+    _keep(read, items, found)
+
+
+def _keep(read: dict[int, Candidate | None], items: list[int], found: list[Candidate]) -> None:
+    """Note in ``read`` what was read of model ``items``: each one's candidate among
+    ``found``, or None (gone, or not of the query's type or filters)."""
     by_item = {c.item: c for c in found}
     for item in items:
         read[item] = by_item.get(item)
