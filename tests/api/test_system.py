@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from recommendation_engine import __version__
+from recommendation_engine.models import NAME_PATTERN
 from tests.support import API_KEY, assert_error, client
 
 API_ROUTES = {
@@ -114,3 +115,51 @@ def test_openapi_document_lists_every_route_and_schema(api: httpx.Client) -> Non
     assert "201" in create["responses"]
     error_ref = create["responses"]["409"]["content"]["application/json"]["schema"]["$ref"]
     assert error_ref.endswith("/ErrorResponse")
+
+
+def test_openapi_document_names_credentials_tenant_and_query_parameters(
+    api: httpx.Client,
+) -> None:
+    """Credentials and the tenant are read by the service itself, not by parameters of
+    FastAPI's; the document still names them on every operation that reads them, and the
+    recommendation routes' query parameters one by one."""
+    document = api.get("/api/docs").json()
+    assert document["components"]["securitySchemes"] == {
+        "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        "Bearer": {"type": "http", "scheme": "bearer"},
+    }
+    operations = {
+        (method, path): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    for (_, path), operation in operations.items():
+        secured = path.startswith("/api/v1/") or path == "/api/config"
+        assert (operation.get("security") == [{"ApiKey": []}, {"Bearer": []}]) == secured, path
+        named = [(p["in"], p["name"]) for p in operation.get("parameters", [])]
+        acts_for_tenant = path.startswith("/api/v1/") and not path.startswith("/api/v1/admin/")
+        assert named[-2:] == [("query", "tenant_id"), ("header", "X-Tenant-ID")] or (
+            not acts_for_tenant
+        ), path
+        if acts_for_tenant:
+            header = operation["parameters"][-1]
+            assert header["required"] is False
+            assert header["schema"]["pattern"] == NAME_PATTERN
+    user = operations["get", "/api/v1/recommendations/user/{user_id}"]
+    assert [p["name"] for p in user["parameters"]] == [
+        "user_id",
+        "count",
+        "algorithm",
+        "collaborative_weight",
+        "content_based_weight",
+        "entity_type",
+        "exclude",
+        "exclude_seen",
+        "tenant_id",
+        "X-Tenant-ID",
+    ]
+    similar = operations["get", "/api/v1/recommendations/entity/{entity_id}"]
+    assert "user_id" in [p["name"] for p in similar["parameters"] if p["in"] == "query"]
+    trending = operations["get", "/api/v1/recommendations/trending"]
+    window = next(p for p in trending["parameters"] if p["name"] == "window_days")
+    assert window["schema"]["maximum"] == 90

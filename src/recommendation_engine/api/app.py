@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import multiprocessing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from recommendation_engine import __version__
-from recommendation_engine.api import dashboard, errors
+from recommendation_engine.api import dashboard, errors, openapi_document
 from recommendation_engine.api.deps import require_api_key
 from recommendation_engine.api.fastapi_tuning import remember_parameter_shapes
+from recommendation_engine.api.garbage_collection import GarbageCollection
 from recommendation_engine.api.lifecycle import drain_this_worker_on_sigterm
 from recommendation_engine.api.middleware import BodySizeLimit, ErrorBoundary, RequestObservation
 from recommendation_engine.api.rate_limit import RateLimit, RateLimiter
@@ -62,42 +61,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if multiprocessing.parent_process() is not None:  # a worker of a multi-worker serve
         drain_this_worker_on_sigterm(settings.server.shutdown_drain_secs)
     # What was built so far lives as long as the process: the cyclic collector need not
-    # walk it again on every full collection (about 230 ms each on the benchmark's 100k
-    # catalogue, one every few thousand requests).
-    gc.collect()
-    gc.freeze()
+    # walk it again (about 230 ms a full collection on the benchmark's 100k catalogue).
+    collection = GarbageCollection()
+    collection.start()
     app.state.ready = True
     logger.info("ready")
     try:
         yield
     finally:
         app.state.ready = False
+        await collection.stop()
         await board.stop()
         await services.stop_background()
         await pool.close()
         await asyncio.to_thread(database.stop)
         if app.state.stop_tracing is not None:
             await asyncio.to_thread(app.state.stop_tracing)  # exports the spans left
-
-
-def _describe_settings(app: FastAPI, settings: Settings) -> None:
-    """Let the OpenAPI document state what this deployment's settings fix: the length of
-    a feature vector (FEATURE_VECTOR_DIMENSION)."""
-    generate = app.openapi
-    dimension = settings.engine.feature_vector_dimension
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = generate()
-            for name in ("EntityInput", "EntityUpdate"):
-                vector = document["components"]["schemas"][name]["properties"]["feature_vector"]
-                for variant in vector["anyOf"]:
-                    if variant.get("type") == "array":
-                        variant.update(minItems=dimension, maxItems=dimension)
-            app.openapi_schema = document
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -117,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    _describe_settings(app, settings)
+    openapi_document.install(app, settings)
     errors.install(app)
     secured = [Depends(require_api_key)]
     # A request is matched against the routes in order: the busiest routes come first.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from recommendation_engine.config import Settings
 from recommendation_engine.errors import BadRequest, Forbidden, Unauthorized
-from recommendation_engine.models import NAME_PATTERN, NAME_RULE, is_valid_name
+from recommendation_engine.models import NAME_RULE, is_valid_name
 from recommendation_engine.service.container import Services
 from recommendation_engine.service.tenants import ADMIN, Principal
 
@@ -22,19 +22,22 @@ async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey")
-_bearer = HTTPBearer(auto_error=False, scheme_name="Bearer")
+# The credentials and the tenant are read from the request by `require_api_key` and
+# `get_tenant` themselves, not through security schemes and parameters of their own:
+# FastAPI would solve each of those as one more dependency on every request (together
+# some three fifths of its dependency work on the recommendation routes).
+# `document_credentials_and_tenant` writes them into the OpenAPI document instead.
+API_KEY_SCHEME = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey")
+BEARER_SCHEME = HTTPBearer(auto_error=False, scheme_name="Bearer")
 
 
-async def require_api_key(
-    request: Request,
-    api_key: Annotated[str | None, Depends(_api_key_header)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+async def require_api_key(request: Request) -> Principal:
     """Who is calling: API_KEY and administrator keys act for any tenant, a tenant's key
     for its own tenant only. Without REQUIRE_API_KEY a request without a key is an
     administrator's. Kept on the request for `caller`."""
-    principal = await _authenticate(request, api_key, bearer)
+    principal = await _authenticate(
+        request, await API_KEY_SCHEME(request), await BEARER_SCHEME(request)
+    )
     request.state.principal = principal
     return principal
 
@@ -44,9 +47,7 @@ async def caller(request: Request) -> Principal:
     for this request (every secured route runs it first), else authenticated now."""
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
-        principal = await require_api_key(
-            request, await _api_key_header(request), await _bearer(request)
-        )
+        principal = await require_api_key(request)
     return principal
 
 
@@ -87,24 +88,7 @@ async def _body_tenant(request: Request) -> Any:
     return body.get("tenant_id") if isinstance(body, dict) else None
 
 
-async def get_tenant(
-    request: Request,
-    x_tenant_id: Annotated[
-        str | None,
-        Header(
-            alias="X-Tenant-ID",
-            description="The tenant to act for; a tenant's key may name only its own",
-            json_schema_extra={"pattern": NAME_PATTERN},
-        ),
-    ] = None,
-    tenant_id: Annotated[
-        str | None,
-        Query(
-            description="The same as X-Tenant-ID, for clients that send it here",
-            json_schema_extra={"pattern": NAME_PATTERN},
-        ),
-    ] = None,
-) -> str:
+async def get_tenant(request: Request) -> str:
     """The request's tenant. It may be named in the X-Tenant-ID header, a ``tenant_id``
     query parameter or a top-level ``tenant_id`` in the body, all under the same rules:
     where several name it they must agree; without multi-tenancy only the default tenant
@@ -116,7 +100,13 @@ async def get_tenant(
     tenancy = settings.tenancy
     named: dict[str, str] = {}
     for (where, name), value in zip(
-        _TENANT_SOURCES, (x_tenant_id, tenant_id, await _body_tenant(request)), strict=True
+        _TENANT_SOURCES,
+        (
+            request.headers.get("X-Tenant-ID"),
+            request.query_params.get("tenant_id"),
+            await _body_tenant(request),
+        ),
+        strict=True,
     ):
         if value is None:
             continue
