@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+from prometheus_client import REGISTRY
 
 from recommendation_engine.service.item_lists import ItemListCache
 from recommendation_engine.storage import model_store
@@ -28,6 +29,16 @@ async def publish(conn: object, ref: ModelRef) -> ModelInfo:
     return info
 
 
+def reads_so_far() -> np.ndarray:
+    """item_list_reads_total: (hit, miss)."""
+    return np.array(
+        [
+            REGISTRY.get_sample_value("item_list_reads_total", {"result": r}) or 0
+            for r in ("hit", "miss")
+        ]
+    )
+
+
 def test_new_versions_drop_what_they_rewrote(clean_db: str) -> None:
     async def scenario() -> None:
         pool = await create_pool(clean_db, max_size=2)
@@ -37,8 +48,11 @@ def test_new_versions_drop_what_they_rewrote(clean_db: str) -> None:
                 base = await model_store.begin(conn, "t1", "ensemble", {})
                 await model_store.write_items(conn, "t1", base, [row(i, i + 1) for i in range(3)])
                 first = await publish(conn, base)
+                reads = reads_so_far()
                 lists = await cache.lists(conn, "t1", first, [0, 1, 2])
                 assert lists[0].sequential[0].tolist() == [1]
+                await cache.lists(conn, "t1", first, [0, 2])
+                assert (reads_so_far() - reads).tolist() == [2, 3]  # (found in memory, read)
                 assert lists[0].long_term is None and lists[0].content[0].tolist() == [1]
                 held = cache.size
                 assert held > 0

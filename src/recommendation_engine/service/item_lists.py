@@ -36,6 +36,7 @@ from recommendation_engine.storage.model_store import ModelInfo
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, int, int]  # tenant, base, item
+_HITS, _MISSES = (metrics.ITEM_LIST_READS.labels(result) for result in ("hit", "miss"))
 # The share of the budget the warm-up fills, and the items it reads at a time.
 WARM_SHARE = 0.5
 WARM_PAGE = 2_000
@@ -94,9 +95,9 @@ class ItemListCache:
                 missing.append(item)
             else:
                 found[item] = entry
-        metrics.ITEM_LIST_READS.labels("hit").inc(len(found))
+        _HITS.inc(len(found))
         if missing:
-            metrics.ITEM_LIST_READS.labels("miss").inc(len(missing))
+            _MISSES.inc(len(missing))
             read = await model_store.item_lists(conn, tenant_id, model.ref, missing)
             # Still the version this replica serves (another request may have moved on).
             keep = current and self._versions.get(tenant_id) == (model.base_version, model.version)
