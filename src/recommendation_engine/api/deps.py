@@ -26,7 +26,7 @@ async def get_settings_dep(request: Request) -> Settings:
 # `get_tenant` themselves, not through security schemes and parameters of their own:
 # FastAPI would solve each of those as one more dependency on every request (together
 # some three fifths of its dependency work on the recommendation routes).
-# `document_credentials_and_tenant` writes them into the OpenAPI document instead.
+# `api.openapi_document` writes them into the OpenAPI document instead.
 API_KEY_SCHEME = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey")
 BEARER_SCHEME = HTTPBearer(auto_error=False, scheme_name="Bearer")
 

@@ -31,7 +31,6 @@ class GarbageCollection:
         """Freeze what exists, leave full collections to the timer."""
         gc.collect()
         gc.freeze()
-        self._thresholds = gc.get_threshold()
         young, middle, _ = self._thresholds
         gc.set_threshold(young, middle, _NEVER)
         self._job.start()
