@@ -21,6 +21,7 @@ The loops over a history's lists are compiled (`engine.list_kernels`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -252,10 +253,25 @@ class ItemLists:
         parts = (sequential, long_term, content)
         if all(part is None for part in parts):
             return cls(content_similarity=content_similarity)
-        joined = _join(parts)
+        return cls.of_joined(
+            _join(parts), tuple(part is not None for part in parts), content_similarity
+        )
+
+    @classmethod
+    def of_joined(
+        cls,
+        joined: Joined,
+        present: tuple[bool, ...],
+        content_similarity: NDArray[np.floating] | None = None,
+    ) -> ItemLists:
+        """Lists already laid end to end: source ``s`` is a view of ``joined`` when
+        ``present[s]``, else None."""
+        bounds = joined.bounds
         views = [
-            None if part is None else (joined.items[start:end], joined.scores[start:end])
-            for part, start, end in zip(parts, joined.bounds, joined.bounds[1:], strict=False)
+            (joined.items[bounds[s] : bounds[s + 1]], joined.scores[bounds[s] : bounds[s + 1]])
+            if present[s]
+            else None
+            for s in range(len(SOURCES))
         ]
         return cls(*views, content_similarity=content_similarity, joined=joined)
 
@@ -418,23 +434,33 @@ class Scored:
         )
 
 
-def history_weights(
-    weights: NDArray[np.floating], config: EnsembleConfig, source: str
+def _profile(
+    items: list[int], weights: NDArray[np.float64], config: EnsembleConfig, factors: list[float]
 ) -> NDArray[np.float64]:
     """What each entry of a chronological history (oldest first, every entry's weight
-    positive) adds to a source: the sequential and content sources weigh the latest
-    ``sequential.history`` entries by interaction weight and recency; the long-term
-    source counts each of the latest ``long_term.history`` distinct items once (here:
-    once per entry, the caller passes one entry per item)."""
-    count = len(weights)
-    out = np.zeros(count)
-    if source == "long_term":
-        start = max(0, count - config.long_term.history)
-        out[start:] = 1.0
-        return out
-    start = max(0, count - config.sequential.history)
-    out[start:] = profile_weights(np.asarray(weights[start:], np.float64), config.sequential)
-    return out
+    positive) adds to each source that takes part (``factors[s] > 0``), one row per
+    source: the sequential and content sources weigh the latest ``sequential.history``
+    entries by interaction weight and recency; the long-term source counts the latest
+    entry of each of the items among the latest ``long_term.history`` entries once."""
+    count = len(items)
+    profile = np.zeros((len(SOURCES), count))
+    sequential, long_term, content = factors
+    if sequential > 0 or content > 0:
+        start = max(0, count - config.sequential.history)
+        recent = profile_weights(weights[start:], config.sequential)
+        if sequential > 0:
+            profile[0, start:] = recent
+        if content > 0:
+            profile[2, start:] = recent
+    if long_term > 0:
+        counted: set[int] = set()
+        latest = []
+        for position in range(count - 1, max(0, count - config.long_term.history) - 1, -1):
+            if items[position] not in counted:
+                counted.add(items[position])
+                latest.append(position)
+        profile[1, latest] = 1.0
+    return profile
 
 
 def score_history(
@@ -451,57 +477,37 @@ def score_history(
     ``lists[i]`` the lists of ``items[i]``. Items in ``seen`` are never candidates and
     do not count in a source's scaling.
 
-    Each source sums the lists of the history's items, weighted by `history_weights`,
-    is scaled by its best unseen item (content then sharpened) and weighed by the
-    blend (`list_kernels.accumulate`)."""
-    keep = np.asarray(weights, np.float64) > 0
-    entries = np.flatnonzero(keep)
-    kept_items = np.asarray(items, np.int64)[keep]
-    kept_weights = np.asarray(weights, np.float64)[keep]
-    used = [blend.of(s) for s in SOURCES]
+    Each source sums the lists of the history's items, weighted by `_profile`, is
+    scaled by its best unseen item (content then sharpened) and weighed by the blend
+    (`list_kernels.accumulate`)."""
+    weights = np.asarray(weights, np.float64)
+    entries = np.flatnonzero(weights > 0)
+    kept_items = np.asarray(items, np.int64)[entries].tolist()
+    used = [blend.sequential, blend.long_term, blend.content]
     total = sum(w for w in used if w > 0)
-    factors = np.array([w / total if w > 0 else 0.0 for w in used])
-    profile = np.zeros((len(SOURCES), kept_items.size))
-    recent: NDArray[np.float64] | None = None  # the sequential and content sources' weights
-    for index, source in enumerate(SOURCES):
-        if factors[index] <= 0:
-            continue
-        if source == "long_term":
-            profile[index] = _first_of_each_item(
-                kept_items, history_weights(kept_weights, config, source)
-            )
-        else:
-            if recent is None:
-                recent = history_weights(kept_weights, config, source)
-            profile[index] = recent
+    factors = [w / total if w > 0 else 0.0 for w in used]
+    # One block per kept entry with lists: its lists end to end.
     block_entry: list[int] = []
-    neighbours: list[NDArray[np.integer]] = []
-    scores: list[NDArray[np.floating]] = []
-    bounds: list[tuple[int, int, int, int]] = []
-    for number, (item, entry) in enumerate(zip(kept_items.tolist(), entries.tolist(), strict=True)):
-        if item < 0:
-            continue
-        joined = lists[entry].joined_lists()
-        if joined is None:
-            continue
-        block_entry.append(number)
-        neighbours.append(joined.items)
-        scores.append(joined.scores)
-        bounds.append(joined.bounds)
-    all_items = (
-        np.concatenate(neighbours).astype(np.int32, copy=False)
-        if neighbours
-        else np.zeros(0, np.int32)
-    )
-    if not all_items.size:
+    joined: list[Joined] = []
+    for number, (item, entry) in enumerate(zip(kept_items, entries.tolist(), strict=True)):
+        if item >= 0 and (found := lists[entry].joined_lists()) is not None:
+            block_entry.append(number)
+            joined.append(found)
+    if not joined:
         empty = np.zeros(0)
         return Scored(np.zeros(0, np.int64), empty, empty, empty)
-    starts = np.zeros(len(neighbours) + 1, np.int64)
-    np.cumsum([len(n) for n in neighbours], out=starts[1:])
-    all_scores = np.concatenate(scores)
-    blocks = np.asarray(block_entry, np.int64)
-    block_bounds = np.asarray(bounds, np.int64)
-    block_weights = np.ascontiguousarray(profile[:, blocks])
+    n_blocks = len(joined)
+    all_items = np.concatenate([j.items for j in joined])
+    all_scores = np.concatenate([j.scores for j in joined])
+    block_bounds = np.fromiter(
+        itertools.chain.from_iterable(j.bounds for j in joined), np.int64, 4 * n_blocks
+    ).reshape(n_blocks, 4)
+    starts = np.zeros(n_blocks + 1, np.int64)
+    np.cumsum(block_bounds[:, 3], out=starts[1:])
+    blocks = np.array(block_entry, np.int64)
+    block_weights = np.ascontiguousarray(
+        _profile(kept_items, weights[entries], config, factors)[:, blocks]
+    )
     left_out = np.zeros(0, np.int64) if seen is None else np.asarray(seen, np.int64)
     size = int(all_items.max()) + 1
     reached, blended, collaborative, content, scale = list_kernels.accumulate(
@@ -512,7 +518,7 @@ def score_history(
         all_items,
         all_scores,
         left_out,
-        factors,
+        np.array(factors),
         float(blend.content_sharpness),
     )
     pairs = Pairs(
@@ -523,23 +529,7 @@ def score_history(
         all_items,
         all_scores,
         scale,
-        kept_items.size,
+        len(kept_items),
         size,
     )
     return Scored(reached, blended, collaborative, content, pairs, entries)
-
-
-def _first_of_each_item(
-    items: NDArray[np.int64], weights: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """``weights`` with only the latest entry of each item kept (the long-term source
-    counts an item once however often it recurs)."""
-    out = np.zeros_like(weights)
-    counted = weights > 0
-    positions = np.flatnonzero(counted)
-    if positions.size:
-        reverse = positions[::-1]
-        _, first = np.unique(items[reverse], return_index=True)
-        chosen = reverse[first]
-        out[chosen] = weights[chosen]
-    return out

@@ -28,10 +28,10 @@ from collections.abc import Sequence
 
 import asyncpg
 import orjson
-from cachetools import LRUCache
 
 from recommendation_engine import metrics
 from recommendation_engine.service.background import BackgroundTasks
+from recommendation_engine.service.byte_lru import ByteLRU
 from recommendation_engine.storage import model_store
 from recommendation_engine.storage import recommendation_queries as queries
 from recommendation_engine.storage.model_store import ModelRef
@@ -55,7 +55,7 @@ def _size(entry: Entry) -> int:
 
 class EntityRowCache:
     def __init__(self, max_bytes: int, pool: asyncpg.Pool | None = None) -> None:
-        self._entries: LRUCache[Key, Entry] = LRUCache(max(max_bytes, 1), getsizeof=_size)
+        self._entries: ByteLRU[Key, Entry] = ByteLRU(max_bytes, _size)
         self._max_bytes = max_bytes
         self.enabled = max_bytes > 0
         self._bases: dict[str, int] = {}  # tenant -> the model base last seen
@@ -65,7 +65,7 @@ class EntityRowCache:
     @property
     def size(self) -> int:
         """Bytes held."""
-        return int(self._entries.currsize)
+        return self._entries.bytes
 
     async def candidates(
         self,
@@ -92,8 +92,9 @@ class EntityRowCache:
         found: list[Candidate] = []
         missing: list[int] = []
         entries = self._entries
+        get, base = entries.get, model.base
         for item in items:
-            entry = entries.get((tenant_id, model.base, item))
+            entry = get((tenant_id, base, item))
             if entry is None or entry[0] != catalogue:
                 missing.append(item)
             elif entity_type is None or entry[1] == entity_type:
@@ -118,8 +119,7 @@ class EntityRowCache:
         previous = self._bases.get(tenant_id)
         self._bases[tenant_id] = model.base
         if previous is not None:
-            for key in [k for k in self._entries if k[0] == tenant_id and k[1] == previous]:
-                self._entries.pop(key, None)
+            self._entries.drop_where(lambda k: k[0] == tenant_id and k[1] == previous)
         if self._pool is not None:
             self._warming.start(self._warm(tenant_id, model), f"warm-rows-{tenant_id}")
 

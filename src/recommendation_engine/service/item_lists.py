@@ -25,11 +25,11 @@ from collections.abc import Iterable
 
 import asyncpg
 import numpy as np
-from cachetools import LRUCache
 
 from recommendation_engine import metrics
-from recommendation_engine.engine.ranking import NO_LISTS, ItemLists
+from recommendation_engine.engine.ranking import NO_LISTS, ItemLists, Joined
 from recommendation_engine.service.background import BackgroundTasks
+from recommendation_engine.service.byte_lru import ByteLRU
 from recommendation_engine.storage import model_store
 from recommendation_engine.storage.model_store import ModelInfo
 
@@ -42,6 +42,7 @@ WARM_SHARE = 0.5
 WARM_PAGE = 2_000
 # What an entry costs besides its arrays (the objects holding them).
 _ENTRY_OVERHEAD = 400
+_ITEM_BYTES = model_store.ITEM_DTYPE.itemsize
 
 
 def _size(lists: ItemLists) -> int:
@@ -55,19 +56,33 @@ def _size(lists: ItemLists) -> int:
 
 
 def unpacked(packed: model_store.PackedLists) -> ItemLists:
-    """Stored lists as arrays, laid end to end (`ItemLists.built`)."""
+    """Stored lists as arrays laid end to end (`ItemLists.of_joined`): the stored bytes
+    are joined first, so each array is made once (`model_store.pack` writes them)."""
     neighbours, scores, long_neighbours, long_scores, near, near_scores, similar = packed
-    return ItemLists.built(
-        model_store.unpack(neighbours, scores),
-        model_store.unpack(long_neighbours, long_scores or b"") if long_neighbours else None,
-        model_store.unpack(near, near_scores or b"") if near else None,
-        np.frombuffer(similar, "<f4") if near and similar else None,
+    parts = (
+        (neighbours, scores),
+        (long_neighbours, long_scores or b"") if long_neighbours else None,
+        (near, near_scores or b"") if near else None,
+    )
+    present = [part for part in parts if part is not None]
+    bounds = [0]
+    for part in parts:
+        bounds.append(bounds[-1] + (0 if part is None else len(part[0]) // _ITEM_BYTES))
+    joined = Joined(
+        np.frombuffer(b"".join(part[0] for part in present), model_store.ITEM_DTYPE),
+        np.frombuffer(b"".join(part[1] for part in present), model_store.SCORE_DTYPE),
+        (bounds[0], bounds[1], bounds[2], bounds[3]),
+    )
+    return ItemLists.of_joined(
+        joined,
+        tuple(part is not None for part in parts),
+        np.frombuffer(similar, model_store.SCORE_DTYPE) if near and similar else None,
     )
 
 
 class ItemListCache:
     def __init__(self, max_bytes: int, pool: asyncpg.Pool | None = None) -> None:
-        self._entries: LRUCache[Key, ItemLists] = LRUCache(max_bytes, getsizeof=_size)
+        self._entries: ByteLRU[Key, ItemLists] = ByteLRU(max_bytes, _size)
         self._max_bytes = max_bytes
         self._versions: dict[str, tuple[int, int]] = {}  # tenant -> (base, version) seen
         self._locks: dict[str, asyncio.Lock] = {}
@@ -77,7 +92,7 @@ class ItemListCache:
     @property
     def size(self) -> int:
         """Bytes held."""
-        return int(self._entries.currsize)
+        return self._entries.bytes
 
     async def lists(
         self, conn: asyncpg.Connection, tenant_id: str, model: ModelInfo, items: Iterable[int]
@@ -89,8 +104,9 @@ class ItemListCache:
         current = await self._sync(conn, tenant_id, model)
         found: dict[int, ItemLists] = {}
         missing = []
+        get, base = self._entries.get, model.base_version
         for item in wanted:
-            entry = self._entries.get((tenant_id, model.base_version, item)) if current else None
+            entry = get((tenant_id, base, item)) if current else None
             if entry is None:
                 missing.append(item)
             else:
@@ -128,11 +144,11 @@ class ItemListCache:
                     conn, tenant_id, model.base_version, seen[1], model.version
                 )
                 for item in changed:
-                    self._entries.pop((tenant_id, model.base_version, item), None)
+                    self._entries.pop((tenant_id, model.base_version, item))
             else:
                 if seen is not None:
-                    for key in [k for k in self._entries if k[0] == tenant_id and k[1] == seen[0]]:
-                        self._entries.pop(key, None)
+                    old = seen[0]
+                    self._entries.drop_where(lambda k: k[0] == tenant_id and k[1] == old)
                 self._start_warming(tenant_id, model)
             self._versions[tenant_id] = wanted
             return True

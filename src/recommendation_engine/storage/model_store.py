@@ -419,15 +419,20 @@ async def training_batches(
         after_id = row["last_id"]
 
 
+# How a list is stored: its items and their scores, each as raw little-endian numbers.
+ITEM_DTYPE = np.dtype("<i4")
+SCORE_DTYPE = np.dtype("<f4")
+
+
 def pack(neighbours: np.ndarray, scores: np.ndarray) -> tuple[bytes, bytes]:
     return (
-        np.asarray(neighbours, dtype="<i4").tobytes(),
-        np.asarray(scores, dtype="<f4").tobytes(),
+        np.asarray(neighbours, dtype=ITEM_DTYPE).tobytes(),
+        np.asarray(scores, dtype=SCORE_DTYPE).tobytes(),
     )
 
 
 def unpack(neighbours: bytes, scores: bytes) -> tuple[np.ndarray, np.ndarray]:
-    return np.frombuffer(neighbours, dtype="<i4"), np.frombuffer(scores, dtype="<f4")
+    return np.frombuffer(neighbours, dtype=ITEM_DTYPE), np.frombuffer(scores, dtype=SCORE_DTYPE)
 
 
 async def set_config(
