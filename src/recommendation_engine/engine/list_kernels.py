@@ -71,6 +71,53 @@ def slots(size: int) -> NDArray[np.int32]:
 
 
 @numba.njit(cache=True, nogil=True)
+def block_weights(  # pragma: no cover - compiled
+    slot: NDArray[np.int32],
+    items: NDArray[np.int64],
+    weights: NDArray[np.float64],
+    blocks: NDArray[np.int64],
+    factors: NDArray[np.float64],
+    recent_history: int,
+    half_life: float,
+    long_history: int,
+) -> NDArray[np.float64]:
+    """What the entries ``blocks`` of a chronological history (oldest first: model
+    ``items`` of interaction ``weights``, all positive) add to each source that takes
+    part (``factors[s] > 0``), one row per source: the sequential and content sources
+    weigh the latest ``recent_history`` entries by interaction weight and recency (half
+    as much every ``half_life`` entries back); the long-term source counts the latest
+    entry of each item among the latest ``long_history`` entries once. ``slot`` is
+    longer than every item."""
+    n = items.size
+    out = np.zeros((N_SOURCES, blocks.size))
+    if factors[0] > 0 or factors[CONTENT] > 0:
+        start = max(0, n - recent_history)
+        for b in range(blocks.size):
+            e = blocks[b]
+            if e >= start:
+                weight = weights[e] * 0.5 ** ((n - 1 - e) / half_life)
+                if factors[0] > 0:
+                    out[0, b] = weight
+                if factors[CONTENT] > 0:
+                    out[CONTENT, b] = weight
+    if factors[1] > 0:
+        start = max(0, n - long_history)
+        latest = np.zeros(n, np.bool_)
+        for e in range(n - 1, start - 1, -1):  # the latest first; items marked -2
+            item = items[e]
+            if item >= 0 and slot[item] == -1:
+                slot[item] = -2
+                latest[e] = True
+        for e in range(start, n):
+            if latest[e]:
+                slot[items[e]] = -1
+        for b in range(blocks.size):
+            if latest[blocks[b]]:
+                out[1, b] = 1.0
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
 def accumulate(  # pragma: no cover - compiled
     slot: NDArray[np.int32],
     block_start: NDArray[np.int64],
@@ -344,6 +391,10 @@ def warm() -> None:
     bounds = np.array([[0, 2, 2, 2]], np.int64)
     weights = np.ones((N_SOURCES, 1))
     items = np.array([1, 2], np.int32)
+    block_weights(
+        slot, np.array([1], np.int64), np.ones(1), np.zeros(1, np.int64), np.ones(N_SOURCES),
+        1, 1.0, 1,
+    )  # fmt: skip
     for scores in (np.array([1.0, 0.5], np.float32), np.array([1.0, 0.5])):
         found = accumulate(
             slot, block_start, bounds, weights, items, scores,

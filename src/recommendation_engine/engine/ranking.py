@@ -32,7 +32,6 @@ from numpy.typing import NDArray
 
 from recommendation_engine.engine import hybrid, list_kernels
 from recommendation_engine.engine.ensemble import BlendWeights, EnsembleConfig, EnsembleModel
-from recommendation_engine.engine.sequential_knn import profile_weights
 
 Algorithm = Literal["hybrid", "collaborative", "content_based"]
 ALGORITHMS: tuple[Algorithm, ...] = ("hybrid", "collaborative", "content_based")
@@ -434,35 +433,6 @@ class Scored:
         )
 
 
-def _profile(
-    items: list[int], weights: NDArray[np.float64], config: EnsembleConfig, factors: list[float]
-) -> NDArray[np.float64]:
-    """What each entry of a chronological history (oldest first, every entry's weight
-    positive) adds to each source that takes part (``factors[s] > 0``), one row per
-    source: the sequential and content sources weigh the latest ``sequential.history``
-    entries by interaction weight and recency; the long-term source counts the latest
-    entry of each of the items among the latest ``long_term.history`` entries once."""
-    count = len(items)
-    profile = np.zeros((len(SOURCES), count))
-    sequential, long_term, content = factors
-    if sequential > 0 or content > 0:
-        start = max(0, count - config.sequential.history)
-        recent = profile_weights(weights[start:], config.sequential)
-        if sequential > 0:
-            profile[0, start:] = recent
-        if content > 0:
-            profile[2, start:] = recent
-    if long_term > 0:
-        counted: set[int] = set()
-        latest = []
-        for position in range(count - 1, max(0, count - config.long_term.history) - 1, -1):
-            if items[position] not in counted:
-                counted.add(items[position])
-                latest.append(position)
-        profile[1, latest] = 1.0
-    return profile
-
-
 def score_history(
     items: NDArray[np.integer],
     weights: NDArray[np.floating],
@@ -477,19 +447,19 @@ def score_history(
     ``lists[i]`` the lists of ``items[i]``. Items in ``seen`` are never candidates and
     do not count in a source's scaling.
 
-    Each source sums the lists of the history's items, weighted by `_profile`, is
-    scaled by its best unseen item (content then sharpened) and weighed by the blend
-    (`list_kernels.accumulate`)."""
+    Each source sums the lists of the history's items, weighted by
+    `list_kernels.block_weights`, is scaled by its best unseen item (content then
+    sharpened) and weighed by the blend (`list_kernels.accumulate`)."""
     weights = np.asarray(weights, np.float64)
     entries = np.flatnonzero(weights > 0)
-    kept_items = np.asarray(items, np.int64)[entries].tolist()
+    kept = np.asarray(items, np.int64)[entries]
     used = [blend.sequential, blend.long_term, blend.content]
     total = sum(w for w in used if w > 0)
-    factors = [w / total if w > 0 else 0.0 for w in used]
+    factors = np.array([w / total if w > 0 else 0.0 for w in used])
     # One block per kept entry with lists: its lists end to end.
     block_entry: list[int] = []
     joined: list[Joined] = []
-    for number, (item, entry) in enumerate(zip(kept_items, entries.tolist(), strict=True)):
+    for number, (item, entry) in enumerate(zip(kept.tolist(), entries.tolist(), strict=True)):
         if item >= 0 and (found := lists[entry].joined_lists()) is not None:
             block_entry.append(number)
             joined.append(found)
@@ -505,20 +475,28 @@ def score_history(
     starts = np.zeros(n_blocks + 1, np.int64)
     np.cumsum(block_bounds[:, 3], out=starts[1:])
     blocks = np.array(block_entry, np.int64)
-    block_weights = np.ascontiguousarray(
-        _profile(kept_items, weights[entries], config, factors)[:, blocks]
-    )
     left_out = np.zeros(0, np.int64) if seen is None else np.asarray(seen, np.int64)
-    size = int(all_items.max()) + 1
+    size = max(int(all_items.max()), int(kept.max())) + 1
+    slot = list_kernels.slots(size)
+    block_weights = list_kernels.block_weights(
+        slot,
+        kept,
+        weights[entries],
+        blocks,
+        factors,
+        config.sequential.history,
+        float(config.sequential.half_life),
+        config.long_term.history,
+    )
     reached, blended, collaborative, content, scale = list_kernels.accumulate(
-        list_kernels.slots(size),
+        slot,
         starts,
         block_bounds,
         block_weights,
         all_items,
         all_scores,
         left_out,
-        np.array(factors),
+        factors,
         float(blend.content_sharpness),
     )
     pairs = Pairs(
@@ -529,7 +507,7 @@ def score_history(
         all_items,
         all_scores,
         scale,
-        len(kept_items),
+        kept.size,
         size,
     )
     return Scored(reached, blended, collaborative, content, pairs, entries)
