@@ -523,8 +523,8 @@ def _packed_content(
         return neighbours, scores, None
     indices, data = similar  # the same pairs as the list: align them by neighbour
     by_neighbour = data[np.argsort(indices)]
-    rank = np.searchsorted(np.sort(indices), np.frombuffer(neighbours, "<i4"))
-    return neighbours, scores, np.asarray(by_neighbour[rank], "<f4").tobytes()
+    rank = np.searchsorted(np.sort(indices), np.frombuffer(neighbours, model_store.ITEM_DTYPE))
+    return neighbours, scores, np.asarray(by_neighbour[rank], model_store.SCORE_DTYPE).tobytes()
 
 
 def starting_config(settings: TenantConfig) -> ensemble.EnsembleConfig:
