@@ -282,15 +282,21 @@ class ItemLists:
         return None if all(part is None for part in parts) else _join(parts)
 
 
+def source_bounds(lengths: Sequence[int]) -> tuple[int, int, int, int]:
+    """`Joined.bounds` of the sources' lists of these lengths (in `SOURCES` order, 0 for
+    a source without one), laid end to end."""
+    bounds = [0]
+    for length in lengths:
+        bounds.append(bounds[-1] + length)
+    return (bounds[0], bounds[1], bounds[2], bounds[3])
+
+
 def _join(parts: tuple[List | None, List | None, List | None]) -> Joined:
     present = [part for part in parts if part is not None]
-    bounds = [0]
-    for part in parts:
-        bounds.append(bounds[-1] + (0 if part is None else len(part[0])))
     return Joined(
         np.concatenate([part[0] for part in present]).astype(np.int32, copy=False),
         np.concatenate([part[1] for part in present]),
-        (bounds[0], bounds[1], bounds[2], bounds[3]),
+        source_bounds([0 if part is None else len(part[0]) for part in parts]),
     )
 
 

@@ -27,7 +27,7 @@ import asyncpg
 import numpy as np
 
 from recommendation_engine import metrics
-from recommendation_engine.engine.ranking import NO_LISTS, ItemLists, Joined
+from recommendation_engine.engine.ranking import NO_LISTS, ItemLists, Joined, source_bounds
 from recommendation_engine.service.background import BackgroundTasks
 from recommendation_engine.service.byte_lru import ByteLRU
 from recommendation_engine.storage import model_store
@@ -65,13 +65,10 @@ def unpacked(packed: model_store.PackedLists) -> ItemLists:
         (near, near_scores or b"") if near else None,
     )
     present = [part for part in parts if part is not None]
-    bounds = [0]
-    for part in parts:
-        bounds.append(bounds[-1] + (0 if part is None else len(part[0]) // _ITEM_BYTES))
     joined = Joined(
         np.frombuffer(b"".join(part[0] for part in present), model_store.ITEM_DTYPE),
         np.frombuffer(b"".join(part[1] for part in present), model_store.SCORE_DTYPE),
-        (bounds[0], bounds[1], bounds[2], bounds[3]),
+        source_bounds([0 if part is None else len(part[0]) // _ITEM_BYTES for part in parts]),
     )
     return ItemLists.of_joined(
         joined,
